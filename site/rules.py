@@ -1,0 +1,146 @@
+"""Pure date and status rules for residence permits (SPEC 2.2-2.6).
+
+Nothing here reads the clock, the database or the request: callers pass `today` (the date in
+Asia/Shanghai, SPEC 2), so every rule can be tested against any calendar edge. Refusals are
+typed exceptions; the view layer turns them into Chinese messages.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+__all__ = [
+    "EndorsementOutcome",
+    "EndorsementRefused",
+    "PermitDeregistered",
+    "PermitStatus",
+    "WindowNotOpen",
+    "add_months",
+    "add_years",
+    "endorsement_window",
+    "permit_status",
+    "plan_endorsement",
+    "window_opens",
+]
+
+
+class PermitStatus(StrEnum):
+    # Derived at read time from dates, never stored, so it can never go stale (SPEC 2.2).
+    VALID = "valid"
+    DUE = "due"
+    SUSPENDED = "suspended"
+    DEREGISTERED = "deregistered"
+
+
+def add_months(d: date, months: int) -> date:
+    """Shift `d` by whole calendar months, per 民法典 Art. 202.
+
+    The result keeps the day number, or falls on the month's last day where that day does not
+    exist (2025-03-31 minus one month is 2025-02-28). `months` may be negative.
+    """
+    # Work in a zero-based month count so negative shifts cross year boundaries correctly.
+    index = d.year * 12 + (d.month - 1) + months
+    year, month0 = divmod(index, 12)
+    month = month0 + 1
+    last_day = calendar.monthrange(year, month)[1]
+    return date(year, month, min(d.day, last_day))
+
+
+def add_years(d: date, years: int) -> date:
+    """Shift `d` by whole years with the same rule as `add_months` (Feb 29 -> Feb 28)."""
+    return add_months(d, 12 * years)
+
+
+def window_opens(valid_until: date) -> date:
+    """First day on which the permit may be endorsed: one calendar month before valid-until."""
+    return add_months(valid_until, -1)
+
+
+def endorsement_window(valid_until: date) -> tuple[date, date]:
+    """The endorsement window as (opens, closes), both days inclusive (SPEC 2.3).
+
+    It closes on valid-until itself: the law's "within the month before each full year"
+    includes the anniversary day.
+    """
+    return window_opens(valid_until), valid_until
+
+
+def permit_status(valid_until: date, today: date, deregistered: bool = False) -> PermitStatus:
+    """The permit's status on `today` (SPEC 2.2)."""
+    # Deregistration ends use for good, so it outranks anything the dates would say.
+    if deregistered:
+        return PermitStatus.DEREGISTERED
+    if today > valid_until:
+        return PermitStatus.SUSPENDED
+    opens, closes = endorsement_window(valid_until)
+    if opens <= today <= closes:
+        return PermitStatus.DUE
+    return PermitStatus.VALID
+
+
+@dataclass(frozen=True)
+class EndorsementOutcome:
+    """What an endorsement made on a given day would change.
+
+    `period` is the valid-until date being endorsed. It is the key for "one endorsement per
+    period" (SPEC 2.7): two submissions against the same old valid-until are the same
+    endorsement, however late or concurrent.
+    """
+
+    new_valid_until: date
+    continuity_start: date
+    late: bool
+    period: date
+
+
+class EndorsementRefused(Exception):
+    """Base of every reason an endorsement cannot be made; views map each to a message."""
+
+
+class WindowNotOpen(EndorsementRefused):
+    """Too early: the refusal must tell the holder when they may come back (SPEC 2.6)."""
+
+    def __init__(self, opens: date) -> None:
+        super().__init__(f"endorsement window opens on {opens.isoformat()}")
+        self.opens = opens
+
+
+class PermitDeregistered(EndorsementRefused):
+    """A deregistered permit is revived only by a new application, never by endorsement."""
+
+    def __init__(self) -> None:
+        super().__init__("permit is deregistered")
+
+
+def plan_endorsement(
+    valid_until: date,
+    continuity_start: date,
+    today: date,
+    deregistered: bool = False,
+) -> EndorsementOutcome:
+    """Decide the result of endorsing on `today`, or raise why it is refused (SPEC 2.4-2.6)."""
+    if deregistered:
+        raise PermitDeregistered()
+    if today > valid_until:
+        # Late (补办签注): there is no deadline, but the gap breaks residence continuity, so
+        # both the new year and the continuity count start from the day it is made good.
+        return EndorsementOutcome(
+            new_valid_until=add_years(today, 1),
+            continuity_start=today,
+            late=True,
+            period=valid_until,
+        )
+    opens = window_opens(valid_until)
+    if today < opens:
+        raise WindowNotOpen(opens)
+    # On time: extend from the anniversary, not from today, so endorsing early in the window
+    # costs the holder no days.
+    return EndorsementOutcome(
+        new_valid_until=add_years(valid_until, 1),
+        continuity_start=continuity_start,
+        late=False,
+        period=valid_until,
+    )
