@@ -79,9 +79,9 @@ _NAME_DOT = "·"
 # Chinese, Japanese and Korean input methods and word processors produce these instead of
 # U+00B7 when people type the separator in 少数民族 names. Mapped before NFKC because NFKC
 # turns the full-width full stop into an ASCII "." that we must keep refusing.
-_NAME_DOT_VARIANTS = str.maketrans(dict.fromkeys(
-    "\u2022\u30fb\u00b7\uff0e\u2027\u22c5\uff65\u2219\u2e31\u0387", _NAME_DOT
-))
+_NAME_DOT_VARIANTS = str.maketrans(
+    dict.fromkeys("\u2022\u30fb\u00b7\uff0e\u2027\u22c5\uff65\u2219\u2e31\u0387", _NAME_DOT)
+)
 _NAME_SPACE_AROUND_DOT = re.compile(r"\s*·\s*")
 # CJK Unified Ideographs, Extension A, Extensions B-H, the compatibility block (a few of its
 # code points are unified ideographs that NFKC leaves alone) and 〇, which appears in names.

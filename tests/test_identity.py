@@ -3,6 +3,8 @@
 from datetime import date
 
 import pytest
+from stdnum.cn import ric
+
 from epermit.identity import (
     ERROR_CODES,
     IdentityError,
@@ -20,7 +22,6 @@ from epermit.identity import (
     normalise_uscc,
     sex_of,
 )
-from stdnum.cn import ric
 
 TODAY = date(2025, 6, 1)
 

@@ -6,6 +6,7 @@ from dataclasses import FrozenInstanceError
 from datetime import date, timedelta
 
 import pytest
+
 from epermit.rules import (
     EndorsementOutcome,
     EndorsementRefused,

@@ -1,0 +1,37 @@
+"""ePermit: Guangzhou electronic residence permit services on the web."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from epermit import commands, config, db, extensions, htmx, security, templating
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(config.instance_dir()))
+    app.config.from_mapping(config.from_environment())
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own idle limit already bounds it
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+
+    db.init_app(app)
+    extensions.csrf.init_app(app)
+    extensions.limiter.init_app(app)
+    htmx.init_app(app)
+    security.init_app(app)
+    commands.init_app(app)
+    templating.init_app(app)
+
+    from epermit.views import auth, main, permit
+
+    for module in (main, auth, permit):
+        app.register_blueprint(module.bp)
+    main.register_error_pages(app)
+    return app

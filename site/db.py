@@ -1,0 +1,99 @@
+"""Engine, per-request sessions and migrations, the same code for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from flask import Flask, g, request
+from sqlmodel import Session
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # Let SQLAlchemy, not pysqlite, decide when a transaction begins (see _begin).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection):  # type: ignore[no-untyped-def]
+            # A deferred transaction that reads and then writes can fail at once with
+            # "database is locked" when another writer got in between; taking the write
+            # lock up front makes concurrent writers wait their turn instead.
+            if connection.get_execution_options().get("sqlite_immediate"):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def new_session(engine: sa.Engine, *, write: bool = False) -> Session:
+    bind = engine.execution_options(sqlite_immediate=True) if write else engine
+    return Session(bind, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: sa.Engine, *, write: bool = True) -> Iterator[Session]:
+    """A session for commands and tests: commits on success, rolls back on error."""
+    session = new_session(engine, write=write)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def init_app(app: Flask) -> None:
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["db_engine"] = engine
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+def engine_of(app: Flask) -> sa.Engine:
+    return app.extensions["db_engine"]
+
+
+def get_session() -> Session:
+    """The request's session; a POST takes SQLite's write lock up front (see _begin)."""
+    if "db_session" not in g:
+        from flask import current_app
+
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        g.db_session = new_session(engine_of(current_app), write=write)
+    return g.db_session
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> None:
+    command.upgrade(alembic_config(url), "head")

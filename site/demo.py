@@ -1,0 +1,159 @@
+"""The demo world of SPEC 7, with dates relative to today."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, select
+
+from epermit import identity, rules
+from epermit.models import (
+    Address,
+    Case,
+    Deregistration,
+    FamilyLink,
+    Organisation,
+    OrgOperator,
+    Permit,
+    Person,
+)
+from epermit.services.references import new_reference
+
+HUKOU = {
+    "430102": "湖南省长沙市芙蓉区",
+    "510104": "四川省成都市锦江区",
+    "450102": "广西壮族自治区南宁市兴宁区",
+    "410102": "河南省郑州市中原区",
+    "440102": "广东省广州市东山区",
+    "360102": "江西省南昌市东湖区",
+    "440111": "广东省广州市白云区",
+    "440104": "广东省广州市越秀区",
+}
+
+PEOPLE = [
+    ("张伟", "430102199003071234", "13800000001"),
+    ("李娜", "510104199208152241", "13800000002"),
+    ("张小明", "430102201509051273", None),
+    ("王芳", "450102198801123368", "13800000003"),
+    ("刘洋", "410102199506214459", "13800000004"),
+    ("赵强", "410102199309144711", "13800000020"),
+    ("陈军", "440102197804195176", "13800000010"),
+    ("黄丽", "360102198702032880", "13800000011"),
+    ("周敏", "440111198707101466", "13800000012"),
+    ("吴刚", "440104199005253597", "13800000013"),
+]
+
+ORGANISATIONS = [
+    ("广州示例科技有限公司", "91440106MA5ABC120A", "employer", "黄丽"),
+    ("广州市白云区示例小学", "12440111455123453T", "school", "周敏"),
+    ("广州示例酒店有限公司", "91440104MA5HXT887K", "hotel", "吴刚"),
+]
+
+HOME = ("天河区", "广州市天河区天河路100号1201房")
+
+
+def is_empty(session: Session) -> bool:
+    return session.exec(select(Person.id).limit(1)).first() is None
+
+
+def seed(session: Session, today: date, now: datetime) -> None:
+    """Create the demo world; the caller commits."""
+    people: dict[str, Person] = {}
+    for name, id_number, phone in PEOPLE:
+        person = Person(
+            name=name,
+            id_number=id_number,
+            phone=phone,
+            sex=identity.sex_of(id_number),
+            ethnicity="汉族",
+            birth_date=identity.birth_date_of(id_number),
+            hukou=HUKOU[id_number[:6]],
+        )
+        session.add(person)
+        people[name] = person
+    session.flush()
+
+    orgs: dict[str, Organisation] = {}
+    for org_name, uscc, kind, operator in ORGANISATIONS:
+        org = Organisation(name=org_name, uscc=uscc, kind=kind)
+        session.add(org)
+        session.flush()
+        session.add(OrgOperator(organisation_id=org.id, person_id=people[operator].id))
+        orgs[kind] = org
+
+    def address(district: str, line: str, landlord: Person | None = None) -> Address:
+        row = Address(district=district, line=line, landlord_id=landlord.id if landlord else None)
+        session.add(row)
+        session.flush()
+        return row
+
+    home = address(*HOME, landlord=people["陈军"])
+    hotel_address = address("越秀区", "广州市越秀区东风中路8号广州示例酒店")
+    haizhu = address("海珠区", "广州市海珠区江南大道中50号302房")
+    baiyun = address("白云区", "广州市白云区机场路200号505房")
+
+    def permit(
+        person: Person, place: Address, valid_until: date, **orgs_of: Organisation
+    ) -> Permit:
+        issued = rules.add_years(valid_until, -1)
+        row = Permit(
+            person_id=person.id,
+            address_id=place.id,
+            issuing_authority=f"广州市公安局{place.district.removesuffix('区')}分局",
+            issue_date=issued,
+            valid_until=valid_until,
+            continuity_start=issued,
+            **{f"{kind}_id": org.id for kind, org in orgs_of.items()},
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    d = timedelta
+    permit(people["张伟"], home, today + d(days=10), employer=orgs["employer"])
+    permit(people["李娜"], home, today + d(days=200))
+    permit(people["张小明"], home, today + d(days=20), school=orgs["school"])
+    permit(people["王芳"], hotel_address, today - d(days=20), hotel=orgs["hotel"])
+    liu = permit(people["刘洋"], haizhu, today + d(days=100))
+    permit(people["赵强"], baiyun, today + d(days=150))
+
+    for person, member, relationship in [
+        ("张伟", "李娜", "spouse"),
+        ("李娜", "张伟", "spouse"),
+        ("张伟", "张小明", "child"),
+        ("李娜", "张小明", "child"),
+    ]:
+        session.add(
+            FamilyLink(
+                person_id=people[person].id,
+                member_id=people[member].id,
+                relationship=relationship,
+                created_at=now,
+            )
+        )
+
+    left_on = today - d(days=30)
+    case = Case(
+        reference=new_reference("deregister", left_on),
+        kind="deregister",
+        permit_id=liu.id,
+        applicant_id=people["刘洋"].id,
+        agent_id=people["刘洋"].id,
+        outcome="deregistered",
+        details={"declarant_role": "self", "reason": "left_city"},
+        created_at=now - d(days=30),
+    )
+    session.add(case)
+    session.flush()
+    session.add(
+        Deregistration(
+            permit_id=liu.id,
+            declarant_role="self",
+            declarant_id=people["刘洋"].id,
+            reason="left_city",
+            leave_date=left_on,
+            declared_at=now - d(days=30),
+            case_id=case.id,
+        )
+    )
+    session.flush()

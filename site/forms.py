@@ -1,0 +1,128 @@
+"""WTForms classes, one per step, built from reusable field types with Chinese messages.
+
+Checks run on the server only (forms carry `novalidate`); a field keeps what the person typed
+when it is refused, and holds the normalised value when it is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import Field, RadioField, StringField
+from wtforms.validators import ValidationError
+
+from epermit import identity
+
+MESSAGES = {
+    "empty": "请输入{label}",
+    "id_15_digits": "请使用18位公民身份号码",
+    "id_length": "{label}应为18位,请核对后重新输入",
+    "id_format": "{label}应为17位数字加最后1位数字或字母X",
+    "id_birth_date": "{label}中的出生日期不存在,请核对后重新输入",
+    "id_birth_future": "{label}中的出生日期不正确,请核对后重新输入",
+    "id_check_digit": "{label}最后一位校验码不正确,请核对后重新输入",
+    "uscc_length": "{label}应为18位,请核对营业执照后重新输入",
+    "uscc_format": "{label}只能包含数字和大写字母(不含I、O、Z、S、V)",
+    "uscc_check": "{label}最后一位校验码不正确,请核对营业执照后重新输入",
+    "phone_format": "{label}应为11位手机号码,以1开头,如13800000000",
+    "name_too_long": "{label}不能超过30个字",
+    "name_chars": "{label}只能包含汉字、字母和间隔号“·”",
+}
+
+
+def message_for(code: str, label: str) -> str:
+    return MESSAGES[code].format(label=label)
+
+
+class Form(FlaskForm):
+    """Base form: knows today's date, which some checks need (birth dates, leave dates)."""
+
+    def __init__(self, *args: Any, today: date | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today or date.today()
+
+    @property
+    def field_errors(self) -> list[tuple[Field, str]]:
+        """(field, first message) in page order, for the error summary."""
+        return [
+            (field, field.errors[0])
+            for field in self
+            if field.errors and field.name != "csrf_token"
+        ]
+
+
+class CheckedField(StringField):
+    """A text field whose value is normalised and checked by an `identity` function."""
+
+    checker: Callable[..., str]
+    needs_today = False
+
+    def __init__(self, label: str, hint: str | None = None, required: bool = True, **kwargs: Any):
+        super().__init__(label, description=hint or "", **kwargs)
+        self.required = required
+
+    def pre_validate(self, form: Form) -> None:  # type: ignore[override]
+        raw = (self.data or "").strip()
+        if not raw and not self.required:
+            self.data = None
+            return
+        try:
+            checker = type(self).checker
+            self.data = checker(raw, form.today) if self.needs_today else checker(raw)
+        except identity.IdentityError as error:
+            raise ValidationError(message_for(error.code, str(self.label.text))) from error
+
+
+class IdNumberField(CheckedField):
+    checker = staticmethod(identity.check_id_number)
+    needs_today = True
+
+
+class UsccField(CheckedField):
+    checker = staticmethod(identity.check_uscc)
+
+
+class PhoneField(CheckedField):
+    checker = staticmethod(identity.check_phone)
+
+
+class NameField(CheckedField):
+    checker = staticmethod(identity.check_name)
+
+
+class CodeField(StringField):
+    """A six-digit SMS code; full-width digits and spaces from input methods are accepted."""
+
+    def pre_validate(self, form: Form) -> None:  # type: ignore[override]
+        import unicodedata
+
+        raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())
+        if not raw:
+            raise ValidationError(f"请输入{self.label.text}")
+        if not (len(raw) == 6 and raw.isascii() and raw.isdigit()):
+            raise ValidationError(f"{self.label.text}应为6位数字,请查看短信后重新输入")
+        self.data = raw
+
+
+class ChoiceField(RadioField):
+    """Radios whose 'not chosen' message names the question."""
+
+    def __init__(self, label: str, choices: list[tuple[str, str]], message: str, **kwargs: Any):
+        super().__init__(label, choices=choices, validate_choice=False, **kwargs)
+        self.message = message
+
+    def pre_validate(self, form: Form) -> None:  # type: ignore[override]
+        if self.data not in {value for value, _ in self.choices}:  # type: ignore[union-attr]
+            self.data = None
+            raise ValidationError(self.message)
+
+
+class LoginForm(Form):
+    phone = PhoneField("手机号码", hint="请输入您登记的手机号码,我们会发送6位验证码")
+
+
+class VerifyForm(Form):
+    code = CodeField("短信验证码", description="6位数字,5分钟内有效")

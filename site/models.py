@@ -1,0 +1,197 @@
+"""SQLModel tables: columns, relations and the constraints the database itself enforces."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+# Naming constraints keeps Alembic migrations identical on SQLite and PostgreSQL.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    id_number: str = Field(max_length=18, unique=True)
+    name: str = Field(max_length=30)
+    sex: str = Field(max_length=6)
+    ethnicity: str = Field(max_length=20)
+    birth_date: date
+    hukou: str = Field(max_length=100)
+    # Sign-in is by phone, so a phone belongs to one person at most.
+    phone: str | None = Field(default=None, max_length=11, unique=True)
+
+
+class Address(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    district: str = Field(max_length=20)
+    line: str = Field(max_length=200, unique=True)
+    landlord_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+
+
+class Organisation(SQLModel, table=True):
+    __table_args__ = (sa.CheckConstraint("kind IN ('employer', 'school', 'hotel')", name="kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    uscc: str = Field(max_length=18, unique=True)
+    kind: str = Field(max_length=10)
+
+
+class OrgOperator(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("organisation_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id")
+    person_id: int = Field(foreign_key="person.id", index=True)
+
+
+class Permit(SQLModel, table=True):
+    __table_args__ = (
+        # Only one permit per person is in force; older ones stay for the record.
+        sa.Index(
+            "uq_permit_current_person",
+            "person_id",
+            unique=True,
+            sqlite_where=sa.text("is_current"),
+            postgresql_where=sa.text("is_current"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    address_id: int = Field(foreign_key="address.id", index=True)
+    issuing_authority: str = Field(max_length=50)
+    issue_date: date
+    valid_until: date = Field(index=True)
+    continuity_start: date
+    employer_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    school_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    hotel_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    is_current: bool = Field(default=True)
+
+
+class FamilyLink(SQLModel, table=True):
+    __table_args__ = (
+        sa.UniqueConstraint("person_id", "member_id"),
+        sa.CheckConstraint("person_id <> member_id", name="not_self"),
+        sa.CheckConstraint(
+            "relationship IN ('spouse', 'parent', 'child', 'sibling', 'grandparent',"
+            " 'grandchild', 'other_relative')",
+            name="relationship",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    member_id: int = Field(foreign_key="person.id", index=True)
+    # The member's relation to the person who keeps the list.
+    relationship: str = Field(max_length=20)
+    created_at: datetime
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "case_record"
+    __table_args__ = (sa.CheckConstraint("kind IN ('endorse', 'deregister')", name="kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reference: str = Field(max_length=17, unique=True)
+    kind: str = Field(max_length=10)
+    permit_id: int = Field(foreign_key="permit.id", index=True)
+    applicant_id: int = Field(foreign_key="person.id", index=True)
+    agent_id: int = Field(foreign_key="person.id", index=True)
+    outcome: str = Field(max_length=30)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+
+
+class Endorsement(SQLModel, table=True):
+    __table_args__ = (
+        # One endorsement per permit per period, whatever the concurrency (SPEC 2.7).
+        sa.UniqueConstraint("permit_id", "period", name="uq_endorsement_permit_period"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    permit_id: int = Field(foreign_key="permit.id", index=True)
+    period: date
+    new_valid_until: date
+    continuity_start: date
+    late: bool
+    endorsed_on: date
+    case_id: int = Field(foreign_key="case_record.id", unique=True)
+
+
+class Deregistration(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # A permit is deregistered once; the unique key makes a second attempt fail in the DB.
+    permit_id: int = Field(foreign_key="permit.id", unique=True)
+    declarant_role: str = Field(max_length=10)
+    declarant_id: int = Field(foreign_key="person.id", index=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
+    reason: str = Field(max_length=20)
+    reason_detail: str | None = Field(default=None, max_length=200)
+    leave_date: date
+    declared_at: datetime
+    case_id: int = Field(foreign_key="case_record.id", unique=True)
+
+
+class Draft(SQLModel, table=True):
+    # Unguessable id: it appears in URLs; ownership is still checked on every request.
+    id: str = Field(primary_key=True, max_length=32)
+    wizard: str = Field(max_length=20)
+    owner_id: int = Field(foreign_key="person.id", index=True)
+    answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    case_id: int | None = Field(default=None, foreign_key="case_record.id", unique=True)
+    created_at: datetime
+    updated_at: datetime
+
+
+class OneTimeCode(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_onetimecode_lookup", "purpose", "subject"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    purpose: str = Field(max_length=20)
+    # What the code unlocks: a phone for sign-in, a draft or a family request for consent.
+    subject: str = Field(max_length=80)
+    phone: str = Field(max_length=11)
+    code_hash: str = Field(max_length=128)
+    created_at: datetime
+    expires_at: datetime
+    attempts: int = Field(default=0)
+    consumed_at: datetime | None = None
+
+
+class SmsOutbox(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    to: str = Field(max_length=11)
+    text: str = Field(max_length=500)
+    code: str | None = Field(default=None, max_length=6)
+    created_at: datetime
+    delivered_at: datetime | None = Field(default=None, index=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    actor_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    subject_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    action: str = Field(max_length=40)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    client_address: str | None = Field(default=None, max_length=45)
+    at: datetime
+
+
+class Reminder(SQLModel, table=True):
+    __table_args__ = (sa.UniqueConstraint("permit_id", "period", name="uq_reminder_permit_period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    permit_id: int = Field(foreign_key="permit.id")
+    period: date
+    sent_at: datetime

@@ -1,0 +1,137 @@
+"""One-time SMS codes for sign-in and consent: stored hashed, short-lived, few tries (SPEC 5)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from epermit.models import OneTimeCode
+
+MAX_ATTEMPTS = 5
+RESEND_AFTER = timedelta(seconds=60)
+
+
+class CodeError(Exception):
+    pass
+
+
+class ResendTooSoon(CodeError):
+    def __init__(self, wait_seconds: int) -> None:
+        super().__init__(wait_seconds)
+        self.wait_seconds = wait_seconds
+
+
+class CodeMissing(CodeError):
+    pass
+
+
+class CodeExpired(CodeError):
+    pass
+
+
+class CodeLocked(CodeError):
+    """Too many wrong tries: the code is dead and a new one must be requested."""
+
+
+class CodeWrong(CodeError):
+    def __init__(self, remaining: int) -> None:
+        super().__init__(remaining)
+        self.remaining = remaining
+
+
+def _digest(secret: str, purpose: str, subject: str, code: str) -> str:
+    message = f"{purpose}:{subject}:{code}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
+    query = (
+        select(OneTimeCode)
+        .where(OneTimeCode.purpose == purpose, OneTimeCode.subject == subject)
+        .order_by(OneTimeCode.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    )
+    return session.exec(query).first()
+
+
+def issue(
+    session: Session,
+    *,
+    purpose: str,
+    subject: str,
+    phone: str,
+    now: datetime,
+    ttl_seconds: int,
+    secret: str,
+) -> str:
+    """Create a code and return it in clear, for the SMS only."""
+    latest = _latest(session, purpose, subject)
+    if latest is not None and now - latest.created_at < RESEND_AFTER:
+        wait = RESEND_AFTER - (now - latest.created_at)
+        raise ResendTooSoon(max(1, int(wait.total_seconds())))
+    # Older codes for the same purpose stop working once a new one is sent.
+    session.execute(
+        sa.update(OneTimeCode)
+        .where(
+            OneTimeCode.purpose == purpose,
+            OneTimeCode.subject == subject,
+            OneTimeCode.consumed_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(consumed_at=now)
+    )
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    session.add(
+        OneTimeCode(
+            purpose=purpose,
+            subject=subject,
+            phone=phone,
+            code_hash=_digest(secret, purpose, subject, code),
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+    )
+    return code
+
+
+def verify(
+    session: Session, *, purpose: str, subject: str, code: str, now: datetime, secret: str
+) -> OneTimeCode:
+    """Consume the current code if `code` matches it; count a wrong try otherwise.
+
+    The caller commits in every case, so that wrong tries are counted even when it
+    reports an error.
+    """
+    current = _latest(session, purpose, subject)
+    if current is None or (current.consumed_at is not None and current.attempts < MAX_ATTEMPTS):
+        raise CodeMissing()
+    if current.attempts >= MAX_ATTEMPTS:
+        raise CodeLocked()
+    if now > current.expires_at:
+        raise CodeExpired()
+    expected = current.code_hash
+    if not hmac.compare_digest(expected, _digest(secret, purpose, subject, code)):
+        # A conditional update, so concurrent guesses cannot share one try.
+        session.execute(
+            sa.update(OneTimeCode)
+            .where(OneTimeCode.id == current.id)
+            .values(attempts=OneTimeCode.attempts + 1)
+        )
+        session.refresh(current)
+        remaining = MAX_ATTEMPTS - current.attempts
+        if remaining <= 0:
+            current.consumed_at = now
+            raise CodeLocked()
+        raise CodeWrong(remaining)
+    consumed = session.execute(
+        sa.update(OneTimeCode)
+        .where(OneTimeCode.id == current.id, OneTimeCode.consumed_at.is_(None))  # type: ignore[union-attr]
+        .values(consumed_at=now)
+    )
+    if consumed.rowcount != 1:
+        raise CodeMissing()
+    return current

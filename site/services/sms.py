@@ -1,0 +1,81 @@
+"""SMS through an outbox: messages are written in the same transaction as the change that
+causes them, and delivered after it commits, so none is lost with a rolled-back change."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from epermit.models import SmsOutbox
+
+log = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    def send(self, message: SmsOutbox) -> None: ...
+
+
+class FileSender:
+    """Development and test backend: one JSON object per line (SPEC 5)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def send(self, message: SmsOutbox) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"to": message.to, "text": message.text, "at": message.created_at.isoformat()}
+        if message.code:
+            record["code"] = message.code
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        # One write call in append mode keeps concurrent writers' lines whole.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+
+class LogSender:
+    """Stand-in for a carrier gateway: logs without the code."""
+
+    def send(self, message: SmsOutbox) -> None:
+        log.info("SMS to %s***%s queued for gateway", message.to[:3], message.to[-2:])
+
+
+def sender_for(backend: str, outbox_path: str) -> Sender:
+    if backend == "file":
+        return FileSender(outbox_path)
+    if backend == "log":
+        return LogSender()
+    raise ValueError(f"unknown SMS_BACKEND {backend!r}")
+
+
+def queue(session: Session, *, to: str, text: str, now: datetime, code: str | None = None) -> None:
+    session.add(SmsOutbox(to=to, text=text, code=code, created_at=now))
+
+
+def deliver_pending(session: Session, sender: Sender, now: datetime, limit: int = 100) -> int:
+    """Send what is waiting; rows are locked so two processes never send the same one."""
+    query = (
+        select(SmsOutbox)
+        .where(SmsOutbox.delivered_at.is_(None))  # type: ignore[union-attr]
+        .order_by(SmsOutbox.id)  # type: ignore[arg-type]
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    sent = 0
+    for message in session.exec(query).all():
+        sender.send(message)
+        session.execute(
+            sa.update(SmsOutbox).where(SmsOutbox.id == message.id).values(delivered_at=now)
+        )
+        sent += 1
+    session.commit()
+    return sent

@@ -1,0 +1,55 @@
+"""What every blueprint needs: the signed-in person, sign-in guard, client address."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, redirect, request, session, url_for
+from sqlmodel import Session
+
+from epermit import db
+from epermit.commands import deliver_outbox
+from epermit.models import Person
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def dbs() -> Session:
+    return db.get_session()
+
+
+def current_person() -> Person | None:
+    if "person" not in g:
+        person_id = session.get("person_id")
+        g.person = dbs().get(Person, person_id) if person_id is not None else None
+    return g.person
+
+
+def login_required(view: F) -> F:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_person() is None:
+            expired = "1" if g.get("session_expired") else None
+            return redirect(url_for("auth.login", next=request.full_path, expired=expired), 303)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def client_address() -> str | None:
+    return request.remote_addr
+
+
+def commit_and_deliver() -> None:
+    """Commit the request's change, then send the SMS it queued."""
+    dbs().commit()
+    deliver_outbox()
+
+
+def viewing_id() -> int:
+    """Whose permit is shown and acted on (切换); the signed-in person by default."""
+    person = current_person()
+    assert person is not None and person.id is not None
+    return session.get("viewing_id", person.id)

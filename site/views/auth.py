@@ -1,0 +1,150 @@
+"""Sign-in by phone and SMS code, sign-out and the idle-session warning (SPEC 5)."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from epermit import clock
+from epermit.extensions import limiter, phone_key
+from epermit.forms import LoginForm, VerifyForm
+from epermit.htmx import render_page
+from epermit.services import auth, codes
+from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
+
+bp = Blueprint("auth", __name__)
+
+CLIENT_LIMIT = "20 per minute;200 per hour"
+PHONE_LIMIT = "10 per hour"
+VERIFY_LIMIT = "30 per minute"
+
+CODE_ERRORS = {
+    codes.CodeExpired: "验证码已过期,请点击“重新获取验证码”",
+    codes.CodeLocked: "验证码输入错误次数过多,已失效,请点击“重新获取验证码”",
+    codes.CodeMissing: "验证码已失效,请点击“重新获取验证码”",
+}
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths on this site: never an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target.rstrip("?") or "/permit"
+    return url_for("permit.show")
+
+
+@bp.errorhandler(429)
+def _too_many(_error: Exception) -> Response:
+    """Rate limits answer next to the field, like any other refusal (SPEC 3.5)."""
+    if request.endpoint == "auth.verify" and session.get("login_phone"):
+        form: LoginForm | VerifyForm = VerifyForm(today=clock.today())
+        form.code.errors = ["操作过于频繁,请稍后再试"]
+        phone = session["login_phone"]
+        return render_page(
+            "auth/verify.html",
+            status=429,
+            form=form,
+            phone=phone,
+            masked_phone=phone[:3] + "****" + phone[-4:],
+            resend_wait=None,
+        )
+    form = LoginForm(today=clock.today())
+    form.phone.errors = ["操作过于频繁,请稍后再试"]
+    return render_page("auth/login.html", status=429, form=form, expired=False)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(CLIENT_LIMIT, methods=["POST"])
+@limiter.limit(PHONE_LIMIT, key_func=phone_key, methods=["POST"])
+def login() -> Response:
+    form = LoginForm(today=clock.today())
+    expired = request.args.get("expired") == "1"
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_page("auth/login.html", status=status, form=form, expired=expired)
+    phone = form.phone.data
+    try:
+        auth.request_code(
+            dbs(),
+            phone=phone,
+            now=clock.now(),
+            secret=current_app.config["SECRET_KEY"],
+            ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
+            client_address=client_address(),
+        )
+        commit_and_deliver()
+        session.pop("resend_wait", None)
+    except codes.ResendTooSoon as wait:
+        dbs().rollback()
+        session["resend_wait"] = wait.wait_seconds
+    session["login_phone"] = phone
+    session["login_next"] = _safe_next(request.args.get("next"))
+    return redirect(url_for("auth.verify"), 303)
+
+
+@bp.route("/login/verify", methods=["GET", "POST"])
+@limiter.limit(VERIFY_LIMIT, methods=["POST"])
+def verify() -> Response:
+    phone = session.get("login_phone")
+    if not phone:
+        return redirect(url_for("auth.login"), 303)
+    form = VerifyForm(today=clock.today())
+    context = {
+        "masked_phone": phone[:3] + "****" + phone[-4:],
+        "phone": phone,
+        "resend_wait": session.get("resend_wait"),
+    }
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_page("auth/verify.html", status=status, form=form, **context)
+    try:
+        person = auth.verify_code(
+            dbs(),
+            phone=phone,
+            code=form.code.data,
+            now=clock.now(),
+            secret=current_app.config["SECRET_KEY"],
+            client_address=client_address(),
+        )
+    except codes.CodeWrong as wrong:
+        dbs().commit()  # the wrong try must count
+        form.code.errors = [f"验证码不正确,请核对短信后重新输入(还可尝试{wrong.remaining}次)"]
+        return render_page("auth/verify.html", status=422, form=form, **context)
+    except codes.CodeError as error:
+        dbs().commit()
+        form.code.errors = [CODE_ERRORS[type(error)]]
+        return render_page("auth/verify.html", status=422, form=form, **context)
+    dbs().commit()
+    target = session.get("login_next") or url_for("permit.show")
+    session.clear()
+    session["person_id"] = person.id
+    session["seen"] = clock.epoch()
+    return redirect(target, 303)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("main.index", signed_out=1), 303)
+
+
+@bp.get("/session/warning")
+def session_warning() -> Response:
+    """Fetched by htmx shortly before the idle limit; not counted as activity."""
+    return Response(
+        render_template("auth/_session_warning.html", signed_in=current_person() is not None)
+    )
+
+
+@bp.post("/session/extend")
+def session_extend() -> Response:
+    # Reaching here already counted as activity (security._expire_idle_session).
+    back = request.form.get("back")
+    return redirect(_safe_next(back) if current_person() else url_for("auth.login"), 303)

@@ -1,0 +1,199 @@
+"""Sign-in by phone and SMS code, sessions and sign-out (SPEC 5)."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from epermit.models import OneTimeCode
+
+
+def start_login(client_request, phone="13800000001"):
+    return client_request.post("/login", {"phone": phone})
+
+
+def test_sign_in_with_code_from_outbox_shows_own_permit(client_request, outbox):
+    start_login(client_request)
+    code = outbox.last_code("13800000001")
+    assert len(code) == 6 and code.isdigit()
+    answer = client_request.post("/login/verify", {"code": code})
+    assert answer.location == "/permit"
+    page = client_request.get("/permit")
+    assert page.h1 == "我的居住证"
+    assert "张伟已登录" in page.text("header")
+
+
+def test_code_is_stored_hashed(client_request, outbox, dbsession):
+    start_login(client_request)
+    code = outbox.last_code("13800000001")
+    row = dbsession.exec(select(OneTimeCode)).one()
+    assert code not in row.code_hash and len(row.code_hash) == 64
+
+
+def test_sms_outbox_line_has_the_spec_keys(client_request, outbox):
+    start_login(client_request)
+    message = outbox.messages("13800000001")[-1]
+    assert set(message) == {"to", "text", "code", "at"}
+    assert message["code"] in message["text"]
+
+
+def test_phone_is_normalised_before_sending(client_request, outbox):
+    start_login(client_request, "+86 138-0000-0001")
+    assert outbox.last_code("13800000001")
+
+
+def test_unknown_number_gets_the_same_answer_and_no_sms(client_request, outbox):
+    known = start_login(client_request, "13800000001")
+    unknown = start_login(client_request, "13900000009")
+    assert known.location == unknown.location == "/login/verify"
+    page = client_request.get("/login/verify")
+    assert "如果139****0009是已登记的手机号码" in page.main_text
+    assert outbox.messages("13900000009") == []
+
+
+def test_malformed_phone_gets_chinese_message_next_to_field(client_request):
+    page = client_request.post("/login", {"phone": "12345"}, expected_status=422)
+    assert page.errors() == {"phone": "手机号码应为11位手机号码,以1开头,如13800000000"}
+    assert page.soup.select_one("#phone")["aria-invalid"] == "true"
+    assert page.soup.select_one("#phone")["value"] == "12345"
+    assert page.soup.title.get_text().startswith("错误: ")
+    assert page.text(".error-summary h2") == "提交的信息有误"
+
+
+def test_empty_phone_is_refused(client_request):
+    page = client_request.post("/login", {"phone": ""}, expected_status=422)
+    assert page.errors()["phone"] == "请输入手机号码"
+
+
+def test_wrong_code_says_how_many_tries_remain(client_request, outbox):
+    start_login(client_request)
+    code = outbox.last_code("13800000001")
+    wrong = "000000" if code != "000000" else "111111"
+    page = client_request.post("/login/verify", {"code": wrong}, expected_status=422)
+    assert page.errors()["code"] == "验证码不正确,请核对短信后重新输入(还可尝试4次)"
+
+
+def test_five_wrong_tries_end_the_code(client_request, outbox):
+    start_login(client_request)
+    code = outbox.last_code("13800000001")
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(4):
+        client_request.post("/login/verify", {"code": wrong}, expected_status=422)
+    page = client_request.post("/login/verify", {"code": wrong}, expected_status=422)
+    assert "错误次数过多" in page.errors()["code"]
+    page = client_request.post("/login/verify", {"code": code}, expected_status=422)
+    assert "错误次数过多" in page.errors()["code"]
+    assert client_request.client.get("/permit").status_code == 303
+
+
+def test_expired_code_is_refused(client_request, outbox, clock):
+    start_login(client_request)
+    code = outbox.last_code("13800000001")
+    clock.advance(seconds=301)
+    page = client_request.post("/login/verify", {"code": code}, expected_status=422)
+    assert page.errors()["code"] == "验证码已过期,请点击“重新获取验证码”"
+
+
+def test_malformed_code_is_refused(client_request):
+    start_login(client_request)
+    page = client_request.post("/login/verify", {"code": "12ab"}, expected_status=422)
+    assert page.errors()["code"] == "短信验证码应为6位数字,请查看短信后重新输入"
+
+
+def test_full_width_code_is_accepted(client_request, outbox):
+    start_login(client_request)
+    code = outbox.last_code("13800000001")
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in code)
+    assert client_request.post("/login/verify", {"code": full_width}).location == "/permit"
+
+
+def test_resend_waits_sixty_seconds(client_request, outbox, clock):
+    start_login(client_request)
+    start_login(client_request)
+    assert len(outbox.messages("13800000001")) == 1
+    page = client_request.get("/login/verify")
+    assert "秒后重新获取" in page.main_text
+    clock.advance(seconds=61)
+    start_login(client_request)
+    assert len(outbox.messages("13800000001")) == 2
+
+
+def test_new_code_replaces_the_old_one(client_request, outbox, clock):
+    start_login(client_request)
+    old = outbox.last_code("13800000001")
+    clock.advance(seconds=61)
+    start_login(client_request)
+    new = outbox.last_code("13800000001")
+    if old != new:
+        page = client_request.post("/login/verify", {"code": old}, expected_status=422)
+        assert "code" in page.errors()
+    assert client_request.post("/login/verify", {"code": new}).location == "/permit"
+
+
+def test_sign_in_is_rate_limited_per_phone(client_request, clock):
+    for _ in range(10):
+        start_login(client_request)
+        clock.advance(seconds=61)
+    page = client_request.post("/login", {"phone": "13800000001"}, expected_status=429)
+    assert page.errors()["phone"] == "操作过于频繁,请稍后再试"
+
+
+def test_sign_in_is_rate_limited_per_client_address(client_request):
+    for n in range(20):
+        start_login(client_request, f"1390000{n:04d}")
+    page = client_request.post("/login", {"phone": "13900009999"}, expected_status=429)
+    assert "操作过于频繁" in page.errors()["phone"]
+
+
+def test_post_without_csrf_token_is_refused(client_request):
+    page = client_request.post("/login", {"phone": "13800000001"}, expected_status=400, csrf=False)
+    assert page.h1 == "请求无法处理"
+
+
+def test_session_cookie_is_httponly_and_lax(client, auth):
+    auth.login("张伟")
+    response = client.get("/permit")
+    assert response.status_code == 200
+    cookie = client.get_cookie("session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+
+
+def test_idle_session_ends_after_thirty_minutes(client_request, auth, clock):
+    auth.login("张伟")
+    clock.advance(minutes=29)
+    assert client_request.get("/permit").h1 == "我的居住证"
+    clock.advance(minutes=29)
+    assert client_request.get("/permit").h1 == "我的居住证"
+    clock.advance(minutes=31)
+    answer = client_request.get("/permit", expected_status=303)
+    assert "/login" in answer.location and "expired=1" in answer.location
+    page = client_request.get(answer.location)
+    assert "自动退出登录" in page.main_text
+
+
+def test_warning_poll_does_not_keep_the_session_alive(client, auth, clock):
+    auth.login("张伟")
+    clock.advance(minutes=25)
+    warning = client.get("/session/warning", headers={"HX-Request": "true"})
+    assert "5分钟后将自动退出" in warning.get_data(as_text=True)
+    clock.advance(minutes=6)
+    assert client.get("/permit").status_code == 303
+
+
+def test_pages_carry_the_idle_warning_poll(client_request, auth):
+    auth.login("张伟")
+    page = client_request.get("/permit")
+    poll = page.soup.select_one("#session-warning")
+    assert poll["hx-get"] == "/session/warning" and "delay:1500s" in poll["hx-trigger"]
+
+
+def test_sign_out_ends_the_session(client_request, auth):
+    auth.login("张伟")
+    answer = client_request.post("/logout")
+    assert answer.location == "/?signed_out=1"
+    assert "/login" in client_request.get("/permit", expected_status=303).location
+
+
+def test_next_is_kept_through_sign_in_but_never_offsite(client_request, outbox):
+    client_request.post("/login?next=//evil.example/x", {"phone": "13800000001"})
+    answer = client_request.post("/login/verify", {"code": outbox.last_code("13800000001")})
+    assert answer.location == "/permit"

@@ -1,0 +1,90 @@
+"""Site-wide guarantees: start page, health, headers, caching, compression, budgets."""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+import pytest
+
+STRICT_CSP = "default-src 'self'"
+
+
+def test_start_page_explains_services_and_starts(client_request):
+    page = client_request.get("/")
+    assert page.h1 == "广东省电子居住证网上办理"
+    text = page.main_text
+    for service in ("签注", "注销", "亮码", "代办", "派出所", "粤省事"):
+        assert service in text
+    assert page.soup.select_one("a.start")["href"] == "/login"
+
+
+def test_healthz_reports_database(client):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200 and answer.json == {"status": "ok", "database": "ok"}
+
+
+def test_security_headers_on_every_page(client):
+    answer = client.get("/")
+    csp = answer.headers["Content-Security-Policy"]
+    assert csp.startswith(STRICT_CSP)
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["X-Frame-Options"] == "DENY"
+
+
+def test_pages_have_no_inline_script_or_style(client_request, auth):
+    auth.login("张伟")
+    for url in ("/", "/permit", "/login"):
+        html = client_request.get(url).response.get_data(as_text=True)
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+        assert "<style" not in html and " style=" not in html and "hx-on" not in html
+
+
+def test_htmx_is_vendored_deferred_and_immutable(client):
+    html = client.get("/").get_data(as_text=True)
+    src = re.search(r'<script src="([^"]+)" defer>', html).group(1)
+    assert src.startswith("/static/htmx.min.js?v=")
+    answer = client.get(src)
+    assert answer.status_code == 200 and b"htmx" in answer.data[:200]
+    assert "immutable" in answer.headers["Cache-Control"]
+
+
+def test_htmx_config_restores_history_as_full_page_and_swaps_422(client):
+    html = client.get("/").get_data(as_text=True)
+    assert '"historyRestoreAsHxRequest":false' in html
+    assert '{"code":"422","swap":true}' in html
+
+
+def test_responses_are_compressed_when_accepted(client):
+    answer = client.get("/", headers={"Accept-Encoding": "gzip, br"})
+    assert answer.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(answer.data).startswith(b"<!doctype html>")
+    assert "Accept-Encoding" in answer.headers["Vary"]
+
+
+def test_unknown_page_is_friendly_404(client_request):
+    page = client_request.get("/no-such-page", expected_status=404)
+    assert page.h1 == "找不到页面"
+
+
+def test_crash_shows_friendly_500(app, client_request):
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    page = client_request.get("/boom", expected_status=500)
+    assert page.h1 == "系统繁忙" and "boom" not in page.main_text
+
+
+def gzip_size(client, url):
+    html = client.get(url).data
+    css = client.get(re.search(rb'href="(/static/site.css[^"]*)"', html).group(1).decode()).data
+    return len(gzip.compress(html + css))
+
+
+@pytest.mark.parametrize("url", ["/", "/login", "/permit"])
+def test_first_visit_html_and_css_within_14kb_gzip(client, auth, url):
+    auth.login("张伟")
+    size = gzip_size(client, url)
+    assert size <= 14 * 1024, f"{url}: {size} bytes gzip"
