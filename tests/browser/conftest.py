@@ -1,0 +1,78 @@
+"""Browser fixtures: the app served over real HTTP, Debian's Chromium driven by Playwright,
+on a phone-sized screen, with JavaScript on and off, and an axe-core check."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+from werkzeug.serving import make_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 360, "height": 740}
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(params=["js", "nojs"])
+def js(request: pytest.FixtureRequest) -> bool:
+    return request.param == "js"
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str, js: bool) -> Iterator[Page]:
+    context = browser.new_context(
+        base_url=live_server, viewport=PHONE, java_script_enabled=js, locale="zh-CN"
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.js_enabled = js  # read by helpers.assert_accessible
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+        # A 422 or 404 answer is part of the journey; script errors and CSP refusals are not.
+        if (
+            message.type == "error"
+            and "the server responded with a status of 4" not in message.text
+        ):
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    yield page
+    context.close()
+    assert not errors, f"browser errors: {errors}"

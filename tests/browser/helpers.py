@@ -1,0 +1,94 @@
+"""Keyboard-only actions and the accessibility check used by every browser test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+_axe = Axe()
+
+
+def assert_accessible(page: Page, name: str = "") -> None:
+    """Zero axe-core violations, and no horizontal scrolling on a phone-sized screen.
+
+    axe-core needs timers, which do not run with JavaScript off; there it checks a
+    JavaScript-enabled copy of the very same DOM, served at the same URL.
+    """
+    target = page
+    mirror = None
+    if not getattr(page, "js_enabled", True):
+        html = page.content()
+        mirror = page.context.browser.new_context(  # type: ignore[union-attr]
+            viewport=page.viewport_size, java_script_enabled=True, bypass_csp=True
+        )
+        target = mirror.new_page()
+        target.route(page.url, lambda route: route.fulfill(body=html, content_type="text/html"))
+        # The copy must not run htmx: it would not match what the visitor without JS sees.
+        target.route("**/htmx.min.js*", lambda route: route.abort())
+        target.goto(page.url)
+    try:
+        results = _axe.run(target)
+        violations = results.response["violations"]
+        if violations:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"axe-{name or 'page'}.png"), full_page=True)
+        assert not violations, results.generate_report()
+        overflow = target.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"horizontal scrolling by {overflow}px"
+    finally:
+        if mirror is not None:
+            mirror.close()
+
+
+def tab_to(page: Page, selector: str, limit: int = 60) -> None:
+    """Press Tab until the element matching `selector` has focus, as a keyboard user would."""
+    target = page.locator(selector).first
+    target.wait_for()
+    handle = target.element_handle()
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(el) => document.activeElement === el", handle):
+            return
+    raise AssertionError(f"could not reach {selector} with the Tab key")
+
+
+def settle(page: Page, js: bool) -> None:
+    """Wait until the page (or htmx's swap) has finished."""
+    page.wait_for_load_state("load")
+    if js:
+        # Playwright's own locators, not wait_for_function: the page's CSP forbids eval.
+        expect(page.locator(".htmx-request")).to_have_count(0)
+
+
+def keyboard_submit(page: Page, js: bool, button: str = "button[type=submit]") -> None:
+    """Tab to the form's submit button and press Enter."""
+    tab_to(page, f"main {button}")
+    if js:
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(50)
+    else:
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+    settle(page, js)
+
+
+def type_into(page: Page, selector: str, text: str) -> None:
+    tab_to(page, selector)
+    page.keyboard.type(text)
+
+
+def login(page: Page, js: bool, phone: str, outbox) -> None:  # type: ignore[no-untyped-def]
+    """Sign in with the keyboard only, reading the code from the SMS outbox."""
+    page.goto("/login")
+    type_into(page, "#phone", phone)
+    keyboard_submit(page, js)
+    page.wait_for_url("**/login/verify")
+    type_into(page, "#code", outbox.last_code(phone))
+    keyboard_submit(page, js)
+    page.wait_for_url("**/permit")
