@@ -29,9 +29,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     commands.init_app(app)
     templating.init_app(app)
 
-    from epermit.views import auth, main, permit
+    from epermit.views import auth, cases, endorse, main, permit
 
-    for module in (main, auth, permit):
+    for module in (main, auth, permit, endorse, cases):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
     return app

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import Field, RadioField, StringField
+from wtforms import BooleanField, Field, RadioField, StringField
 from wtforms.validators import ValidationError
 
 from epermit import identity
@@ -126,3 +126,107 @@ class LoginForm(Form):
 
 class VerifyForm(Form):
     code = CodeField("短信验证码", description="6位数字,5分钟内有效")
+
+
+# Wizard steps (SPEC 4.2, 4.3). Field names are a contract: tests outside the repo post them.
+
+RELATIONSHIPS = [
+    ("spouse", "配偶"),
+    ("parent", "父母"),
+    ("child", "子女"),
+    ("sibling", "兄弟姐妹"),
+    ("grandparent", "祖父母/外祖父母"),
+    ("grandchild", "孙子女/外孙子女"),
+    ("other_relative", "其他近亲属"),
+]
+RELATIONSHIP_WORDS = dict(RELATIONSHIPS)
+OTHER_PERSON = "other"
+
+
+class WhoForm(Form):
+    for_whom = ChoiceField(
+        "您为谁办理?",
+        choices=[("self", "为本人办理"), ("other", "为他人办理(代办家庭成员等)")],
+        message="请选择为本人办理还是为他人办理",
+    )
+
+
+def member_field() -> Any:
+    return RadioField("申请人", choices=[], validate_choice=False)
+
+
+def applicant_name_field() -> Any:
+    return NameField("申请人姓名", required=False)
+
+
+def applicant_id_number_field() -> Any:
+    return IdNumberField("申请人公民身份号码", required=False)
+
+
+class ApplicantChoiceMixin:
+    """Pick the applicant from one's family list, or give their name and ID number.
+
+    The fields themselves are made by the *_field() functions in each form's body, so that
+    each form lists them in its own page order.
+    """
+
+    def set_members(self, members: list[tuple[str, str]]) -> None:
+        choices = [*members, (OTHER_PERSON, "其他人(填写下面的姓名和公民身份号码)")]
+        self.member.choices = choices  # type: ignore[attr-defined]
+
+    def validate_member(self, field: Field) -> None:
+        allowed = {value for value, _ in field.choices}  # type: ignore[attr-defined]
+        if field.data in (None, "", "None"):
+            field.data = None
+            if len(allowed) > 1 and not (self.applicant_name.data or self.applicant_id_number.data):  # type: ignore[attr-defined]
+                raise ValidationError("请选择申请人,或填写申请人的姓名和公民身份号码")
+            return
+        if field.data not in allowed:
+            field.data = None
+            raise ValidationError("请从列表中选择申请人")
+
+    @property
+    def picks_member(self) -> bool:
+        return self.member.data not in (None, "", OTHER_PERSON)  # type: ignore[attr-defined]
+
+    def validate_applicant_name(self, field: Field) -> None:
+        if not self.picks_member and not field.data:
+            raise ValidationError("请输入申请人姓名")
+
+    def validate_applicant_id_number(self, field: Field) -> None:
+        if not self.picks_member and not field.data:
+            raise ValidationError("请输入申请人公民身份号码")
+
+
+class EndorseApplicantForm(ApplicantChoiceMixin, Form):
+    agent_name = NameField("代办人姓名", hint="即您本人,须与登录账号一致")
+    agent_id_number = IdNumberField("代办人公民身份号码")
+    agent_phone = PhoneField("代办人手机号码")
+    member = member_field()
+    applicant_name = applicant_name_field()
+    applicant_id_number = applicant_id_number_field()
+    relationship = ChoiceField(
+        "申请人是您的",
+        choices=RELATIONSHIPS,
+        message="请选择申请人与您的关系",
+    )
+
+
+class ConsentForm(Form):
+    consent_code = CodeField("申请人收到的短信验证码", description="6位数字,5分钟内有效")
+
+
+class ResidenceForm(Form):
+    address_unchanged = ChoiceField(
+        "申请人现在是否仍住在登记的居住地址?",
+        choices=[("yes", "是,仍住在登记地址"), ("no", "否,已经搬到其他地址")],
+        message="请选择是否仍住在登记的居住地址",
+    )
+
+
+class DeclarationForm(Form):
+    declaration = BooleanField("声明")
+
+    def validate_declaration(self, field: Field) -> None:
+        if not field.data:
+            raise ValidationError("请勾选声明,确认所填信息真实准确")

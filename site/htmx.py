@@ -6,6 +6,8 @@ A page template extends base.html and fills `main`; for an htmx request the same
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import Any
 
 import htmx_flask
@@ -30,6 +32,24 @@ def is_partial() -> bool:
     return bool(headers) and not headers.history_restore_request
 
 
+_EXTENDS = re.compile(r"""{%-?\s*extends\s+["']([^"']+)["']""")
+
+
+@cache
+def _ancestors(template_name: str) -> tuple[str, ...]:
+    loader = current_app.jinja_env.loader
+    assert loader is not None
+    chain: list[str] = []
+    name = template_name
+    while True:
+        source = loader.get_source(current_app.jinja_env, name)[0]
+        parent = _EXTENDS.search(source)
+        if parent is None:
+            return tuple(chain)
+        name = parent.group(1)
+        chain.append(name)
+
+
 def render_page(template_name: str, status: int = 200, **context: Any) -> Response:
     partial = is_partial()
     context["partial"] = partial
@@ -40,9 +60,11 @@ def render_page(template_name: str, status: int = 200, **context: Any) -> Respon
     template = current_app.jinja_env.get_template(template_name)
     current_app.update_template_context(context)
     ctx = template.new_context(context)
-    # Pages extend base.html directly; its blocks (the title) join the page's own.
-    for name, block in current_app.jinja_env.get_template("base.html").blocks.items():
-        ctx.blocks.setdefault(name, []).append(block)
+    # The ancestors' blocks (base.html's title, a wizard layout's main) join the page's own,
+    # child first, as Jinja orders them for a full render.
+    for ancestor in _ancestors(template_name):
+        for name, block in current_app.jinja_env.get_template(ancestor).blocks.items():
+            ctx.blocks.setdefault(name, []).append(block)
     title = "".join(ctx.blocks["title"][0](ctx))
     main = "".join(ctx.blocks["main"][0](ctx))
     # A top-level <title> is how htmx learns the new page title.

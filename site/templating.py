@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import Flask, session
 
-from epermit import identity
+from epermit import clock, identity
 
 STATUS_WORDS = {
     "valid": ("有效", "您的居住证在有效期内,可以正常使用。"),
@@ -19,6 +20,13 @@ STATUS_WORDS = {
         "已注销",
         "居住证已注销,不能再使用或签注。如需继续使用,请携带身份证到居住地派出所重新申领。",
     ),
+}
+
+
+OUTCOME_WORDS = {
+    "endorsed": "已签注",
+    "late_endorsed": "已补办签注",
+    "deregistered": "已注销",
 }
 
 
@@ -35,11 +43,15 @@ def init_app(app: Flask) -> None:
             viewing = dbs().get(Person, viewing_id) or signed_in
         return {"signed_in": signed_in, "viewing": viewing}
 
-    # The macros are a global rather than an import, so that a page's `main` block can be
-    # rendered alone for htmx (see epermit.htmx) and still find them.
-    app.jinja_env.globals["m"] = app.jinja_env.get_template("components/macros.html").module
+    app.jinja_env.filters["fromiso"] = date.fromisoformat
+    app.jinja_env.filters["localdate"] = lambda moment: clock.local(moment).date()
+    app.jinja_env.filters["localtime"] = clock.local
     app.jinja_env.globals.update(
+        outcome_words=OUTCOME_WORDS,
         status_words=STATUS_WORDS,
         mask_id_number=identity.mask_id_number,
         mask_name=identity.mask_name,
     )
+    # The macros are a global rather than an import, so that a page's `main` block can be
+    # rendered alone for htmx (see epermit.htmx) and still find them.
+    app.jinja_env.globals["m"] = app.jinja_env.get_template("components/macros.html").module

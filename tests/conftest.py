@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,7 @@ from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, SQLModel
+from werkzeug.serving import make_server
 
 from epermit import clock as app_clock
 from epermit import create_app, db, demo
@@ -97,15 +99,34 @@ def app(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
 @pytest.fixture
 def dbsession(app: Flask) -> Iterator[Session]:
-    """A database session for arranging and checking state directly."""
-    with db.session_scope(db.engine_of(app)) as s:
+    """A database session for arranging and checking state directly.
+
+    It does not take SQLite's write lock up front, so the app can write while a test holds
+    it; call `rollback()` before reading what a request has just written (a read transaction
+    keeps seeing its snapshot), and `commit()` after arranging.
+    """
+    s = db.new_session(db.engine_of(app))
+    try:
         yield s
+    finally:
+        s.rollback()
+        s.close()
 
 
 class Outbox:

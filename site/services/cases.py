@@ -1,0 +1,54 @@
+"""办件记录: the cases a person made or that were made for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, select
+
+from epermit.models import Case, Person
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case: Case
+    applicant: Person
+    agent: Person
+
+
+def _query() -> sa.Select:
+    applicant = aliased(Person)
+    agent = aliased(Person)
+    return (
+        select(Case, applicant, agent)
+        .join(applicant, applicant.id == Case.applicant_id)  # type: ignore[arg-type]
+        .join(agent, agent.id == Case.agent_id)  # type: ignore[arg-type]
+    )
+
+
+def cases_for(session: Session, person_id: int, limit: int = 100) -> list[CaseRecord]:
+    """Newest first; as applicant (holder) or as agent/declarant."""
+    query = (
+        _query()
+        .where(sa.or_(Case.applicant_id == person_id, Case.agent_id == person_id))
+        .order_by(Case.created_at.desc(), Case.id.desc())  # type: ignore[attr-defined, union-attr]
+        .limit(limit)
+    )
+    return [CaseRecord(*row) for row in session.execute(query).all()]
+
+
+def record_for(session: Session, person_id: int, reference: str) -> CaseRecord | None:
+    """One case, only for a party to it."""
+    query = _query().where(
+        Case.reference == reference,
+        sa.or_(Case.applicant_id == person_id, Case.agent_id == person_id),
+    )
+    row = session.execute(query).first()
+    return CaseRecord(*row) if row else None
+
+
+def record_of(session: Session, case: Case) -> CaseRecord:
+    row = session.execute(_query().where(Case.id == case.id)).one()
+    return CaseRecord(*row)

@@ -1,0 +1,167 @@
+"""Endorsement (签注): assessing a permit and making the endorsement, once per period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from epermit import rules
+from epermit.models import Case, Deregistration, Endorsement, Permit, Person
+from epermit.services import audit, permits, sms
+from epermit.services.references import new_reference
+
+
+class EndorsementError(Exception):
+    pass
+
+
+class NoPermit(EndorsementError):
+    pass
+
+
+class NotAllowed(EndorsementError):
+    """The actor is neither the holder nor acting with the holder's consent or family tie."""
+
+
+class AlreadyEndorsed(EndorsementError):
+    """This period was endorsed already (another draft, another agent, a retry)."""
+
+    def __init__(self, case: Case | None) -> None:
+        super().__init__("already endorsed for this period")
+        self.case = case
+
+
+@dataclass(frozen=True)
+class Assessment:
+    permit: Permit
+    outcome: rules.EndorsementOutcome
+
+
+def assess(session: Session, holder_id: int, today: date) -> Assessment:
+    """What endorsing this holder's permit today would do; raises why it cannot."""
+    permit = permits.current_permit(session, holder_id)
+    if permit is None:
+        raise NoPermit()
+    deregistered = (
+        session.exec(select(Deregistration.id).where(Deregistration.permit_id == permit.id)).first()
+        is not None
+    )
+    outcome = rules.plan_endorsement(
+        permit.valid_until, permit.continuity_start, today, deregistered=deregistered
+    )
+    return Assessment(permit, outcome)
+
+
+def endorsement_case(session: Session, permit_id: int, period: date) -> Case | None:
+    query = (
+        select(Case)
+        .join(Endorsement, Endorsement.case_id == Case.id)  # type: ignore[arg-type]
+        .where(Endorsement.permit_id == permit_id, Endorsement.period == period)
+    )
+    return session.exec(query).first()
+
+
+def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | None:
+    """An endorsement of this holder's permit made after `since` (another draft's, say)."""
+    query = (
+        select(Case)
+        .where(Case.applicant_id == holder_id, Case.kind == "endorse", Case.created_at >= since)
+        .order_by(Case.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    )
+    return session.exec(query).first()
+
+
+def endorse(
+    session: Session,
+    *,
+    actor_id: int,
+    holder_id: int,
+    consented: bool,
+    agent: dict[str, Any] | None,
+    today: date,
+    now: datetime,
+    client_address: str | None,
+) -> Case:
+    """Endorse in the caller's transaction: permit, endorsement, case, audit and SMS together.
+
+    The permit row is updated only if its valid-until is still the one assessed, so of two
+    concurrent endorsements exactly one changes it; the unique (permit, period) key on
+    endorsements backs this up in the database.
+    """
+    if actor_id != holder_id and not (
+        consented or permits.is_family_member(session, actor_id, holder_id)
+    ):
+        raise NotAllowed()
+    assessment = assess(session, holder_id, today)
+    permit, outcome = assessment.permit, assessment.outcome
+    changed = session.execute(
+        sa.update(Permit)
+        .where(Permit.id == permit.id, Permit.valid_until == outcome.period)
+        .values(valid_until=outcome.new_valid_until, continuity_start=outcome.continuity_start)
+    )
+    if changed.rowcount != 1:
+        raise AlreadyEndorsed(endorsement_case(session, permit.id, outcome.period))  # type: ignore[arg-type]
+    holder = session.get(Person, holder_id)
+    assert holder is not None
+    details: dict[str, Any] = {
+        "period": outcome.period.isoformat(),
+        "new_valid_until": outcome.new_valid_until.isoformat(),
+        "continuity_start": outcome.continuity_start.isoformat(),
+        "late": outcome.late,
+        "for_whom": "self" if actor_id == holder_id else "other",
+    }
+    if agent:
+        details["agent"] = agent
+    case = Case(
+        reference=new_reference("endorse", today),
+        kind="endorse",
+        permit_id=permit.id,  # type: ignore[arg-type]
+        applicant_id=holder_id,
+        agent_id=actor_id,
+        outcome="late_endorsed" if outcome.late else "endorsed",
+        details=details,
+        created_at=now,
+    )
+    session.add(case)
+    session.flush()
+    session.add(
+        Endorsement(
+            permit_id=permit.id,  # type: ignore[arg-type]
+            period=outcome.period,
+            new_valid_until=outcome.new_valid_until,
+            continuity_start=outcome.continuity_start,
+            late=outcome.late,
+            endorsed_on=today,
+            case_id=case.id,  # type: ignore[arg-type]
+        )
+    )
+    audit.record(
+        session,
+        action="permit_endorsed",
+        actor_id=actor_id,
+        subject_id=holder_id,
+        client_address=client_address,
+        now=now,
+        reference=case.reference,
+        late=outcome.late,
+        new_valid_until=outcome.new_valid_until.isoformat(),
+    )
+    if holder.phone:
+        until = outcome.new_valid_until
+        by = "" if actor_id == holder_id else "经代办人申请,"
+        sms.queue(
+            session,
+            to=holder.phone,
+            text=(
+                f"【广东省电子居住证】{by}您的居住证已完成签注,有效期至{until.year}年"
+                f"{until.month}月{until.day}日。办件编号{case.reference}。"
+            ),
+            now=now,
+        )
+    session.flush()
+    return case

@@ -1,0 +1,1 @@
+"""The two wizards, declared as data for the engine in epermit.wizard."""
