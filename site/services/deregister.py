@@ -1,0 +1,379 @@
+"""Deregistration (注销, SPEC 2.8): who may declare it for whom, and recording it once.
+
+A declarant is the holder, a family member (2.10), or the landlord, employer, school or hotel
+recorded on the holder's registration. Persons are identified by name + 公民身份号码 and
+organisations by 统一社会信用代码, and the declared identity must be the signed-in account's,
+so nobody can borrow a role by typing in someone else's details.
+
+Refusals are typed exceptions; the view layer turns each into a Chinese message. `authorise`
+only reads; `declare` writes in the caller's transaction, which the caller commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from epermit import identity
+from epermit.models import (
+    Address,
+    Case,
+    Deregistration,
+    Organisation,
+    OrgOperator,
+    Permit,
+    Person,
+)
+from epermit.services import audit, permits, sms
+from epermit.services.references import new_reference
+
+__all__ = [
+    "ORGANISATION_ROLES",
+    "REASONS",
+    "REASON_DETAIL_MAX_CHARS",
+    "ROLES",
+    "AlreadyDeregistered",
+    "ApplicantNotFound",
+    "DeclarantMismatch",
+    "Declaration",
+    "DeregistrationRefused",
+    "LeaveDateBeforeIssue",
+    "LeaveDateInFuture",
+    "NoPermit",
+    "NotFamilyMember",
+    "NotOperator",
+    "NotRecordedLandlord",
+    "NotRecordedOrganisation",
+    "ReasonDetailMissing",
+    "ReasonDetailTooLong",
+    "UnknownOrganisation",
+    "authorise",
+    "check_declarant_person",
+    "check_organisation",
+    "check_relation",
+    "declare",
+    "deregistration_of",
+    "find_applicant",
+    "holder_phone_for_consent",
+]
+
+ROLES = ("self", "family", "landlord", "employer", "school", "hotel")
+REASONS = ("left_city", "moved_out", "left_job", "left_school", "checked_out", "other")
+# Roles declared by an organisation; each names the Permit column recording that relation,
+# and the Organisation.kind the credit code must belong to.
+ORGANISATION_ROLES = ("employer", "school", "hotel")
+# Deregistration.reason_detail's column width; PostgreSQL would refuse anything longer.
+REASON_DETAIL_MAX_CHARS = 200
+
+# The one text in this module: the SMS to the holder, which, like the other services' SMS,
+# is composed where the message is queued (SPEC 5: in the same transaction as the change).
+_SMS_TEXT = (
+    "【广东省电子居住证】{declarant}已申报注销您的居住证,居住证自即日起停止使用。"
+    "办件编号{reference}。如有异议,请联系居住地派出所。"
+)
+
+
+# --- Refusals --------------------------------------------------------------------------------
+
+
+class DeregistrationRefused(Exception):
+    """Base of every reason a deregistration is refused; views map each to a message."""
+
+
+class NotRecordedLandlord(DeregistrationRefused):
+    """The declarant is not the landlord of the holder's registered address."""
+
+
+class NotRecordedOrganisation(DeregistrationRefused):
+    """The organisation is not the holder's registered employer, school or hotel."""
+
+
+class NotOperator(DeregistrationRefused):
+    """The signed-in person is not a recorded operator of the organisation."""
+
+
+class UnknownOrganisation(DeregistrationRefused):
+    """No organisation has that credit code, or not one of the kind the role needs."""
+
+
+class DeclarantMismatch(DeregistrationRefused):
+    """The declared person (name + ID number) is not the signed-in account."""
+
+
+class ApplicantNotFound(DeregistrationRefused):
+    """No person with that name and ID number holds a current permit."""
+
+
+class NotFamilyMember(DeregistrationRefused):
+    """The applicant is not in the actor's family list; the wizard must get SMS consent."""
+
+
+class NoPermit(DeregistrationRefused):
+    """The applicant holds no current permit."""
+
+
+class AlreadyDeregistered(DeregistrationRefused):
+    """The permit was deregistered before; `deregistration` says when and by whom."""
+
+    def __init__(self, deregistration: Deregistration) -> None:
+        super().__init__(f"permit {deregistration.permit_id} is already deregistered")
+        # A copy outside the session, so it stays readable after the caller rolls back.
+        self.deregistration = Deregistration(**deregistration.model_dump())
+
+
+class LeaveDateInFuture(DeregistrationRefused):
+    """Only a departure that has happened (today at the latest) can be declared."""
+
+
+class LeaveDateBeforeIssue(DeregistrationRefused):
+    """The holder cannot have left before the permit was issued; `issue_date` says when."""
+
+    def __init__(self, issue_date: date) -> None:
+        super().__init__(f"leave date before the issue date {issue_date.isoformat()}")
+        self.issue_date = issue_date
+
+
+class ReasonDetailMissing(DeregistrationRefused):
+    """Reason "other" needs a text saying what it is."""
+
+
+class ReasonDetailTooLong(DeregistrationRefused):
+    """The reason text does not fit the record; `max_chars` says how much does."""
+
+    def __init__(self, max_chars: int) -> None:
+        super().__init__(f"reason detail longer than {max_chars} characters")
+        self.max_chars = max_chars
+
+
+# --- The declaration -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Declaration:
+    role: str  # one of ROLES
+    actor_id: int  # the signed-in person
+    applicant_id: int  # the holder whose permit is deregistered (== actor_id for "self")
+    reason: str  # one of REASONS
+    reason_detail: str | None
+    leave_date: date
+    organisation_uscc: str | None = None  # employer, school or hotel roles
+    consented: bool = False  # family role: the applicant consented by SMS code in the wizard
+
+
+def find_applicant(session: Session, name: str, id_number: str) -> Person:
+    """The person with exactly this name and ID number who holds a current permit."""
+    person = session.exec(
+        select(Person).where(Person.id_number == identity.normalise_id_number(id_number))
+    ).first()
+    if (
+        person is None
+        or person.name != identity.normalise_name(name)
+        or permits.current_permit(session, person.id) is None  # type: ignore[arg-type]
+    ):
+        raise ApplicantNotFound()
+    return person
+
+
+def check_declarant_person(session: Session, actor_id: int, name: str, id_number: str) -> None:
+    """Refuse unless the declared name and ID number are the signed-in person's own."""
+    actor = session.get(Person, actor_id)
+    if (
+        actor is None
+        or actor.id_number != identity.normalise_id_number(id_number)
+        or actor.name != identity.normalise_name(name)
+    ):
+        raise DeclarantMismatch()
+
+
+def check_organisation(session: Session, actor_id: int, role: str, uscc: str) -> Organisation:
+    """The organisation of this kind with this credit code, if the actor operates it."""
+    if role not in ORGANISATION_ROLES:
+        raise ValueError(f"role {role!r} is not declared by an organisation")
+    organisation = session.exec(
+        select(Organisation).where(
+            Organisation.uscc == identity.normalise_uscc(uscc), Organisation.kind == role
+        )
+    ).first()
+    if organisation is None:
+        raise UnknownOrganisation()
+    operator = session.exec(
+        select(OrgOperator.id).where(
+            OrgOperator.organisation_id == organisation.id, OrgOperator.person_id == actor_id
+        )
+    ).first()
+    if operator is None:
+        raise NotOperator()
+    return organisation
+
+
+def deregistration_of(session: Session, permit_id: int) -> Deregistration | None:
+    return session.exec(select(Deregistration).where(Deregistration.permit_id == permit_id)).first()
+
+
+def holder_phone_for_consent(session: Session, applicant_id: int) -> str | None:
+    """The phone on record that a consent code goes to; None when the holder has none."""
+    holder = session.get(Person, applicant_id)
+    return holder.phone if holder is not None else None
+
+
+def _reason_detail(declaration: Declaration) -> str | None:
+    detail = (declaration.reason_detail or "").strip() or None
+    if declaration.reason == "other" and detail is None:
+        raise ReasonDetailMissing()
+    if detail is not None and len(detail) > REASON_DETAIL_MAX_CHARS:
+        raise ReasonDetailTooLong(REASON_DETAIL_MAX_CHARS)
+    return detail
+
+
+def check_relation(session: Session, declaration: Declaration) -> Permit:
+    """The holder's current permit, if the actor is recorded in the declared relation to it.
+
+    Only who may declare for whom (NoPermit and the relation refusals): the wizard's applicant
+    step asks this before the reason and leave date are known. Changes nothing.
+    """
+    if declaration.role not in ROLES:
+        raise ValueError(f"unknown declarant role {declaration.role!r}")
+    permit = permits.current_permit(session, declaration.applicant_id)
+    if permit is None:
+        raise NoPermit()
+    role, actor_id, applicant_id = declaration.role, declaration.actor_id, declaration.applicant_id
+    if role == "self":
+        if actor_id != applicant_id:
+            raise DeclarantMismatch()
+    elif role == "family":
+        # Nobody is their own family member: the holder declares as "self".
+        if actor_id == applicant_id or not (
+            declaration.consented or permits.is_family_member(session, actor_id, applicant_id)
+        ):
+            raise NotFamilyMember()
+    elif role == "landlord":
+        address = session.get(Address, permit.address_id)
+        if address is None or address.landlord_id != actor_id:
+            raise NotRecordedLandlord()
+    else:
+        if not declaration.organisation_uscc:
+            raise UnknownOrganisation()
+        organisation = check_organisation(session, actor_id, role, declaration.organisation_uscc)
+        if getattr(permit, f"{role}_id") != organisation.id:
+            raise NotRecordedOrganisation()
+    return permit
+
+
+def authorise(session: Session, declaration: Declaration, today: date) -> Permit:
+    """Return the permit the declaration may deregister, or raise why not; changes nothing.
+
+    The relation is checked before anything about the permit's state, so someone with no
+    relation to the holder learns nothing about it (not even that it is deregistered).
+    """
+    if declaration.reason not in REASONS:
+        raise ValueError(f"unknown reason {declaration.reason!r}")
+    permit = check_relation(session, declaration)
+    existing = deregistration_of(session, permit.id)  # type: ignore[arg-type]
+    if existing is not None:
+        raise AlreadyDeregistered(existing)
+    _reason_detail(declaration)
+    if declaration.leave_date > today:
+        raise LeaveDateInFuture()
+    if declaration.leave_date < permit.issue_date:
+        raise LeaveDateBeforeIssue(permit.issue_date)
+    return permit
+
+
+def declare(
+    session: Session,
+    declaration: Declaration,
+    *,
+    today: date,
+    now: datetime,
+    client_address: str | None,
+) -> Case:
+    """Deregister in the caller's transaction: record, case, audit event and SMS together.
+
+    The unique permit key on deregistrations makes "once" hold in the database: of two
+    concurrent declarations one inserts, the other fails on flush, its writes are undone to a
+    savepoint and it is told the winner's record.
+    """
+    permit = authorise(session, declaration, today)
+    organisation = (
+        check_organisation(
+            session,
+            declaration.actor_id,
+            declaration.role,
+            declaration.organisation_uscc,  # type: ignore[arg-type]
+        )
+        if declaration.role in ORGANISATION_ROLES
+        else None
+    )
+    reason_detail = _reason_detail(declaration)
+    actor = session.get(Person, declaration.actor_id)
+    holder = session.get(Person, declaration.applicant_id)
+    assert actor is not None and holder is not None
+    details: dict[str, Any] = {
+        "declarant_role": declaration.role,
+        "org_name": organisation.name if organisation else None,
+        "org_uscc": organisation.uscc if organisation else None,
+        "reason": declaration.reason,
+        "reason_detail": reason_detail,
+        "leave_date": declaration.leave_date.isoformat(),
+        "consented": declaration.consented,
+    }
+    try:
+        with session.begin_nested():
+            case = Case(
+                reference=new_reference("deregister", today),
+                kind="deregister",
+                permit_id=permit.id,  # type: ignore[arg-type]
+                applicant_id=holder.id,  # type: ignore[arg-type]
+                agent_id=actor.id,  # type: ignore[arg-type]
+                outcome="deregistered",
+                details=details,
+                created_at=now,
+            )
+            session.add(case)
+            session.flush()
+            session.add(
+                Deregistration(
+                    permit_id=permit.id,  # type: ignore[arg-type]
+                    declarant_role=declaration.role,
+                    declarant_id=actor.id,  # type: ignore[arg-type]
+                    organisation_id=organisation.id if organisation else None,
+                    reason=declaration.reason,
+                    reason_detail=reason_detail,
+                    leave_date=declaration.leave_date,
+                    declared_at=now,
+                    case_id=case.id,  # type: ignore[arg-type]
+                )
+            )
+            session.flush()
+    except sa.exc.IntegrityError:
+        winner = deregistration_of(session, permit.id)  # type: ignore[arg-type]
+        if winner is None:
+            raise
+        raise AlreadyDeregistered(winner) from None
+    audit.record(
+        session,
+        action="permit_deregistered",
+        actor_id=actor.id,
+        subject_id=holder.id,
+        client_address=client_address,
+        now=now,
+        reference=case.reference,
+        declarant_role=declaration.role,
+        organisation_id=organisation.id if organisation else None,
+        reason=declaration.reason,
+        leave_date=declaration.leave_date.isoformat(),
+    )
+    if holder.id != actor.id and holder.phone:
+        declarant = organisation.name if organisation else identity.mask_name(actor.name)
+        sms.queue(
+            session,
+            to=holder.phone,
+            text=_SMS_TEXT.format(declarant=declarant, reference=case.reference),
+            now=now,
+        )
+    session.flush()
+    return case
