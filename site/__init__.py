@@ -29,9 +29,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     commands.init_app(app)
     templating.init_app(app)
 
-    from epermit.views import auth, cases, endorse, main, permit
+    from epermit.views import auth, cases, deregister, endorse, family, main, permit, verify
 
-    for module in (main, auth, permit, endorse, cases):
+    for module in (main, auth, permit, endorse, deregister, cases, family, verify):
         app.register_blueprint(module.bp)
     main.register_error_pages(app)
     return app

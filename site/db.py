@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -13,6 +14,7 @@ from flask import Flask, g, request
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -78,12 +80,22 @@ def engine_of(app: Flask) -> sa.Engine:
     return app.extensions["db_engine"]
 
 
+def writes_on_get(view: F) -> F:
+    """Mark a GET view that writes (e.g. `GET /endorse` creates a draft), so that its
+    transaction takes SQLite's write lock up front like a POST does (see _begin)."""
+    view.writes_on_get = True  # type: ignore[attr-defined]
+    return view
+
+
 def get_session() -> Session:
     """The request's session; a POST takes SQLite's write lock up front (see _begin)."""
     if "db_session" not in g:
         from flask import current_app
 
-        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        view = current_app.view_functions.get(request.endpoint or "")
+        write = request.method not in ("GET", "HEAD", "OPTIONS") or getattr(
+            view, "writes_on_get", False
+        )
         g.db_session = new_session(engine_of(current_app), write=write)
     return g.db_session
 

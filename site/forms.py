@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, Field, RadioField, StringField
+from wtforms import BooleanField, Field, RadioField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from epermit import identity
@@ -230,3 +230,147 @@ class DeclarationForm(Form):
     def validate_declaration(self, field: Field) -> None:
         if not field.data:
             raise ValidationError("请勾选声明,确认所填信息真实准确")
+
+
+# Family members (SPEC 2.9).
+
+
+class FamilyAddForm(Form):
+    name = NameField("家庭成员姓名", hint="须与其居住证上的姓名一致")
+    id_number = IdNumberField("家庭成员公民身份号码")
+    relationship = ChoiceField(
+        "此人是您的",
+        choices=RELATIONSHIPS,
+        message="请选择此人与您的关系",
+    )
+
+
+class FamilyConsentForm(Form):
+    consent_code = CodeField(
+        "家庭成员收到的短信验证码", description="6位数字,5分钟内有效,请向该家庭成员索取"
+    )
+
+
+class FamilySwitchForm(Form):
+    member = StringField("家庭成员")
+
+    def validate_member(self, field: Field) -> None:
+        if not (field.data or "").isdigit():
+            raise ValidationError("请选择要切换的家庭成员")
+        field.data = int(field.data)
+
+
+# Deregistration (SPEC 2.8, 4.3).
+
+DECLARANT_ROLES = [
+    ("self", "本人"),
+    ("family", "家庭成员(代本人申报)"),
+    ("landlord", "房东(屋主、出租屋主或其代理人)"),
+    ("employer", "用人单位"),
+    ("school", "学校"),
+    ("hotel", "旅馆"),
+]
+ORGANISATION_ROLES = ("employer", "school", "hotel")
+REASONS = [
+    ("left_city", "离开广州"),
+    ("moved_out", "搬离登记住址"),
+    ("left_job", "离职"),
+    ("left_school", "毕业或离校"),
+    ("checked_out", "退房"),
+    ("other", "其他"),
+]
+REASON_WORDS = dict(REASONS)
+
+
+class RoleForm(Form):
+    declarant_role = ChoiceField(
+        "您以什么身份申报注销?",
+        choices=DECLARANT_ROLES,
+        message="请选择您申报注销的身份",
+    )
+
+
+class DeclarantForm(Form):
+    """Persons give name, ID and phone; organisations their name, credit code and contact.
+
+    `setup` keeps only the group that fits the role chosen.
+    """
+
+    declarant_name = NameField("申报人姓名", hint="即您本人,须与登录账号一致")
+    declarant_id_number = IdNumberField("申报人公民身份号码")
+    declarant_phone = PhoneField("申报人手机号码")
+    org_name = StringField("单位名称", description="与营业执照或登记证书上的名称一致")
+    org_uscc = UsccField("统一社会信用代码", hint="18位,见营业执照或登记证书")
+    contact_name = NameField("经办人姓名", hint="即您本人,须与登录账号一致")
+    contact_phone = PhoneField("经办人手机号码")
+
+    PERSON_FIELDS = ("declarant_name", "declarant_id_number", "declarant_phone")
+    ORG_FIELDS = ("org_name", "org_uscc", "contact_name", "contact_phone")
+
+    def keep_fields_for(self, role: str) -> None:
+        drop = self.PERSON_FIELDS if role in ORGANISATION_ROLES else self.ORG_FIELDS
+        for name in drop:
+            delattr(self, name)
+
+    def validate_org_name(self, field: Field) -> None:
+        field.data = " ".join((field.data or "").split())
+        if not field.data:
+            raise ValidationError("请输入单位名称")
+        if len(field.data) > 100:
+            raise ValidationError("单位名称不能超过100个字")
+
+
+class DeregisterApplicantForm(ApplicantChoiceMixin, Form):
+    member = member_field()
+    applicant_name = applicant_name_field()
+    applicant_id_number = applicant_id_number_field()
+
+
+class DateTextField(StringField):
+    """A date typed as text: 2026-11-25, 2026/11/25, 2026年11月25日 or 20261125.
+
+    A text box rather than a date picker: it reads and types the same on every phone, with
+    screen readers, and with the keyboard alone.
+    """
+
+    def pre_validate(self, form: Form) -> None:  # type: ignore[override]
+        import re
+        import unicodedata
+
+        raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())
+        if not raw:
+            raise ValidationError(f"请输入{self.label.text}")
+        match = re.fullmatch(
+            r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})", raw
+        )
+        if not match:
+            raise ValidationError(f"{self.label.text}应按“年-月-日”填写,如2026-11-25")
+        parts = [int(p) for p in match.groups() if p is not None]
+        try:
+            self.data = date(*parts)
+        except ValueError as error:
+            raise ValidationError(f"{self.label.text}不是一个存在的日期,请核对") from error
+
+    def _value(self) -> str:
+        if isinstance(self.data, date):
+            return self.data.isoformat()
+        return super()._value()
+
+
+class ReasonForm(Form):
+    reason = ChoiceField("注销原因", choices=REASONS, message="请选择注销原因")
+    reason_detail = TextAreaField("其他原因说明", description="选择“其他”时必须填写,100字以内")
+    leave_date = DateTextField("离开日期", description="申请人离开登记住址的日期,如2026-11-25")
+
+    def validate_reason_detail(self, field: Field) -> None:
+        field.data = (field.data or "").strip() or None
+        if self.reason.data == "other" and not field.data:
+            raise ValidationError("请填写其他原因说明")
+        if field.data and len(field.data) > 100:
+            raise ValidationError("其他原因说明不能超过100个字")
+        if self.reason.data != "other":
+            field.data = None
+
+    def validate_leave_date(self, field: Field) -> None:
+        if isinstance(field.data, date) and field.data > self.today:
+            raise ValidationError("离开日期不能晚于今天")

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, session
 
-from epermit import clock, identity
+from epermit import clock, forms, identity
 
 STATUS_WORDS = {
     "valid": ("有效", "您的居住证在有效期内,可以正常使用。"),
@@ -48,6 +48,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = clock.local
     app.jinja_env.globals.update(
         outcome_words=OUTCOME_WORDS,
+        reason_words=dict(forms.REASONS),
         status_words=STATUS_WORDS,
         mask_id_number=identity.mask_id_number,
         mask_name=identity.mask_name,

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from epermit import clock
+from epermit import clock, db
 from epermit import wizard as engine
 from epermit.htmx import render_page
 from epermit.services import cases
@@ -50,6 +50,7 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
         return redirect(step_url(draft_id, step), 303)
 
     @bp.get(f"/{name}")
+    @db.writes_on_get
     @login_required
     def start() -> BaseResponse:
         person = current_person()

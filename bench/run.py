@@ -1,0 +1,366 @@
+"""Benchmarks (SPEC 8), printed as figures and ratios against baselines from the same run.
+
+1. Load: full endorsements (sign in to confirmation) by many people at once, against
+   gunicorn on this machine, compared with a bare Flask page served the same way.
+2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
+   and with 1 million permits in the database.
+
+Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+USERS = int(os.environ.get("BENCH_USERS", "120"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
+BARE_REQUESTS = int(os.environ.get("BENCH_BARE_REQUESTS", "2000"))
+MAX_PERMITS = int(os.environ.get("BENCH_MAX_PERMITS", "1000000"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(app: str, env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(VENV_BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+            app,
+        ],
+        cwd=cwd,
+        env={**os.environ, **env},
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{app} did not start")
+
+
+class Client:
+    """One visitor: a keep-alive connection and a session cookie; records each latency."""
+
+    def __init__(self, port: int, latencies: list[float]) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.cookie = ""
+        self.latencies = latencies
+
+    def request(
+        self, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, str, str]:
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        started = time.perf_counter()
+        self.connection.request(method, path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        text = response.read().decode()
+        self.latencies.append(time.perf_counter() - started)
+        cookie = response.getheader("Set-Cookie")
+        if cookie:
+            self.cookie = cookie.split(";", 1)[0]
+        return response.status, response.getheader("Location") or "", text
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def last_code(outbox: Path, phone: str) -> str:
+    for line in reversed(outbox.read_text().splitlines()):
+        record = json.loads(line)
+        if record["to"] == phone and "code" in record:
+            return record["code"]
+    raise RuntimeError(f"no code for {phone}")
+
+
+def endorse(port: int, phone: str, outbox: Path, latencies: list[float]) -> None:
+    c = Client(port, latencies)
+    _, _, html = c.request("GET", "/login")
+    token = csrf(html)
+    status, _, _ = c.request("POST", "/login", {"phone": phone, "csrf_token": token})
+    assert status == 303, status
+    status, to, _ = c.request(
+        "POST", "/login/verify", {"code": last_code(outbox, phone), "csrf_token": token}
+    )
+    assert status == 303 and to == "/permit", (status, to)
+    _, _, html = c.request("GET", "/permit")
+    token = csrf(html)
+    status, to, _ = c.request("GET", "/endorse")
+    draft = to.rsplit("/", 1)[0]
+    c.request("POST", f"{draft}/who", {"for_whom": "self", "csrf_token": token})
+    c.request("POST", f"{draft}/residence", {"address_unchanged": "yes", "csrf_token": token})
+    status, to, _ = c.request("POST", f"{draft}/check", {"declaration": "y", "csrf_token": token})
+    assert to.endswith("/done"), (phone, draft, status, to)
+    _, _, html = c.request("GET", to)
+    assert 'id="reference"' in html
+
+
+def run_parallel(jobs: list, concurrency: int) -> float:
+    queue = list(jobs)
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                job = queue.pop()
+            try:
+                job()
+            except BaseException as error:  # noqa: BLE001 - reported below
+                errors.append(error)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
+
+
+def seed_bench_holders(database_url: str, count: int) -> list[str]:
+    """Holders whose permits are due, each with a phone to sign in with."""
+    import sqlalchemy as sa
+    from stdnum.cn import ric
+
+    from epermit import identity
+
+    engine = sa.create_engine(database_url)
+    today = datetime.now(UTC).astimezone().date()
+    phones = []
+    with engine.begin() as connection:
+        address_id = connection.execute(
+            sa.text("SELECT id FROM address ORDER BY id LIMIT 1")
+        ).scalar()
+        for n in range(count):
+            body = f"440106{1950 + n // 1000:04d}0101{n % 1000:03d}"
+            id_number = body + ric.calc_check_digit(body + "0")
+            phone = f"139{n:08d}"
+            phones.append(phone)
+            person_id = connection.execute(
+                sa.text(
+                    "INSERT INTO person (id_number, name, sex, ethnicity, birth_date, hukou, phone)"
+                    " VALUES (:i, :n, 'male', '汉族', :b, '广东省广州市', :p) RETURNING id"
+                ),
+                {
+                    "i": id_number,
+                    "n": f"测试{n}",
+                    "b": identity.birth_date_of(id_number),
+                    "p": phone,
+                },
+            ).scalar()
+            valid_until = today + timedelta(days=10)
+            connection.execute(
+                sa.text(
+                    "INSERT INTO permit (person_id, address_id, issuing_authority, issue_date,"
+                    " valid_until, continuity_start, is_current) VALUES (:p, :a, '广州市公安局天河分局',"
+                    " :i, :v, :i, :t)"
+                ),
+                {
+                    "p": person_id,
+                    "a": address_id,
+                    "i": valid_until - timedelta(days=365),
+                    "v": valid_until,
+                    "t": True,
+                },
+            )
+    engine.dispose()
+    return phones
+
+
+def load_benchmark() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = Path(tmp)
+        database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{instance / 'bench.db'}"
+        outbox = instance / "outbox.jsonl"
+        env = {
+            "EPERMIT_INSTANCE": str(instance),
+            "DATABASE_URL": database_url,
+            "SMS_OUTBOX": str(outbox),
+            "RATELIMIT_ENABLED": "0",
+        }
+        if database_url.startswith("postgresql"):
+            import sqlalchemy as sa
+
+            with sa.create_engine(database_url).begin() as connection:
+                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        for command in (["migrate"], ["seed-demo"]):
+            subprocess.run(
+                [str(VENV_BIN / "flask"), "--app", "wsgi", *command],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                check=True,
+                capture_output=True,
+            )
+        phones = seed_bench_holders(database_url, USERS)
+        bare, bare_port = serve("bare:app", {}, ROOT / "bench")
+        app, app_port = serve("wsgi:app", env, ROOT)
+        try:
+            # Warm both up, then the baseline.
+            for port in (bare_port, app_port):
+                warm: list[float] = []
+                for _ in range(20):
+                    Client(port, warm).request("GET", "/")
+            bare_latencies: list[float] = []
+
+            def bare_visit() -> None:
+                client = Client(bare_port, bare_latencies)
+                for _ in range(10):
+                    client.request("GET", "/")
+
+            bare_time = run_parallel([bare_visit] * (BARE_REQUESTS // 10), CONCURRENCY)
+            latencies: list[float] = []
+            jobs = [
+                lambda phone=phone: endorse(app_port, phone, outbox, latencies) for phone in phones
+            ]
+            app_time = run_parallel(jobs, CONCURRENCY)
+        finally:
+            for process in (bare, app):
+                process.terminate()
+                process.wait(timeout=10)
+        kind = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+        print(
+            f"== Load: {USERS} full endorsements, {CONCURRENCY} at once, gunicorn 2 workers x 4 threads, {kind}"
+        )
+        print(
+            f"bare Flask page : {len(bare_latencies):6d} requests  p50 {ms(statistics.median(bare_latencies))}"
+            f"  p95 {ms(percentile(bare_latencies, 95))}  {len(bare_latencies) / bare_time:7.0f} req/s"
+        )
+        print(
+            f"endorsement     : {len(latencies):6d} requests  p50 {ms(statistics.median(latencies))}"
+            f"  p95 {ms(percentile(latencies, 95))}  {len(latencies) / app_time:7.0f} req/s"
+            f"  ({USERS / app_time:.1f} endorsements/s)"
+        )
+        ratio = percentile(latencies, 95) / percentile(bare_latencies, 95)
+        print(f"p95 ratio endorsement/bare: {ratio:.1f}x")
+
+
+def lookup_benchmark() -> None:
+    """Sign-in, permit-page and verification lookups at 1 thousand and 1 million permits."""
+    import sqlalchemy as sa
+    from sqlmodel import Session, select
+
+    from epermit import db
+    from epermit.models import Person
+    from epermit.services import permits
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'lookup.db'}"
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        today = date.today()
+
+        def grow_to(total: int, start: int) -> None:
+            with engine.begin() as connection:
+                if start == 0:
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO address (district, line) VALUES ('天河区', '广州市天河区测试路1号')"
+                        )
+                    )
+                batch = 50_000
+                for low in range(start, total, batch):
+                    high = min(total, low + batch)
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO person (id_number, name, sex, ethnicity, birth_date, hukou, phone)"
+                            " VALUES (:i, :n, 'male', '汉族', '1990-01-01', '广东省', :p)"
+                        ),
+                        [
+                            {"i": f"P{n:017d}", "n": f"测试{n}", "p": f"1{n:010d}"}
+                            for n in range(low, high)
+                        ],
+                    )
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO permit (person_id, address_id, issuing_authority, issue_date,"
+                            " valid_until, continuity_start, is_current)"
+                            " SELECT id, 1, '广州市公安局天河分局', :i, :v, :i, 1 FROM person"
+                            " WHERE id_number >= :lo AND id_number < :hi"
+                        ),
+                        {
+                            "i": today - timedelta(days=300),
+                            "v": today + timedelta(days=65),
+                            "lo": f"P{low:017d}",
+                            "hi": f"P{high:017d}",
+                        },
+                    )
+
+        def measure(total: int, rounds: int = 3000) -> float:
+            rng = random.Random(7)
+            started = time.perf_counter()
+            with Session(engine) as session:
+                for _ in range(rounds):
+                    n = rng.randrange(total)
+                    person = session.exec(select(Person).where(Person.phone == f"1{n:010d}")).one()
+                    permits.card_of(session, person, today)
+                    session.exec(select(Person).where(Person.id_number == f"P{n:017d}")).one()
+                    session.expunge_all()
+            return (time.perf_counter() - started) / rounds
+
+        grow_to(1_000, 0)
+        small = measure(1_000)
+        started = time.perf_counter()
+        grow_to(MAX_PERMITS, 1_000)
+        grown = time.perf_counter() - started
+        large = measure(MAX_PERMITS)
+        print(
+            f"== Lookups (sign-in by phone, permit card, person by ID number), SQLite, grown in {grown:.0f} s"
+        )
+        print(f"{1_000:>9,d} permits: {small * 1e6:8.0f} µs per lookup set")
+        print(f"{MAX_PERMITS:>9,d} permits: {large * 1e6:8.0f} µs per lookup set")
+        print(f"ratio {MAX_PERMITS:,d}/1,000: {large / small:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    load_benchmark()
+    lookup_benchmark()

@@ -1,0 +1,384 @@
+"""The deregistration wizard for all six kinds of declarant (SPEC 2.8, 4.3)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from sqlmodel import func, select
+
+from epermit.models import AuditEvent, Case, Deregistration, Draft, Person
+
+PEOPLE = {
+    "张伟": ("430102199003071234", "13800000001"),
+    "李娜": ("510104199208152241", "13800000002"),
+    "张小明": ("430102201509051273", None),
+    "王芳": ("450102198801123368", "13800000003"),
+    "刘洋": ("410102199506214459", "13800000004"),
+    "赵强": ("410102199309144711", "13800000020"),
+    "陈军": ("440102197804195176", "13800000010"),
+    "黄丽": ("360102198702032880", "13800000011"),
+    "周敏": ("440111198707101466", "13800000012"),
+    "吴刚": ("440104199005253597", "13800000013"),
+}
+ORGS = {
+    "employer": ("广州示例科技有限公司", "91440106MA5ABC120A"),
+    "school": ("广州市白云区示例小学", "12440111455123453T"),
+    "hotel": ("广州示例酒店有限公司", "91440104MA5HXT887K"),
+}
+
+
+def start(client_request) -> str:
+    answer = client_request.get("/deregister", expected_status=303)
+    match = re.fullmatch(r"/deregister/([\w-]+)/role", answer.location)
+    assert match, answer.location
+    return match.group(1)
+
+
+def person_declarant(name: str) -> dict[str, str]:
+    id_number, phone = PEOPLE[name]
+    return {"declarant_name": name, "declarant_id_number": id_number, "declarant_phone": phone}
+
+
+def org_declarant(role: str, contact: str) -> dict[str, str]:
+    org_name, uscc = ORGS[role]
+    return {
+        "org_name": org_name,
+        "org_uscc": uscc,
+        "contact_name": contact,
+        "contact_phone": PEOPLE[contact][1],
+    }
+
+
+def applicant(name: str) -> dict[str, str]:
+    return {"member": "other", "applicant_name": name, "applicant_id_number": PEOPLE[name][0]}
+
+
+def reason(today, **extra) -> dict[str, str]:
+    data = {"reason": "left_city", "reason_detail": "", "leave_date": today.isoformat()}
+    data.update(extra)
+    return data
+
+
+def walk(client_request, draft, role, declarant, holder=None):
+    """Answer role, declarant and (unless self) applicant; return the last answer."""
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": role})
+    answer = client_request.post(f"/deregister/{draft}/declarant", declarant)
+    if holder is not None:
+        answer = client_request.post(f"/deregister/{draft}/applicant", applicant(holder))
+    return answer
+
+
+def finish(client_request, draft, today):
+    if client_request.client.get(f"/deregister/{draft}/check").status_code != 200:
+        assert client_request.post(f"/deregister/{draft}/reason", reason(today)).location == (
+            f"/deregister/{draft}/check"
+        )
+    return client_request.post(f"/deregister/{draft}/check", {"declaration": "y"})
+
+
+def status_of(client_request, auth, name):
+    auth.logout()
+    auth.login(name)
+    return client_request.get("/permit").text("#status")
+
+
+def deregistrations(dbsession) -> int:
+    dbsession.rollback()
+    return dbsession.exec(select(func.count()).select_from(Deregistration)).one()
+
+
+@pytest.mark.parametrize(
+    ("declarer", "role", "holder"),
+    [
+        ("陈军", "landlord", "李娜"),
+        ("黄丽", "employer", "张伟"),
+        ("周敏", "school", "张小明"),
+        ("吴刚", "hotel", "王芳"),
+    ],
+)
+def test_registered_relation_can_deregister(
+    client_request, auth, dbsession, clock, outbox, declarer, role, holder
+):
+    auth.login(declarer)
+    draft = start(client_request)
+    declarant = org_declarant(role, declarer) if role in ORGS else person_declarant(declarer)
+    answer = walk(client_request, draft, role, declarant, holder)
+    assert answer.location == f"/deregister/{draft}/reason"
+    client_request.post(f"/deregister/{draft}/reason", reason(clock.today))
+    check = client_request.get(f"/deregister/{draft}/check")
+    assert "立即终止使用" in check.main_text and "重新申领" in check.main_text
+    assert finish(client_request, draft, clock.today).location == f"/deregister/{draft}/done"
+    done = client_request.get(f"/deregister/{draft}/done")
+    assert done.text("#reference").startswith("ZX" + clock.today.strftime("%Y%m%d"))
+    dbsession.rollback()
+    case = dbsession.exec(select(Case).where(Case.reference == done.text("#reference"))).one()
+    holder_person = dbsession.exec(select(Person).where(Person.name == holder)).one()
+    assert case.applicant_id == holder_person.id
+    assert dbsession.exec(
+        select(AuditEvent).where(AuditEvent.subject_id == holder_person.id)
+    ).first()
+    phone = PEOPLE[holder][1]
+    if phone:
+        assert "注销" in outbox.messages(phone)[-1]["text"]
+    # The declarant's case list has it.
+    assert done.text("#reference") in client_request.get("/cases").main_text
+    if holder != "张小明":
+        assert status_of(client_request, auth, holder) == "已注销"
+        page = client_request.get("/permit")
+        assert page.soup.select_one('a[href="/endorse"]') is None
+        assert done.text("#reference") in client_request.get("/cases").main_text
+
+
+def test_family_member_deregisters_spouse(client_request, auth, dbsession, clock, outbox):
+    auth.login("张伟")
+    draft = start(client_request)
+    li_na = dbsession.exec(select(Person).where(Person.name == "李娜")).one()
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "family"})
+    client_request.post(f"/deregister/{draft}/declarant", person_declarant("张伟"))
+    page = client_request.get(f"/deregister/{draft}/applicant")
+    assert "李娜(配偶)" in [label.get_text() for label in page.soup.select(".radio label")]
+    answer = client_request.post(f"/deregister/{draft}/applicant", {"member": str(li_na.id)})
+    assert answer.location == f"/deregister/{draft}/reason"
+    finish(client_request, draft, clock.today)
+    assert "注销" in outbox.messages("13800000002")[-1]["text"]
+    assert status_of(client_request, auth, "李娜") == "已注销"
+
+
+def test_holder_deregisters_themself_without_sms(client_request, auth, clock, outbox):
+    auth.login("赵强")
+    draft = start(client_request)
+    answer = walk(client_request, draft, "self", person_declarant("赵强"))
+    assert answer.location == f"/deregister/{draft}/reason"
+    sent = len(outbox.messages("13800000020"))
+    finish(client_request, draft, clock.today)
+    assert len(outbox.messages("13800000020")) == sent
+    assert client_request.get("/permit").text("#status") == "已注销"
+
+
+def test_landlord_of_other_address_cannot_deregister(client_request, auth, dbsession):
+    auth.login("陈军")
+    draft = start(client_request)
+    page_answer = walk(client_request, draft, "landlord", person_declarant("陈军"))
+    assert page_answer.location.endswith("/applicant")
+    page = client_request.post(f"/deregister/{draft}/applicant", applicant("王芳"), 422)
+    assert "不是您的房屋" in page.errors()["applicant_id_number"]
+    assert deregistrations(dbsession) == 1  # only 刘洋's, from the demo
+
+
+def test_employer_cannot_deregister_someone_it_does_not_employ(client_request, auth, dbsession):
+    auth.login("黄丽")
+    draft = start(client_request)
+    walk(client_request, draft, "employer", org_declarant("employer", "黄丽"))
+    page = client_request.post(f"/deregister/{draft}/applicant", applicant("李娜"), 422)
+    assert page.errors()["applicant_id_number"] == "申请人不是在本单位登记的员工,不能为其申报注销"
+    assert deregistrations(dbsession) == 1
+
+
+def test_operator_of_another_organisation_is_refused(client_request, auth):
+    auth.login("黄丽")
+    draft = start(client_request)
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "hotel"})
+    data = org_declarant("hotel", "黄丽")
+    page = client_request.post(f"/deregister/{draft}/declarant", data, 422)
+    assert page.errors()["org_uscc"] == "您不是该单位登记的经办人,不能以该单位名义申报注销"
+
+
+def test_unknown_credit_code_is_refused(client_request, auth):
+    auth.login("黄丽")
+    draft = start(client_request)
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "employer"})
+    data = org_declarant("employer", "黄丽") | {"org_uscc": "91440101MA59UUUU1W"}
+    page = client_request.post(f"/deregister/{draft}/declarant", data, 422)
+    assert "org_uscc" in page.errors()
+
+
+def test_bad_credit_code_check_character_is_refused(client_request, auth):
+    auth.login("黄丽")
+    draft = start(client_request)
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "employer"})
+    data = org_declarant("employer", "黄丽") | {"org_uscc": "91440106MA5ABC120B"}
+    page = client_request.post(f"/deregister/{draft}/declarant", data, 422)
+    assert (
+        page.errors()["org_uscc"] == "统一社会信用代码最后一位校验码不正确,请核对营业执照后重新输入"
+    )
+
+
+def test_stranger_cannot_deregister_anyone_else(client_request, auth, dbsession):
+    auth.login("赵强")
+    draft = start(client_request)
+    walk(client_request, draft, "landlord", person_declarant("赵强"))
+    page = client_request.post(f"/deregister/{draft}/applicant", applicant("李娜"), 422)
+    assert "applicant_id_number" in page.errors()
+    draft = start(client_request)
+    walk(client_request, draft, "family", person_declarant("赵强"))
+    # 张小明 has no phone: a non-member cannot even ask for consent.
+    page = client_request.post(f"/deregister/{draft}/applicant", applicant("张小明"), 422)
+    assert "没有登记手机号码" in page.errors()["applicant_id_number"]
+    assert deregistrations(dbsession) == 1
+
+
+def test_non_member_family_declaration_needs_the_holders_consent(
+    client_request, auth, dbsession, clock, outbox
+):
+    auth.login("赵强")
+    draft = start(client_request)
+    walk(client_request, draft, "family", person_declarant("赵强"))
+    answer = client_request.post(f"/deregister/{draft}/applicant", applicant("李娜"))
+    assert answer.location == f"/deregister/{draft}/consent"
+    assert client_request.get(f"/deregister/{draft}/reason", 303).location.endswith("/consent")
+    code = outbox.last_code("13800000002")
+    answer = client_request.post(f"/deregister/{draft}/consent", {"consent_code": code})
+    assert answer.location == f"/deregister/{draft}/reason"
+    finish(client_request, draft, clock.today)
+    assert deregistrations(dbsession) == 2
+
+
+def test_typing_someone_elses_id_gets_nowhere(client_request, auth, dbsession):
+    auth.login("赵强")
+    draft = start(client_request)
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "landlord"})
+    page = client_request.post(
+        f"/deregister/{draft}/declarant",
+        person_declarant("陈军") | {"declarant_phone": "13800000020"},
+        422,
+    )
+    assert (
+        page.errors()["declarant_id_number"]
+        == "申报人姓名和公民身份号码须与登录账号一致,不能使用他人的身份申报"
+    )
+    assert client_request.get(f"/deregister/{draft}/applicant", 303).location.endswith("/declarant")
+    assert deregistrations(dbsession) == 1
+
+
+def test_already_deregistered_changes_nothing_and_says_so(client_request, auth, dbsession):
+    auth.login("刘洋")
+    draft = start(client_request)
+    answer = client_request.post(f"/deregister/{draft}/role", {"declarant_role": "self"})
+    client_request.post(f"/deregister/{draft}/declarant", person_declarant("刘洋"))
+    page = client_request.get(f"/deregister/{draft}/stop")
+    assert page.h1 == "居住证已经注销" and "没有作任何更改" in page.main_text
+    assert answer.status == 303
+    assert deregistrations(dbsession) == 1
+
+
+def test_second_deregistration_from_another_draft_changes_nothing(
+    client_request, auth, dbsession, clock
+):
+    auth.login("赵强")
+    first, second = start(client_request), start(client_request)
+    for draft in (first, second):
+        walk(client_request, draft, "self", person_declarant("赵强"))
+        client_request.post(f"/deregister/{draft}/reason", reason(clock.today))
+    client_request.post(f"/deregister/{first}/check", {"declaration": "y"})
+    answer = client_request.post(f"/deregister/{second}/check", {"declaration": "y"})
+    assert answer.location == f"/deregister/{second}/stop"
+    assert "没有作任何更改" in client_request.get(answer.location).main_text
+    assert deregistrations(dbsession) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"leave_date": "2099-01-01"}, "leave_date", "离开日期不能晚于今天"),
+        ({"leave_date": "2020-01-01"}, "leave_date", None),
+        ({"leave_date": "2026-02-30"}, "leave_date", "离开日期不是一个存在的日期,请核对"),
+        ({"leave_date": "next week"}, "leave_date", "离开日期应按“年-月-日”填写,如2026-11-25"),
+        ({"leave_date": ""}, "leave_date", "请输入离开日期"),
+        ({"reason": "other", "reason_detail": ""}, "reason_detail", "请填写其他原因说明"),
+        ({"reason": "fired"}, "reason", "请选择注销原因"),
+    ],
+)
+def test_reason_step_errors(client_request, auth, clock, dbsession, data, field, message):
+    auth.login("赵强")
+    draft = start(client_request)
+    walk(client_request, draft, "self", person_declarant("赵强"))
+    page = client_request.post(f"/deregister/{draft}/reason", reason(clock.today, **data), 422)
+    if message is None:
+        assert page.errors()[field].startswith("离开日期不能早于居住证签发日期")
+    else:
+        assert page.errors()[field] == message
+    dbsession.rollback()
+    assert "reason" not in dbsession.get(Draft, draft).answers
+
+
+def test_leave_date_accepts_chinese_date_forms(client_request, auth, clock):
+    auth.login("赵强")
+    draft = start(client_request)
+    walk(client_request, draft, "self", person_declarant("赵强"))
+    d = clock.today - timedelta(days=3)
+    answer = client_request.post(
+        f"/deregister/{draft}/reason",
+        reason(clock.today, leave_date=f"{d.year}年{d.month}月{d.day}日"),
+    )
+    assert answer.location.endswith("/check")
+    assert f"{d.year}年{d.month}月{d.day}日" in client_request.get(answer.location).main_text
+
+
+def test_changing_role_drops_declarant_and_applicant(client_request, auth, dbsession):
+    auth.login("陈军")
+    draft = start(client_request)
+    walk(client_request, draft, "landlord", person_declarant("陈军"), "李娜")
+    answer = client_request.post(f"/deregister/{draft}/role?change=1", {"declarant_role": "family"})
+    assert answer.location == f"/deregister/{draft}/declarant"
+    dbsession.rollback()
+    answers = dbsession.get(Draft, draft).answers
+    assert "applicant" not in answers and "declarant" not in answers
+
+
+def test_landlord_has_no_family_picker(client_request, auth):
+    auth.login("张伟")
+    draft = start(client_request)
+    walk(client_request, draft, "landlord", person_declarant("张伟"))
+    page = client_request.get(f"/deregister/{draft}/applicant")
+    assert page.soup.select_one("#member") is None
+
+
+def test_stranger_cannot_open_anothers_deregistration_draft(client_request, auth):
+    auth.login("陈军")
+    draft = start(client_request)
+    auth.logout()
+    auth.login("赵强")
+    client_request.get(f"/deregister/{draft}/role", expected_status=404)
+    client_request.post(
+        f"/deregister/{draft}/role", {"declarant_role": "self"}, expected_status=404
+    )
+
+
+def test_declarant_partial_fits_in_4kb(client_request, auth):
+    auth.login("黄丽")
+    draft = start(client_request)
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "employer"})
+    page = client_request.get(f"/deregister/{draft}/declarant", htmx=True)
+    assert len(page.response.get_data()) <= 4096
+    assert (
+        page.soup.select_one("#org_uscc") is not None
+        and page.soup.select_one("#declarant_id_number") is None
+    )
+
+
+def test_receipt_names_the_reason_in_words(client_request, auth, clock):
+    auth.login("赵强")
+    draft = start(client_request)
+    walk(client_request, draft, "self", person_declarant("赵强"))
+    client_request.post(
+        f"/deregister/{draft}/reason", reason(clock.today, reason="other", reason_detail="回老家照顾父母")
+    )
+    client_request.post(f"/deregister/{draft}/check", {"declaration": "y"})
+    done = client_request.get(f"/deregister/{draft}/done")
+    assert "其他:回老家照顾父母" in done.main_text
+    receipt = client_request.get(f"/cases/{done.text('#reference')}")
+    assert "其他:回老家照顾父母" in receipt.main_text
+
+
+def test_receipt_is_only_for_parties_to_the_case(client_request, auth, clock):
+    auth.login("赵强")
+    draft = start(client_request)
+    walk(client_request, draft, "self", person_declarant("赵强"))
+    finish(client_request, draft, clock.today)
+    reference = client_request.get(f"/deregister/{draft}/done").text("#reference")
+    auth.logout()
+    auth.login("张伟")
+    client_request.get(f"/cases/{reference}", expected_status=404)
+    assert reference not in client_request.get("/cases").main_text
