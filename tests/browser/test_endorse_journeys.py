@@ -1,0 +1,170 @@
+"""The endorsement wizard walked in a real browser with the keyboard alone, JS on and off,
+with zero axe-core violations on every step, error states included (issue 3)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.helpers import (
+    assert_accessible,
+    keyboard_submit,
+    login,
+    settle,
+    tab_to,
+)
+
+
+def choose(page, selector: str) -> None:
+    """Tick a checkbox, or the first radio of a group, with the keyboard: Tab, Space."""
+    tab_to(page, selector)
+    page.keyboard.press("Space")
+    expect(page.locator(selector)).to_be_checked()
+
+
+def choose_option(page, name: str, label: str) -> None:
+    """Pick a radio as a keyboard user does: Tab into the group, arrow down to it."""
+    radios = page.locator(f"main input[type=radio][name={name}]")
+    labels = [
+        page.locator(f'label[for="{radios.nth(i).get_attribute("id")}"]').inner_text()
+        for i in range(radios.count())
+    ]
+    index = next(i for i, text in enumerate(labels) if label in text)
+    tab_to(page, f"main input[type=radio][name={name}]")
+    if index == 0:
+        page.keyboard.press("Space")
+    for _ in range(index):
+        page.keyboard.press("ArrowDown")
+    expect(radios.nth(index)).to_be_checked()
+
+
+def follow(page, js: bool, link: str) -> None:
+    tab_to(page, link)
+    if js:
+        page.keyboard.press("Enter")
+    else:
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+    settle(page, js)
+
+
+def expect_heading(page, text: str) -> None:
+    expect(page.locator("h1")).to_have_text(text)
+
+
+def check_error_state(page, js: bool, name: str) -> None:
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_visible()
+    assert page.title().startswith("错误: ")
+    if js:
+        expect(summary).to_be_focused()
+    else:
+        assert summary.get_attribute("autofocus") is not None
+    assert_accessible(page, name)
+
+
+def test_zhang_wei_endorses_his_own_permit_on_time(page, js, outbox):
+    login(page, js, "13800000001", outbox)
+    follow(page, js, 'main a[href="/endorse"]')
+    expect_heading(page, "您为谁办理签注?")
+    assert_accessible(page, f"who-{js}")
+    keyboard_submit(page, js)  # nothing chosen: the error state
+    check_error_state(page, js, f"who-error-{js}")
+    choose(page, "#for_whom")
+    keyboard_submit(page, js)
+    expect_heading(page, "您是否仍住在登记的居住地址?")
+    assert "签注后,居住证有效期将延长至" in page.locator("main").inner_text()
+    assert_accessible(page, f"residence-{js}")
+    choose(page, "#address_unchanged")
+    keyboard_submit(page, js)
+    expect_heading(page, "检查您的签注申请")
+    assert_accessible(page, f"check-{js}")
+    keyboard_submit(page, js)  # declaration not ticked
+    check_error_state(page, js, f"check-error-{js}")
+    choose(page, "#declaration")
+    keyboard_submit(page, js)
+    expect_heading(page, "签注已办理")
+    assert page.locator("#reference").inner_text().startswith("QZ")
+    assert_accessible(page, f"done-{js}")
+    follow(page, js, 'main a[href="/permit"]')
+    expect(page.locator("#status")).to_have_text("有效")
+
+
+def test_zhang_wei_endorses_for_his_son_from_the_family_list(page, js, outbox):
+    login(page, js, "13800000001", outbox)
+    page.goto("/endorse")
+    settle(page, js)
+    choose_option(page, "for_whom", "为他人办理")
+    keyboard_submit(page, js)
+    expect_heading(page, "代办人和申请人信息")
+    # The agent's own details are filled in from the account.
+    expect(page.locator("#agent_name")).to_have_value("张伟")
+    assert_accessible(page, f"applicant-{js}")
+    keyboard_submit(page, js)  # no applicant chosen, no relationship
+    check_error_state(page, js, f"applicant-error-{js}")
+    choose_option(page, "member", "张小明(子女)")
+    choose_option(page, "relationship", "子女")
+    keyboard_submit(page, js)
+    expect_heading(page, "张小明是否仍住在登记的居住地址?")
+    assert "为张小明办理" in page.locator(".caption").inner_text()
+    choose(page, "#address_unchanged")
+    keyboard_submit(page, js)
+    expect_heading(page, "检查您的签注申请")
+    main = page.locator("main").inner_text()
+    assert "张小明" in main and "代办人" in main
+    assert_accessible(page, f"check-other-{js}")
+    choose(page, "#declaration")
+    keyboard_submit(page, js)
+    expect_heading(page, "签注已办理")
+    assert page.locator("#reference").inner_text().startswith("QZ")
+    assert_accessible(page, f"done-other-{js}")
+
+
+def test_wang_fang_makes_a_late_endorsement_and_is_told_first(page, js, outbox):
+    login(page, js, "13800000003", outbox)
+    expect(page.locator("#status")).to_have_text("使用功能中止")
+    follow(page, js, 'main a[href="/endorse"]')
+    choose(page, "#for_whom")
+    keyboard_submit(page, js)
+    warning = page.locator(".warning-box")
+    expect(warning).to_contain_text("这是补办签注")
+    expect(warning).to_contain_text("居住年限自补办签注之日")
+    assert_accessible(page, f"late-residence-{js}")
+    choose(page, "#address_unchanged")
+    keyboard_submit(page, js)
+    expect(page.locator("main")).to_contain_text("重新连续计算")
+    assert_accessible(page, f"late-check-{js}")
+    choose(page, "#declaration")
+    keyboard_submit(page, js)
+    expect_heading(page, "签注已办理")
+    expect(page.locator("main")).to_contain_text("已恢复使用")
+    assert_accessible(page, f"late-done-{js}")
+
+
+def test_li_na_is_told_when_her_window_opens(page, js, outbox):
+    login(page, js, "13800000002", outbox)
+    page.goto("/endorse")
+    settle(page, js)
+    choose(page, "#for_whom")
+    keyboard_submit(page, js)
+    expect_heading(page, "还未到签注时间")
+    expect(page.locator(".notice")).to_contain_text("起办理签注")
+    assert_accessible(page, f"not-yet-{js}")
+
+
+def test_submit_button_is_disabled_while_in_flight(page, js, outbox):
+    if not js:
+        return  # without JavaScript the browser itself navigates away on submit
+    login(page, js, "13800000001", outbox)
+    page.goto("/endorse")
+    settle(page, js)
+    assert page.locator("main form").get_attribute("hx-disabled-elt") == "find button"
+    choose(page, "#for_whom")
+    held = []
+    page.route("**/endorse/*/who", lambda route: held.append(route))
+    tab_to(page, "main button[type=submit]")
+    page.keyboard.press("Enter")
+    expect(page.locator("main button[type=submit]")).to_be_disabled()
+    assert len(held) == 1
+    held[0].continue_()
+    settle(page, js)
+    expect_heading(page, "您是否仍住在登记的居住地址?")
