@@ -27,7 +27,7 @@ MESSAGES = {
     "uscc_length": "{label}应为18位,请核对营业执照后重新输入",
     "uscc_format": "{label}只能包含数字和大写字母(不含I、O、Z、S、V)",
     "uscc_check": "{label}最后一位校验码不正确,请核对营业执照后重新输入",
-    "phone_format": "{label}应为11位手机号码,以1开头,如13800000000",
+    "phone_format": "{label}应为以1开头的11位数字,如13800000000",
     "name_too_long": "{label}不能超过30个字",
     "name_chars": "{label}只能包含汉字、字母和间隔号“·”",
 }
@@ -189,12 +189,16 @@ class ApplicantChoiceMixin:
     def picks_member(self) -> bool:
         return self.member.data not in (None, "", OTHER_PERSON)  # type: ignore[attr-defined]
 
+    def _applicant_missing(self, field: Field) -> bool:
+        # When no one was chosen, the member question's own message says it all.
+        return not self.picks_member and not field.data and not self.member.errors  # type: ignore[attr-defined]
+
     def validate_applicant_name(self, field: Field) -> None:
-        if not self.picks_member and not field.data:
+        if self._applicant_missing(field):
             raise ValidationError("请输入申请人姓名")
 
     def validate_applicant_id_number(self, field: Field) -> None:
-        if not self.picks_member and not field.data:
+        if self._applicant_missing(field):
             raise ValidationError("请输入申请人公民身份号码")
 
 

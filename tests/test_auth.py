@@ -52,7 +52,7 @@ def test_unknown_number_gets_the_same_answer_and_no_sms(client_request, outbox):
 
 def test_malformed_phone_gets_chinese_message_next_to_field(client_request):
     page = client_request.post("/login", {"phone": "12345"}, expected_status=422)
-    assert page.errors() == {"phone": "手机号码应为11位手机号码,以1开头,如13800000000"}
+    assert page.errors() == {"phone": "手机号码应为以1开头的11位数字,如13800000000"}
     assert page.soup.select_one("#phone")["aria-invalid"] == "true"
     assert page.soup.select_one("#phone")["value"] == "12345"
     assert page.soup.title.get_text().startswith("错误: ")

@@ -398,7 +398,7 @@ def test_applicant_name_and_id_must_match_a_permit(client_request, auth, dbsessi
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("agent_phone", "12345", "代办人手机号码应为11位手机号码,以1开头,如13800000000"),
+        ("agent_phone", "12345", "代办人手机号码应为以1开头的11位数字,如13800000000"),
         ("applicant_id_number", "43010219900307123", "申请人公民身份号码应为18位,请核对后重新输入"),
         ("applicant_id_number", "430102900307123", "请使用18位公民身份号码"),
         (

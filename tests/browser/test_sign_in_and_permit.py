@@ -41,7 +41,7 @@ def test_wrong_phone_shows_error_summary_with_keyboard(page, js):
     keyboard_submit(page, js)
     summary = page.locator(".error-summary")
     summary.wait_for()
-    assert "手机号码应为11位手机号码" in summary.inner_text()
+    assert "手机号码应为以1开头的11位数字" in summary.inner_text()
     assert page.title().startswith("错误: ")
     assert page.locator("#phone").get_attribute("aria-invalid") == "true"
     focused = page.evaluate("document.activeElement.className")
