@@ -1,0 +1,249 @@
+"""Family members and 切换 (SPEC 2.9): list, add (directly or with SMS consent), remove,
+and switch whose permit /permit shows and the wizards act for."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from epermit import clock
+from epermit.extensions import limiter
+from epermit.forms import (
+    RELATIONSHIP_WORDS,
+    FamilyAddForm,
+    FamilyConsentForm,
+    FamilySwitchForm,
+    Form,
+)
+from epermit.htmx import render_page
+from epermit.services import codes, family
+from epermit.views._common import (
+    client_address,
+    commit_and_deliver,
+    current_person,
+    dbs,
+    login_required,
+    viewing_id,
+)
+
+bp = Blueprint("family", __name__)
+
+# Adding by name and ID number must not become a way to test guesses against the register.
+ADD_LIMIT = "10 per minute;30 per hour"
+PENDING = "family_pending"
+
+CODE_ERRORS = {
+    codes.CodeExpired: "验证码已过期,请点击“重新发送验证码”",
+    codes.CodeLocked: "验证码输入错误次数过多,已失效,请点击“重新发送验证码”",
+    codes.CodeMissing: "验证码已失效,请点击“重新发送验证码”",
+}
+
+
+def _owner_id() -> int:
+    person = current_person()
+    assert person is not None and person.id is not None
+    return person.id
+
+
+@bp.get("/family")
+@login_required
+def index() -> Response:
+    owner_id = _owner_id()
+    members = family.members(dbs(), owner_id, clock.today())
+    shown = viewing_id()
+    if shown != owner_id and all(m.person.id != shown for m in members):
+        # Removed elsewhere since the switch: show one's own permit again.
+        session.pop("viewing_id", None)
+        shown = owner_id
+    return render_page(
+        "family/index.html", members=members, shown_id=shown, relation_words=RELATIONSHIP_WORDS
+    )
+
+
+@bp.post("/family/switch")
+@login_required
+def switch() -> BaseResponse:
+    owner_id = _owner_id()
+    form = FamilySwitchForm(today=clock.today())
+    if not form.validate():
+        abort(400)
+    try:
+        person = family.check_switch(dbs(), owner_id, form.member.data)
+    except family.NotAMember:
+        # Same answer as for a person who does not exist: no way to probe who is registered.
+        abort(404)
+    if person.id == owner_id:
+        session.pop("viewing_id", None)
+    else:
+        session["viewing_id"] = person.id
+    return redirect(url_for("permit.show"), 303)
+
+
+@bp.route("/family/add", methods=["GET", "POST"])
+@login_required
+@limiter.limit(ADD_LIMIT, methods=["POST"])
+def add() -> BaseResponse:
+    owner_id = _owner_id()
+    form = FamilyAddForm(today=clock.today())
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_page("family/add.html", status=status, form=form)
+    try:
+        outcome = family.request_adding(
+            dbs(),
+            owner_id=owner_id,
+            name=form.name.data,
+            id_number=form.id_number.data,
+            relationship=form.relationship.data,
+            today=clock.today(),
+            now=clock.now(),
+            ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
+            secret=current_app.config["SECRET_KEY"],
+            client_address=client_address(),
+        )
+    except family.FamilyError as error:
+        dbs().rollback()
+        _explain(form, error)
+        return render_page("family/add.html", status=422, form=form)
+    commit_and_deliver()
+    if isinstance(outcome, family.Added):
+        flash(outcome.member.name, "added")
+        return redirect(url_for("family.index"), 303)
+    session[PENDING] = {"member_id": outcome.member.id, "relationship": outcome.relationship}
+    return redirect(url_for("family.consent"), 303)
+
+
+def _explain(form: FamilyAddForm, error: family.FamilyError) -> None:
+    if isinstance(error, family.NoMatchingPermit):
+        message = "姓名与公民身份号码不一致,或此人没有广东省居住证,请核对后重新输入"
+        form.id_number.errors = [message]
+    elif isinstance(error, family.IsSelf):
+        form.id_number.errors = ["这是您本人的公民身份号码,请输入家庭成员的公民身份号码"]
+    elif isinstance(error, family.AlreadyMember):
+        form.id_number.errors = [f"{error.member.name}已在您的家庭成员中,无需重复添加"]
+    elif isinstance(error, family.NoPhoneForConsent):
+        form.id_number.errors = [
+            "此人未登记手机号码,无法发送同意验证码。请其本人到居住地派出所登记手机号码后再添加"
+        ]
+    else:  # pragma: no cover - every FamilyError is mapped above
+        raise error
+
+
+def _pending() -> tuple[int, str] | None:
+    pending = session.get(PENDING)
+    if not pending:
+        return None
+    return int(pending["member_id"]), str(pending["relationship"])
+
+
+@bp.route("/family/add/consent", methods=["GET", "POST"])
+@login_required
+def consent() -> BaseResponse:
+    owner_id = _owner_id()
+    pending = _pending()
+    if pending is None:
+        return redirect(url_for("family.add"), 303)
+    member_id, relationship = pending
+    try:
+        person = family.candidate(dbs(), member_id)
+    except family.NotAMember:
+        session.pop(PENDING, None)
+        return redirect(url_for("family.add"), 303)
+    form = FamilyConsentForm(today=clock.today())
+    context = {"person": person, "masked_phone": _mask_phone(person.phone)}
+    if not form.validate_on_submit():
+        status = 422 if request.method == "POST" else 200
+        return render_page("family/consent.html", status=status, form=form, **context)
+    try:
+        added = family.confirm_adding(
+            dbs(),
+            owner_id=owner_id,
+            member_id=member_id,
+            relationship=relationship,
+            code=form.consent_code.data,
+            now=clock.now(),
+            secret=current_app.config["SECRET_KEY"],
+            client_address=client_address(),
+        )
+    except codes.CodeWrong as wrong:
+        dbs().commit()  # the wrong try must count
+        form.consent_code.errors = [f"验证码不正确,请核对后重新输入(还可尝试{wrong.remaining}次)"]
+        return render_page("family/consent.html", status=422, form=form, **context)
+    except codes.CodeError as error:
+        dbs().commit()
+        form.consent_code.errors = [CODE_ERRORS[type(error)]]
+        return render_page("family/consent.html", status=422, form=form, **context)
+    except family.AlreadyMember:
+        dbs().rollback()
+        session.pop(PENDING, None)
+        return redirect(url_for("family.index"), 303)
+    commit_and_deliver()
+    session.pop(PENDING, None)
+    flash(added.member.name, "added")
+    return redirect(url_for("family.index"), 303)
+
+
+@bp.post("/family/add/consent/resend")
+@login_required
+def resend() -> BaseResponse:
+    pending = _pending()
+    if pending is None:
+        return redirect(url_for("family.add"), 303)
+    try:
+        family.resend_consent(
+            dbs(),
+            owner_id=_owner_id(),
+            member_id=pending[0],
+            now=clock.now(),
+            ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
+            secret=current_app.config["SECRET_KEY"],
+        )
+        commit_and_deliver()
+        flash("", "resent")
+    except codes.ResendTooSoon as wait:
+        dbs().rollback()
+        flash(str(wait.wait_seconds), "resend_wait")
+    return redirect(url_for("family.consent"), 303)
+
+
+@bp.route("/family/<int:member_id>/remove", methods=["GET", "POST"])
+@login_required
+def remove(member_id: int) -> BaseResponse:
+    owner_id = _owner_id()
+    try:
+        member = family.member(dbs(), owner_id, member_id)
+    except family.NotAMember:
+        abort(404)
+    form = Form(today=clock.today())
+    if not form.validate_on_submit():
+        return render_page("family/remove.html", form=form, member=member)
+    try:
+        family.remove(
+            dbs(),
+            owner_id=owner_id,
+            member_id=member_id,
+            now=clock.now(),
+            client_address=client_address(),
+        )
+    except family.NotAMember:
+        dbs().rollback()
+        abort(404)
+    dbs().commit()
+    if session.get("viewing_id") == member_id:
+        session.pop("viewing_id", None)
+    flash(member.person.name, "removed")
+    return redirect(url_for("family.index"), 303)
+
+
+def _mask_phone(phone: str | None) -> str:
+    return f"{phone[:3]}****{phone[-4:]}" if phone else ""
