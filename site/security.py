@@ -25,6 +25,9 @@ COMPRESSIBLE = {
     "text/plain",
 }
 STATIC = Path(__file__).parent / "static"
+# Requests that htmx makes on a timer, not the visitor: they must not count as activity, or
+# an open page would keep its session alive for ever.
+PASSIVE_ENDPOINTS = {"auth.session_warning", "permit.code_live"}
 
 
 @cache
@@ -48,8 +51,7 @@ def init_app(app: Flask) -> None:
             if moment - seen > app.config["SESSION_IDLE_SECONDS"]:
                 session.clear()
                 g.session_expired = True
-        # The warning poll must not count as activity, or the session would never end.
-        if "person_id" in session and request.endpoint != "auth.session_warning":
+        if "person_id" in session and request.endpoint not in PASSIVE_ENDPOINTS:
             session["seen"] = moment
 
     @app.after_request

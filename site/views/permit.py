@@ -1,12 +1,16 @@
-"""My permit (SPEC 4, issue 2): the holder's card, its status in words and allowed actions."""
+"""My permit (SPEC 4, issue 2): the holder's card, its status in words and allowed actions;
+and its live code (亮码, SPEC 2.11)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, session
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request, session, url_for
+from markupsafe import Markup
 
 from epermit import clock
 from epermit.htmx import render_page
-from epermit.services import permits
+from epermit.services import permit_code, permits
 from epermit.views._common import current_person, dbs, login_required, viewing_id
 
 bp = Blueprint("permit", __name__)
@@ -28,3 +32,48 @@ def show() -> Response:
             dbs(), viewer_id=person.id, holder_id=person.id, today=clock.today()
         )
     return render_page("permit/show.html", card=card, today=clock.today())
+
+
+def _code_context() -> dict[str, Any]:
+    """The viewed holder's card and, when the status allows one, a fresh code (SPEC 2.11)."""
+    person = current_person()
+    assert person is not None and person.id is not None
+    holder_id = viewing_id()
+    if not permits.may_act_for(dbs(), person.id, holder_id):
+        session.pop("viewing_id", None)
+        holder_id = person.id
+    card = permits.card_for(dbs(), viewer_id=person.id, holder_id=holder_id, today=clock.today())
+    if card.permit is None or not card.can_show_code:
+        return {"card": card, "code": None}
+    code = permit_code.make_code(
+        dbs(),
+        viewer_id=person.id,
+        holder_id=holder_id,
+        today=clock.today(),
+        now=clock.now(),
+        secret=current_app.config["SECRET_KEY"],
+    )
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+    url = base.rstrip("/") + url_for("verify.show", token=code.token)
+    return {
+        "card": card,
+        "code": code,
+        "qr": Markup(permit_code.qr_svg(url)),
+        "made_at": clock.local(code.made_at),
+        "ttl_minutes": max(1, current_app.config["PERMIT_CODE_TTL_SECONDS"] // 60),
+    }
+
+
+@bp.get("/permit/code")
+@login_required
+def code() -> Response:
+    return render_page("permit/code.html", **_code_context())
+
+
+@bp.get("/permit/code/live")
+def code_live() -> Response:
+    """The code alone, fetched by htmx every minute; it does not count as activity, so an
+    open code page does not keep an idle session alive (see epermit.security)."""
+    if current_person() is None:
+        return Response(render_template("permit/_code.html", card=None, code=None))
+    return Response(render_template("permit/_code.html", **_code_context()))

@@ -1,0 +1,144 @@
+"""亮码 and its verification (SPEC 2.11, 2.12): a signed token naming a permit and the time
+the code was made, drawn as a QR code, and read back by anyone who scans it.
+
+The token carries no personal data, only the permit's row id and a timestamp, signed with the
+application's secret. The expiry is checked against the `now` the caller passes, not against
+the system clock, so that tests can move time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import segno
+from itsdangerous import BadData, URLSafeSerializer
+from sqlmodel import Session, select
+
+from epermit import identity, rules
+from epermit.models import Deregistration, Permit, Person
+from epermit.services import permits
+
+SALT = "epermit.permit-code"
+# A phone's clock may run a little ahead of the server that checks it.
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+class CodeRefused(Exception):
+    """A permit code cannot be made or checked."""
+
+
+class NoCodeForStatus(CodeRefused):
+    """Only valid and due permits get a code; suspended or deregistered ones do not."""
+
+    def __init__(self, status: rules.PermitStatus | None) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class TokenInvalid(CodeRefused):
+    """Tampered, signed with another key, or naming no permit we know."""
+
+
+class TokenExpired(CodeRefused):
+    """Made longer ago than the configured lifetime: the holder must show a fresh code."""
+
+
+@dataclass(frozen=True)
+class PermitCode:
+    token: str
+    made_at: datetime
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What a verifier may see: nothing that identifies the holder beyond a masked name."""
+
+    masked_name: str
+    status: rules.PermitStatus
+    valid_until: date
+    issuing_authority: str
+    made_at: datetime
+    checked_at: datetime
+
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=SALT)
+
+
+def make_token(permit_id: int, now: datetime, secret: str) -> str:
+    return _serializer(secret).dumps([permit_id, int(now.timestamp())])
+
+
+def read_token(token: str, now: datetime, secret: str, ttl_seconds: int) -> tuple[int, datetime]:
+    """(permit id, time made) of a genuine, unexpired token; raise why not otherwise."""
+    try:
+        payload = _serializer(secret).loads(token)
+    except BadData:
+        raise TokenInvalid() from None
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not all(isinstance(part, int) and not isinstance(part, bool) for part in payload)
+    ):
+        raise TokenInvalid()
+    permit_id, stamp = payload
+    made_at = datetime.fromtimestamp(stamp, UTC)
+    if made_at > now + CLOCK_SKEW:
+        raise TokenInvalid()
+    if now - made_at > timedelta(seconds=ttl_seconds):
+        raise TokenExpired()
+    return permit_id, made_at
+
+
+def make_code(
+    session: Session, *, viewer_id: int, holder_id: int, today: date, now: datetime, secret: str
+) -> PermitCode:
+    """A fresh code for the holder's permit, for the holder or a family member (切换)."""
+    card = permits.card_for(session, viewer_id=viewer_id, holder_id=holder_id, today=today)
+    if card.permit is None or not card.can_show_code:
+        raise NoCodeForStatus(card.status)
+    made_at = now.replace(microsecond=0)
+    return PermitCode(make_token(card.permit.id, made_at, secret), made_at)  # type: ignore[arg-type]
+
+
+def verify(
+    session: Session,
+    *,
+    token: str,
+    today: date,
+    now: datetime,
+    secret: str,
+    ttl_seconds: int,
+) -> Verification:
+    """The permit's status as of now, not as of when the code was made: a code made before a
+    deregistration reads 已注销 when checked after it."""
+    permit_id, made_at = read_token(token, now, secret, ttl_seconds)
+    permit = session.get(Permit, permit_id)
+    holder = session.get(Person, permit.person_id) if permit is not None else None
+    if permit is None or holder is None:
+        raise TokenInvalid()
+    deregistered = (
+        session.exec(select(Deregistration.id).where(Deregistration.permit_id == permit.id)).first()
+        is not None
+    )
+    return Verification(
+        masked_name=identity.mask_name(holder.name),
+        status=rules.permit_status(permit.valid_until, today, deregistered=deregistered),
+        valid_until=permit.valid_until,
+        issuing_authority=permit.issuing_authority,
+        made_at=made_at,
+        checked_at=now,
+    )
+
+
+def qr_svg(data: str) -> str:
+    """The QR code as a small inline <svg> (no XML declaration, no fixed size: CSS scales it).
+
+    Error correction M, the usual choice for codes shown on screens; the quiet zone of four
+    modules is part of the drawing, so scanners find the code on any background.
+    """
+    code = segno.make(data, error="m", boost_error=False)
+    svg = code.svg_inline(scale=1, omitsize=True, svgclass=None, lineclass=None)
+    # Scaled by CSS to any width, anti-aliased rows would leave hairline gaps between them.
+    return svg.replace("<path ", '<path shape-rendering="crispEdges" ', 1)
