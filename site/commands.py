@@ -6,7 +6,7 @@ import click
 from flask import Flask, current_app
 
 from epermit import clock, db, demo
-from epermit.services import sms
+from epermit.services import reminders, sms
 
 
 def init_app(app: Flask) -> None:
@@ -33,6 +33,14 @@ def init_app(app: Flask) -> None:
     def deliver_sms() -> None:
         """Send SMS messages still waiting in the outbox."""
         click.echo(f"delivered {deliver_outbox()} messages")
+
+    @app.cli.command("send-reminders")
+    def send_reminders() -> None:
+        """Remind holders by SMS when their endorsement window opens; safe to run hourly."""
+        with db.session_scope(db.engine_of(current_app)) as session:
+            count = reminders.send_due(session, today=clock.today(), now=clock.now())
+        deliver_outbox()
+        click.echo(f"queued {count} reminders")
 
 
 def deliver_outbox() -> int:
