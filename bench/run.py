@@ -31,6 +31,7 @@ VENV_BIN = Path(sys.executable).parent
 USERS = int(os.environ.get("BENCH_USERS", "120"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 BARE_REQUESTS = int(os.environ.get("BENCH_BARE_REQUESTS", "2000"))
+STEPS: dict[str, list[float]] = {}
 MAX_PERMITS = int(os.environ.get("BENCH_MAX_PERMITS", "1000000"))
 
 
@@ -89,7 +90,10 @@ class Client:
         self.connection.request(method, path, body=body, headers=headers)
         response = self.connection.getresponse()
         text = response.read().decode()
-        self.latencies.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.latencies.append(elapsed)
+        step = f"{method} " + re.sub(r"/endorse/[\w-]+/", "/endorse/<draft>/", path.split("?")[0])
+        STEPS.setdefault(step, []).append(elapsed)
         cookie = response.getheader("Set-Cookie")
         if cookie:
             self.cookie = cookie.split(";", 1)[0]
@@ -279,6 +283,9 @@ def load_benchmark() -> None:
             f"  p95 {ms(percentile(latencies, 95))}  {len(latencies) / app_time:7.0f} req/s"
             f"  ({USERS / app_time:.1f} endorsements/s)"
         )
+        for step, values in sorted(STEPS.items()):
+            if step.startswith(("GET /login", "POST /login", "GET /permit", "GET /endorse", "POST /endorse")):
+                print(f"  {step:34s} p50 {ms(statistics.median(values))}  p95 {ms(percentile(values, 95))}")
         ratio = percentile(latencies, 95) / percentile(bare_latencies, 95)
         print(f"p95 ratio endorsement/bare: {ratio:.1f}x")
 

@@ -197,3 +197,23 @@ def test_next_is_kept_through_sign_in_but_never_offsite(client_request, outbox):
     client_request.post("/login?next=//evil.example/x", {"phone": "13800000001"})
     answer = client_request.post("/login/verify", {"code": outbox.last_code("13800000001")})
     assert answer.location == "/permit"
+
+
+def test_failed_delivery_keeps_the_message_in_the_outbox(app, client_request, dbsession):
+    from epermit.models import SmsOutbox
+
+    app.config["SMS_BACKEND"] = "carrier-down"  # the sender cannot be built: delivery fails
+    answer = start_login(client_request)
+    assert answer.location == "/login/verify"
+    dbsession.rollback()
+    waiting = dbsession.exec(select(SmsOutbox).where(SmsOutbox.delivered_at.is_(None))).all()
+    assert [m.to for m in waiting] == ["13800000001"]
+
+
+def test_delivery_run_sends_each_message_once(app, client_request, outbox):
+    from epermit.commands import deliver_outbox
+
+    start_login(client_request)
+    with app.app_context():
+        assert deliver_outbox() == 0
+    assert len(outbox.messages("13800000001")) == 1

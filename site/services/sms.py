@@ -59,6 +59,13 @@ def sender_for(backend: str, outbox_path: str) -> Sender:
 
 def queue(session: Session, *, to: str, text: str, now: datetime, code: str | None = None) -> None:
     session.add(SmsOutbox(to=to, text=text, code=code, created_at=now))
+    # Tells the caller a delivery run is worth starting once this transaction commits.
+    session.info["sms_queued"] = True
+
+
+def queued(session: Session) -> bool:
+    """Whether this session queued messages since last asked."""
+    return bool(session.info.pop("sms_queued", False))
 
 
 def deliver_pending(session: Session, sender: Sender, now: datetime, limit: int = 100) -> int:

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g, redirect, request, session, url_for
+from flask import current_app, g, redirect, request, session, url_for
 from sqlmodel import Session
 
 from epermit import db
 from epermit.commands import deliver_outbox
 from epermit.models import Person
+from epermit.services import sms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,9 +44,16 @@ def client_address() -> str | None:
 
 
 def commit_and_deliver() -> None:
-    """Commit the request's change, then send the SMS it queued."""
-    dbs().commit()
-    deliver_outbox()
+    """Commit the request's change, then send the SMS it queued, if any."""
+    session = dbs()
+    session.commit()
+    if sms.queued(session):
+        try:
+            deliver_outbox()
+        except Exception:  # noqa: BLE001
+            # The change is made and its messages wait in the outbox for the next run
+            # (`flask deliver-sms`); the person must not see an error for it.
+            current_app.logger.exception("SMS delivery failed; messages stay in the outbox")
 
 
 def viewing_id() -> int:
