@@ -70,3 +70,20 @@ def test_htmx_swaps_only_main_and_focuses_heading(page, js, outbox):
     else:
         assert kept is None
     assert page.title() == "我的居住证 - 广东省电子居住证"
+
+
+def test_idle_warning_appears_before_sign_out_and_can_be_dismissed(app, page, js, outbox):
+    app.config["SESSION_IDLE_SECONDS"] = 302  # the warning comes 300 s before: after 2 s
+    login(page, js, "13800000001", outbox)
+    if not js:
+        # Without JavaScript the page says the limit up front instead.
+        expect(page.locator("footer")).to_contain_text("30分钟内没有操作将自动退出登录")
+        return
+    warning = page.locator("#session-warning[role=alert]")
+    expect(warning).to_contain_text("5分钟后将自动退出登录", timeout=8_000)
+    assert_accessible(page, "idle-warning")
+    tab_to(page, "#session-warning button")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_have_text("我的居住证")
+    expect(page.locator("#session-warning[role=alert]")).to_have_count(0)
