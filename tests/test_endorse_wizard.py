@@ -516,3 +516,17 @@ def test_422_partial_carries_error_summary(client_request, auth):
     page = client_request.post(f"/endorse/{draft}/who", {}, expected_status=422, htmx=True)
     assert page.soup.title.get_text().startswith("错误: ")
     assert page.soup.select_one(".error-summary")["autofocus"] is not None
+
+
+def test_consent_step_renders_as_htmx_partial(client_request, auth, dbsession):
+    auth.login("张伟")
+    draft = start(client_request)
+    client_request.post(f"/endorse/{draft}/who", {"for_whom": "other"})
+    data = family_applicant(
+        dbsession, "张小明", member="other", applicant_name="赵强",
+        applicant_id_number="410102199309144711", relationship="other_relative",
+    )
+    client_request.post(f"/endorse/{draft}/applicant", data)
+    page = client_request.get(f"/endorse/{draft}/consent", htmx=True)
+    assert "138****0020" in page.soup.get_text()
+    assert page.soup.select_one(f'form[action="/endorse/{draft}/consent/resend"]') is not None
