@@ -357,3 +357,19 @@ def test_wizards_act_for_the_switched_member_by_default(client_request, auth, db
     switch(client_request, dbsession, "张小明")
     with client_request.client.session_transaction() as flask_session:
         assert flask_session["viewing_id"] == person_id(dbsession, "张小明")
+
+
+def test_submitting_the_consent_code_twice_adds_once(client_request, auth, outbox, dbsession):
+    auth.login("张伟")
+    add(client_request, *ZHAO_QIANG[:2])
+    code = outbox.last_code(ZHAO_QIANG[2])
+    with client_request.client.session_transaction() as flask_session:
+        pending = dict(flask_session["family_pending"])
+    client_request.post("/family/add/consent", {"consent_code": code})
+    with client_request.client.session_transaction() as flask_session:
+        flask_session["family_pending"] = pending  # as a second tab would still have it
+    answer = client_request.post("/family/add/consent", {"consent_code": code})
+    assert answer.location == "/family"
+    zhao = person_id(dbsession, "赵强")
+    links = dbsession.exec(select(FamilyLink).where(FamilyLink.member_id == zhao)).all()
+    assert len(links) == 1

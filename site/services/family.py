@@ -262,6 +262,9 @@ def confirm_adding(
     person = session.get(Person, member_id)
     if person is None or person.id == owner_id:
         raise NotAMember()
+    if permits.is_family_member(session, owner_id, member_id):
+        # A double submit: the first one added the member, the second has nothing to do.
+        raise AlreadyMember(person)
     codes.verify(
         session,
         purpose=PURPOSE,
@@ -270,8 +273,6 @@ def confirm_adding(
         now=now,
         secret=secret,
     )
-    if permits.is_family_member(session, owner_id, member_id):
-        raise AlreadyMember(person)
     _link(session, owner_id, person, relationship, "sms_consent", now, client_address)
     return Added(person)
 

@@ -147,3 +147,20 @@ def test_add_family_member_with_consent_code_by_keyboard(page, js, outbox):
     page.wait_for_url("**/family")
     expect(page.locator('[role="status"]')).to_have_text("已添加赵强为家庭成员。")
     assert page.locator("main li h2").all_inner_texts()[-1] == "赵强"
+
+
+def test_code_refreshes_itself_every_minute_with_js(page, js, outbox, clock):
+    login(page, js, "13800000002", outbox)
+    if js:
+        page.clock.install()
+    page.goto("/permit/code")
+    expect(page.locator(".code-time")).to_contain_text("10:00:00")
+    clock.advance(minutes=1)
+    if js:
+        page.clock.fast_forward(61_000)
+        expect(page.locator(".code-time")).to_contain_text("10:01:00")
+        expect(page.locator("h1")).to_have_text("李娜的居住证二维码")
+    else:
+        # Without JavaScript nothing polls: the page says so and the link refreshes it.
+        expect(page.locator(".code-time")).to_contain_text("10:00:00")
+        expect(page.locator('main a[href="/permit/code"]')).to_have_text("刷新二维码")
