@@ -63,7 +63,11 @@ def settle(page: Page, js: bool) -> None:
     page.wait_for_load_state("load")
     if js:
         # Playwright's own locators, not wait_for_function: the page's CSP forbids eval.
-        expect(page.locator(".htmx-request")).to_have_count(0)
+        # Until the new content has settled, htmx has not yet moved focus to its heading;
+        # a Tab pressed before then would be undone by that focus move.
+        expect(
+            page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")
+        ).to_have_count(0)
 
 
 def keyboard_submit(page: Page, js: bool, button: str = "button[type=submit]") -> None:

@@ -41,6 +41,7 @@ def follow(page, js: bool, link: str) -> None:
     tab_to(page, link)
     if js:
         page.keyboard.press("Enter")
+        page.wait_for_timeout(50)
     else:
         with page.expect_navigation():
             page.keyboard.press("Enter")

@@ -77,7 +77,7 @@ def test_idle_warning_appears_before_sign_out_and_can_be_dismissed(app, page, js
     login(page, js, "13800000001", outbox)
     if not js:
         # Without JavaScript the page says the limit up front instead.
-        expect(page.locator("footer")).to_contain_text("30分钟内没有操作将自动退出登录")
+        expect(page.locator("footer")).to_contain_text("5分钟内没有操作将自动退出登录")
         return
     warning = page.locator("#session-warning[role=alert]")
     expect(warning).to_contain_text("5分钟后将自动退出登录", timeout=8_000)
