@@ -39,6 +39,7 @@ def from_environment() -> dict[str, Any]:
         "SMS_BACKEND": env.get("SMS_BACKEND", "log" if production else "file"),
         "SMS_OUTBOX": env.get("SMS_OUTBOX", str(instance / "sms-outbox.jsonl")),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "epermit"),
         # Only for benchmarks that sign in thousands of people from one address.
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "1") != "0",
         "CODE_TTL_SECONDS": int(env.get("CODE_TTL_SECONDS", "300")),
