@@ -232,7 +232,9 @@ class DeclarationForm(Form):
     declaration = BooleanField("声明")
 
     def validate_declaration(self, field: Field) -> None:
-        if not field.data:
+        # The box sends "y"; anything else is not a ticked declaration (SPEC 4.2).
+        if field.raw_data != ["y"]:
+            field.data = False
             raise ValidationError("请勾选声明,确认所填信息真实准确")
 
 
