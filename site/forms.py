@@ -15,6 +15,7 @@ from wtforms import BooleanField, Field, RadioField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from epermit import identity
+from epermit.services import codes
 
 MESSAGES = {
     "empty": "请输入{label}",
@@ -105,6 +106,18 @@ class CodeField(StringField):
         if not (len(raw) == 6 and raw.isascii() and raw.isdigit()):
             raise ValidationError(f"{self.label.text}应为6位数字,请查看短信后重新输入")
         self.data = raw
+
+
+def code_error(error: codes.CodeError, resend: str, check_with: str = "") -> str:
+    """The message for an SMS code that was not accepted; `resend` names the button that
+    sends a new one, `check_with` whom to check the SMS with (the applicant, say)."""
+    if isinstance(error, codes.CodeWrong):
+        return f"验证码不正确,请{check_with}核对短信后重新输入(还可尝试{error.remaining}次)"
+    if isinstance(error, codes.CodeExpired):
+        return f"验证码已过期,请点击“{resend}”"
+    if isinstance(error, codes.CodeLocked):
+        return f"验证码输入错误次数过多,已失效,请点击“{resend}”"
+    return f"验证码已失效,请点击“{resend}”"
 
 
 class ChoiceField(RadioField):

@@ -175,7 +175,7 @@ def test_wrong_consent_code_is_refused_and_counted(client_request, auth, outbox,
     right = outbox.last_code(ZHAO_QIANG[2])
     wrong = "000000" if right != "000000" else "111111"
     page = client_request.post("/family/add/consent", {"consent_code": wrong}, expected_status=422)
-    assert page.errors() == {"consent_code": "验证码不正确,请核对后重新输入(还可尝试4次)"}
+    assert page.errors() == {"consent_code": "验证码不正确,请向对方核对短信后重新输入(还可尝试4次)"}
     assert page.soup.title.get_text().startswith("错误: ")
     assert not permits.is_family_member(
         dbsession, person_id(dbsession, "张伟"), person_id(dbsession, "赵强")

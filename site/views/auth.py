@@ -15,7 +15,7 @@ from flask import (
 
 from epermit import clock
 from epermit.extensions import limiter, phone_key
-from epermit.forms import LoginForm, VerifyForm
+from epermit.forms import LoginForm, VerifyForm, code_error
 from epermit.htmx import render_page
 from epermit.services import auth, codes
 from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
@@ -25,12 +25,6 @@ bp = Blueprint("auth", __name__)
 CLIENT_LIMIT = "20 per minute;200 per hour"
 PHONE_LIMIT = "10 per hour"
 VERIFY_LIMIT = "30 per minute"
-
-CODE_ERRORS = {
-    codes.CodeExpired: "验证码已过期,请点击“重新获取验证码”",
-    codes.CodeLocked: "验证码输入错误次数过多,已失效,请点击“重新获取验证码”",
-    codes.CodeMissing: "验证码已失效,请点击“重新获取验证码”",
-}
 
 
 def _safe_next(target: str | None) -> str:
@@ -113,13 +107,9 @@ def verify() -> Response:
             secret=current_app.config["SECRET_KEY"],
             client_address=client_address(),
         )
-    except codes.CodeWrong as wrong:
-        dbs().commit()  # the wrong try must count
-        form.code.errors = [f"验证码不正确,请核对短信后重新输入(还可尝试{wrong.remaining}次)"]
-        return render_page("auth/verify.html", status=422, form=form, **context)
     except codes.CodeError as error:
-        dbs().commit()
-        form.code.errors = [CODE_ERRORS[type(error)]]
+        dbs().commit()  # a wrong try must count
+        form.code.errors = [code_error(error, resend="重新获取验证码")]
         return render_page("auth/verify.html", status=422, form=form, **context)
     dbs().commit()
     target = session.get("login_next") or url_for("permit.show")

@@ -24,6 +24,7 @@ from epermit.forms import (
     FamilyConsentForm,
     FamilySwitchForm,
     Form,
+    code_error,
 )
 from epermit.htmx import render_page
 from epermit.services import codes, family
@@ -41,12 +42,6 @@ bp = Blueprint("family", __name__)
 # Adding by name and ID number must not become a way to test guesses against the register.
 ADD_LIMIT = "10 per minute;30 per hour"
 PENDING = "family_pending"
-
-CODE_ERRORS = {
-    codes.CodeExpired: "验证码已过期,请点击“重新发送验证码”",
-    codes.CodeLocked: "验证码输入错误次数过多,已失效,请点击“重新发送验证码”",
-    codes.CodeMissing: "验证码已失效,请点击“重新发送验证码”",
-}
 
 
 def _owner_id() -> int:
@@ -175,13 +170,9 @@ def consent() -> BaseResponse:
             secret=current_app.config["SECRET_KEY"],
             client_address=client_address(),
         )
-    except codes.CodeWrong as wrong:
-        dbs().commit()  # the wrong try must count
-        form.consent_code.errors = [f"验证码不正确,请核对后重新输入(还可尝试{wrong.remaining}次)"]
-        return render_page("family/consent.html", status=422, form=form, **context)
     except codes.CodeError as error:
-        dbs().commit()
-        form.consent_code.errors = [CODE_ERRORS[type(error)]]
+        dbs().commit()  # a wrong try must count
+        form.consent_code.errors = [code_error(error, resend="重新发送验证码", check_with="向对方")]
         return render_page("family/consent.html", status=422, form=form, **context)
     except family.AlreadyMember:
         dbs().rollback()

@@ -114,13 +114,6 @@ def send_consent_code(ctx: engine.StepContext, person_id: int, service_words: st
     )
 
 
-CONSENT_ERRORS = {
-    codes.CodeExpired: "验证码已过期,请点击“重新发送验证码”",
-    codes.CodeLocked: "验证码输入错误次数过多,已失效,请点击“重新发送验证码”",
-    codes.CodeMissing: "验证码已失效,请点击“重新发送验证码”",
-}
-
-
 def validate_consent(form: Any, ctx: engine.StepContext) -> bool:
     person_id = applicant_of(ctx.answers)
     assert person_id is not None
@@ -133,13 +126,10 @@ def validate_consent(form: Any, ctx: engine.StepContext) -> bool:
             now=ctx.now,
             secret=ctx.settings["SECRET_KEY"],
         )
-    except codes.CodeWrong as wrong:
-        form.consent_code.errors.append(
-            f"验证码不正确,请向申请人核对短信后重新输入(还可尝试{wrong.remaining}次)"
-        )
-        return False
     except codes.CodeError as error:
-        form.consent_code.errors.append(CONSENT_ERRORS[type(error)])
+        form.consent_code.errors.append(
+            forms.code_error(error, resend="重新发送验证码", check_with="向申请人")
+        )
         return False
     return True
 
