@@ -39,6 +39,8 @@ class StepContext:
     draft: Draft
     settings: Mapping[str, Any]
     client_address: str | None = None
+    # Facts a wizard works out once per request and reads on several hooks.
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def answers(self) -> Answers:

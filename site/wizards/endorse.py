@@ -56,6 +56,21 @@ def store_applicant(form: Any, ctx: engine.StepContext) -> dict[str, Any]:
     return common.store_applicant(form, ctx, service_words=SERVICE_WORDS)
 
 
+def assessment(ctx: engine.StepContext, holder: int) -> service.Assessment:
+    """The holder's permit and what endorsing it would do, worked out once per request:
+    `blocked` and `outlook` both need it."""
+    key = f"assessment:{holder}"
+    if key not in ctx.memo:
+        try:
+            ctx.memo[key] = service.assess(ctx.session, holder, ctx.today)
+        except (service.EndorsementError, rules.EndorsementRefused) as refusal:
+            ctx.memo[key] = refusal
+    result = ctx.memo[key]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
 def consent_pending(answers: engine.Answers) -> bool:
     """A non-member's permit stays private until they have agreed to the agent acting."""
     return common.needs_consent(answers) and not answers.get(common.CONSENT, {}).get("consented")
@@ -72,7 +87,7 @@ def blocked(ctx: engine.StepContext) -> engine.Block | None:
         # reference, rather than "the window is not open".
         return engine.Block("already_endorsed", step, {"case": earlier})
     try:
-        service.assess(ctx.session, holder, ctx.today)
+        assessment(ctx, holder)
     except service.NoPermit:
         return engine.Block("no_permit", step)
     except rules.WindowNotOpen as early:
@@ -93,15 +108,15 @@ def outlook(ctx: engine.StepContext) -> dict[str, Any]:
     if consent_pending(ctx.answers):
         return {"holder": person}
     try:
-        assessment = service.assess(ctx.session, holder, ctx.today)
+        assessed = assessment(ctx, holder)
     except (service.EndorsementError, rules.EndorsementRefused):
         return {"holder": person}
-    address = ctx.session.get(Address, assessment.permit.address_id)
+    address = ctx.session.get(Address, assessed.permit.address_id)
     return {
         "holder": person,
-        "permit": assessment.permit,
+        "permit": assessed.permit,
         "permit_address": address.line if address else "",
-        "outcome": assessment.outcome,
+        "outcome": assessed.outcome,
     }
 
 
