@@ -367,6 +367,9 @@ def lookup_benchmark() -> None:
         started = time.perf_counter()
         grow_to(MAX_PERMITS, 1_000)
         grown = time.perf_counter() - started
+        with engine.connect() as connection:
+            stored = connection.execute(sa.text("SELECT count(*) FROM permit")).scalar()
+        assert stored == MAX_PERMITS, stored
         large = measure(MAX_PERMITS)
         print(
             f"== Lookups (sign-in by phone, permit card, person by ID number), SQLite, grown in {grown:.0f} s"
