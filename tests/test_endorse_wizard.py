@@ -238,6 +238,18 @@ def family_applicant(dbsession, name, **extra):
     return data
 
 
+def stranger_applicant(dbsession):
+    """赵强, who is not in 张伟's family list: he must consent by SMS."""
+    return family_applicant(
+        dbsession,
+        "张小明",
+        member="other",
+        applicant_name="赵强",
+        applicant_id_number="410102199309144711",
+        relationship="other_relative",
+    )
+
+
 def test_for_family_member_zhang_wei_endorses_xiaoming(client_request, auth, dbsession, clock):
     auth.login("张伟")
     draft = start(client_request)
@@ -286,14 +298,7 @@ def test_non_member_applicant_must_consent_by_sms(client_request, auth, dbsessio
     draft = start(client_request)
     client_request.post(f"/endorse/{draft}/who", {"for_whom": "other"})
     # 赵强 is due in 150 days: move time into his window first.
-    data = family_applicant(
-        dbsession,
-        "张小明",
-        member="other",
-        applicant_name="赵强",
-        applicant_id_number="410102199309144711",
-        relationship="other_relative",
-    )
+    data = stranger_applicant(dbsession)
     answer = client_request.post(f"/endorse/{draft}/applicant", data)
     assert answer.location == f"/endorse/{draft}/consent"
     code = outbox.last_code("13800000020")
@@ -316,14 +321,7 @@ def test_consent_code_can_be_sent_again_after_a_minute(
     auth.login("张伟")
     draft = start(client_request)
     client_request.post(f"/endorse/{draft}/who", {"for_whom": "other"})
-    data = family_applicant(
-        dbsession,
-        "张小明",
-        member="other",
-        applicant_name="赵强",
-        applicant_id_number="410102199309144711",
-        relationship="other_relative",
-    )
+    data = stranger_applicant(dbsession)
     client_request.post(f"/endorse/{draft}/applicant", data)
     clock.advance(seconds=61)
     client_request.post(f"/endorse/{draft}/consent/resend", {})
@@ -522,11 +520,7 @@ def test_consent_step_renders_as_htmx_partial(client_request, auth, dbsession):
     auth.login("张伟")
     draft = start(client_request)
     client_request.post(f"/endorse/{draft}/who", {"for_whom": "other"})
-    data = family_applicant(
-        dbsession, "张小明", member="other", applicant_name="赵强",
-        applicant_id_number="410102199309144711", relationship="other_relative",
-    )
-    client_request.post(f"/endorse/{draft}/applicant", data)
+    client_request.post(f"/endorse/{draft}/applicant", stranger_applicant(dbsession))
     page = client_request.get(f"/endorse/{draft}/consent", htmx=True)
     assert "138****0020" in page.soup.get_text()
     assert page.soup.select_one(f'form[action="/endorse/{draft}/consent/resend"]') is not None

@@ -82,6 +82,18 @@ def keyboard_submit(page: Page, js: bool, button: str = "button[type=submit]") -
     settle(page, js)
 
 
+def follow(page: Page, js: bool, link: str) -> None:
+    """Tab to a link and press Enter: an htmx swap with JavaScript, a page load without."""
+    tab_to(page, link)
+    if js:
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(50)
+    else:
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+    settle(page, js)
+
+
 def type_into(page: Page, selector: str, text: str) -> None:
     tab_to(page, selector)
     page.keyboard.type(text)

@@ -11,9 +11,9 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import (
     assert_accessible,
+    follow,
     keyboard_submit,
     login,
-    settle,
     tab_to,
     type_into,
 )
@@ -52,16 +52,6 @@ def retype(page: Page, selector: str, text: str) -> None:
     page.keyboard.press("ControlOrMeta+A")
     page.keyboard.type(text)
     expect(page.locator(selector)).to_have_value(text)
-
-
-def follow(page: Page, js: bool, link: str) -> None:
-    tab_to(page, link)
-    if js:
-        page.keyboard.press("Enter")
-    else:
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
-    settle(page, js)
 
 
 def expect_step(page: Page, heading: str, name: str) -> None:

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from tests.browser.helpers import (
     assert_accessible,
+    follow,
     keyboard_submit,
     login,
     settle,
@@ -35,17 +36,6 @@ def choose_option(page, name: str, label: str) -> None:
     for _ in range(index):
         page.keyboard.press("ArrowDown")
     expect(radios.nth(index)).to_be_checked()
-
-
-def follow(page, js: bool, link: str) -> None:
-    tab_to(page, link)
-    if js:
-        page.keyboard.press("Enter")
-        page.wait_for_timeout(50)
-    else:
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
-    settle(page, js)
 
 
 def expect_heading(page, text: str) -> None:

@@ -11,9 +11,9 @@ from playwright.sync_api import expect
 
 from tests.browser.helpers import (
     assert_accessible,
+    follow,
     keyboard_submit,
     login,
-    settle,
     tab_to,
     type_into,
 )
@@ -25,17 +25,6 @@ def press_enter_and_load(page, selector: str) -> None:
     with page.expect_navigation():
         page.keyboard.press("Enter")
     page.wait_for_load_state("load")
-
-
-def follow_link(page, js: bool, selector: str) -> None:
-    tab_to(page, selector)
-    if js:
-        page.keyboard.press("Enter")
-        page.wait_for_timeout(50)
-    else:
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
-    settle(page, js)
 
 
 def switch_to(page, name: str) -> None:
@@ -53,7 +42,7 @@ def read_qr(page) -> str:
 
 def test_switch_to_each_family_member_with_keyboard(page, js, outbox):
     login(page, js, "13800000001", outbox)
-    follow_link(page, js, 'nav a[href="/family"]')
+    follow(page, js, 'nav a[href="/family"]')
     expect(page.locator("h1")).to_have_text("家庭成员")
     assert page.locator("main li h2").all_inner_texts() == ["张伟(本人)", "李娜", "张小明"]
     assert_accessible(page, f"family-{js}")
@@ -77,7 +66,7 @@ def test_switch_to_each_family_member_with_keyboard(page, js, outbox):
 def test_family_members_code_is_shown_and_verifies(page, js, outbox, live_server):
     login(page, js, "13800000001", outbox)
     switch_to(page, "张小明")
-    follow_link(page, js, 'main a[href="/permit/code"]')
+    follow(page, js, 'main a[href="/permit/code"]')
     expect(page.locator("h1")).to_have_text("张小明的居住证二维码")
     expect(page.locator("#permit-code svg")).to_be_visible()
     expect(page.locator(".code-time")).to_contain_text("生成时间")
@@ -99,7 +88,7 @@ def test_refresh_link_shows_a_new_code_with_the_new_time(page, js, outbox, clock
     expect(page.locator(".code-time")).to_contain_text("10:00:00")
     before = read_qr(page)
     clock.advance(minutes=1)
-    follow_link(page, js, 'main a:has-text("刷新二维码")')
+    follow(page, js, 'main a:has-text("刷新二维码")')
     expect(page.locator(".code-time")).to_contain_text("10:01:00")
     if js:
         # Only the code was swapped: focus stays on the link the visitor pressed.
