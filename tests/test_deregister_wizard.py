@@ -122,6 +122,10 @@ def test_registered_relation_can_deregister(
     phone = PEOPLE[holder][1]
     if phone:
         assert "注销" in outbox.messages(phone)[-1]["text"]
+        assert "我们已向持证人发送短信" in done.main_text
+    else:
+        # 张小明 has no phone: the page must not claim a message went out.
+        assert "短信" not in done.main_text
     # The declarant's case list has it.
     assert done.text("#reference") in client_request.get("/cases").main_text
     if holder != "张小明":

@@ -105,7 +105,9 @@ def test_late_endorsement_restores_use_and_restarts_continuity(
     assert permit.valid_until == rules.add_years(clock.today, 1)
     assert permit.continuity_start == clock.today
     assert client_request.get("/permit").text("#status") == "有效"
-    assert "重新连续计算" in client_request.get(f"/endorse/{draft}/done").main_text
+    done = client_request.get(f"/endorse/{draft}/done")
+    assert "重新连续计算" in done.main_text
+    assert "我们已向您登记的手机号码发送短信通知" in done.main_text
 
 
 def test_before_window_is_refused_with_opening_date(client_request, auth, clock, dbsession):
@@ -275,6 +277,8 @@ def test_for_family_member_zhang_wei_endorses_xiaoming(client_request, auth, dbs
     assert permit_of(dbsession, "张小明").valid_until == rules.add_years(
         clock.today + timedelta(days=20), 1
     )
+    # 张小明 has no phone: the done page must not claim that anyone was sent an SMS.
+    assert "短信" not in client_request.get(f"/endorse/{draft}/done").main_text
 
 
 def test_applicant_by_name_and_id_of_family_member_needs_no_consent(
