@@ -39,7 +39,9 @@ def test_wang_fang_is_suspended_and_offered_late_endorsement(client_request, aut
     assert "补办签注后即可恢复使用" in page.main_text
 
 
-def test_liu_yang_is_deregistered_with_no_endorsement_or_deregistration(client_request, auth, clock):
+def test_liu_yang_is_deregistered_with_no_endorsement_or_deregistration(
+    client_request, auth, clock
+):
     auth.login("刘洋")
     page = client_request.get("/permit")
     assert page.text("#status") == "已注销"
@@ -49,9 +51,11 @@ def test_liu_yang_is_deregistered_with_no_endorsement_or_deregistration(client_r
     declared = page.soup.find("dt", string="注销日期").find_next_sibling("dd")
     left = page.soup.find("dt", string="离开日期").find_next_sibling("dd")
     # The demo deregistration was declared 30 days ago, on the day he left.
-    assert declared.time["datetime"] == left.time["datetime"] == (
-        clock.today - timedelta(days=30)
-    ).isoformat()
+    assert (
+        declared.time["datetime"]
+        == left.time["datetime"]
+        == (clock.today - timedelta(days=30)).isoformat()
+    )
 
 
 def test_li_na_is_valid_and_told_when_endorsement_opens(client_request, auth, clock):

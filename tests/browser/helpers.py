@@ -53,7 +53,9 @@ def assert_accessible(page: Page, name: str = "") -> None:
         )
         assert overflow <= 0, f"horizontal scrolling by {overflow}px"
         spilled = target.evaluate(SPILLED_CONTENT)
-        assert not spilled, f"content wider than its box on a {page.viewport_size} screen: {spilled}"
+        assert not spilled, (
+            f"content wider than its box on a {page.viewport_size} screen: {spilled}"
+        )
     finally:
         if mirror is not None:
             mirror.close()
