@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Flask, session
+from flask import Flask
 
 from epermit import clock, forms, identity
 
@@ -33,15 +33,10 @@ OUTCOME_WORDS = {
 def init_app(app: Flask) -> None:
     @app.context_processor
     def _people() -> dict[str, Any]:
-        from epermit.models import Person
-        from epermit.views._common import current_person, dbs
+        from epermit.views._common import current_person, viewing
 
         signed_in = current_person()
-        viewing = signed_in
-        viewing_id = session.get("viewing_id")
-        if signed_in is not None and viewing_id and viewing_id != signed_in.id:
-            viewing = dbs().get(Person, viewing_id) or signed_in
-        return {"signed_in": signed_in, "viewing": viewing}
+        return {"signed_in": signed_in, "viewing": viewing() if signed_in else None}
 
     app.jinja_env.filters["fromiso"] = date.fromisoformat
     app.jinja_env.filters["localdate"] = lambda moment: clock.local(moment).date()

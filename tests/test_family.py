@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import select
 
 from epermit import identity
-from epermit.models import Address, AuditEvent, FamilyLink, Permit, Person
+from epermit.models import Address, AuditEvent, Draft, FamilyLink, Permit, Person
 from epermit.services import family, permits
 
 ZHAO_QIANG = ("赵强", "410102199309144711", "13800000020")
@@ -132,6 +133,29 @@ def test_no_way_to_see_a_non_members_permit_through_the_session(
     assert page.h1 == "我的居住证" and "赵强" not in page.response.get_data(as_text=True)
     code_page = client_request.get("/permit/code")
     assert code_page.h1 == "张伟的居住证二维码"
+
+
+def test_member_removed_on_another_device_is_no_longer_shown_anywhere(
+    client_request, auth, dbsession
+):
+    auth.login("张伟")
+    switch(client_request, dbsession, "李娜")
+    assert "正在为 李娜 办理" in client_request.get("/cases").text("header")
+    # Removed from another device: this browser's session still names her.
+    dbsession.exec(
+        sa.delete(FamilyLink).where(
+            FamilyLink.person_id == person_id(dbsession, "张伟"),
+            FamilyLink.member_id == person_id(dbsession, "李娜"),
+        )
+    )
+    dbsession.commit()
+    page = client_request.get("/cases")
+    assert "李娜" not in page.text("header")
+    with client_request.client.session_transaction() as flask_session:
+        assert "viewing_id" not in flask_session
+    draft = client_request.get("/endorse", expected_status=303).location.rsplit("/", 1)[0]
+    dbsession.rollback()
+    assert "member" not in dbsession.get(Draft, draft.rsplit("/", 1)[1]).answers["_defaults"]
 
 
 def test_family_page_needs_sign_in(client_request):

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from epermit import db
 from epermit.commands import deliver_outbox
 from epermit.models import Person
-from epermit.services import sms
+from epermit.services import permits, sms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,8 +56,26 @@ def commit_and_deliver() -> None:
             current_app.logger.exception("SMS delivery failed; messages stay in the outbox")
 
 
+def viewing() -> Person:
+    """Whose permit is shown and acted on (切换); the signed-in person by default.
+
+    Checked once per request: a member removed since the switch (in another tab or on
+    another device) is no longer shown, anywhere, and the switch is forgotten.
+    """
+    if "viewing" not in g:
+        person = current_person()
+        assert person is not None and person.id is not None
+        shown = person
+        member_id = session.get("viewing_id")
+        if member_id is not None and member_id != person.id:
+            member = dbs().get(Person, member_id)
+            if member is not None and permits.is_family_member(dbs(), person.id, member_id):
+                shown = member
+            else:
+                session.pop("viewing_id", None)
+        g.viewing = shown
+    return g.viewing
+
+
 def viewing_id() -> int:
-    """Whose permit is shown and acted on (切换); the signed-in person by default."""
-    person = current_person()
-    assert person is not None and person.id is not None
-    return session.get("viewing_id", person.id)
+    return viewing().id  # type: ignore[return-value]

@@ -55,13 +55,11 @@ def _owner_id() -> int:
 def index() -> Response:
     owner_id = _owner_id()
     members = family.members(dbs(), owner_id, clock.today())
-    shown = viewing_id()
-    if shown != owner_id and all(m.person.id != shown for m in members):
-        # Removed elsewhere since the switch: show one's own permit again.
-        session.pop("viewing_id", None)
-        shown = owner_id
     return render_page(
-        "family/index.html", members=members, shown_id=shown, relation_words=RELATIONSHIP_WORDS
+        "family/index.html",
+        members=members,
+        shown_id=viewing_id(),
+        relation_words=RELATIONSHIP_WORDS,
     )
 
 
