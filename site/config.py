@@ -47,4 +47,7 @@ def from_environment() -> dict[str, Any]:
         "SESSION_IDLE_SECONDS": int(env.get("SESSION_IDLE_SECONDS", "1800")),
         "SESSION_COOKIE_SECURE": production,
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", ""),
+        # How many reverse proxies stand in front and append to X-Forwarded-*; 0 trusts none,
+        # so that nobody can pick their own client address by sending the header.
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
     }

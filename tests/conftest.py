@@ -76,7 +76,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Flask]:
+def app(
+    database_url: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+) -> Iterator[Flask]:
+    # @pytest.mark.app_config(KEY=value) sets what create_app must see from the start.
+    marker = request.node.get_closest_marker("app_config")
     app = create_app(
         {
             "TESTING": True,
@@ -87,6 +91,7 @@ def app(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Flask]:
             "RATELIMIT_STORAGE_URI": "memory://",
             "CLOCK": clock,
             "PUBLIC_BASE_URL": "http://localhost",
+            **(marker.kwargs if marker else {}),
         }
     )
     engine = db.engine_of(app)

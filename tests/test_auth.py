@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
-from epermit.models import OneTimeCode
+from epermit.models import AuditEvent, OneTimeCode
+from tests.conftest import csrf_token_of
 
 
 def start_login(client_request, phone="13800000001"):
@@ -142,6 +144,45 @@ def test_sign_in_is_rate_limited_per_client_address(client_request):
         start_login(client_request, f"1390000{n:04d}")
     page = client_request.post("/login", {"phone": "13900009999"}, expected_status=429)
     assert "操作过于频繁" in page.errors()["phone"]
+
+
+def test_forwarded_for_header_is_ignored_unless_a_proxy_is_trusted(client_request):
+    # Otherwise anyone could dodge the per-address limit by inventing addresses.
+    for n in range(20):
+        client_request.client.post(
+            "/login",
+            data={"phone": f"1390000{n:04d}", "csrf_token": csrf_token_of(client_request.client)},
+            headers={"X-Forwarded-For": f"10.0.0.{n}"},
+        )
+    answer = client_request.client.post(
+        "/login",
+        data={"phone": "13900009999", "csrf_token": csrf_token_of(client_request.client)},
+        headers={"X-Forwarded-For": "10.0.1.1"},
+    )
+    assert answer.status_code == 429
+
+
+@pytest.mark.app_config(TRUSTED_PROXIES=1)
+def test_behind_a_trusted_proxy_each_client_has_its_own_address(client_request, dbsession):
+    def login_from(address: str, phone: str) -> int:
+        return client_request.client.post(
+            "/login",
+            data={"phone": phone, "csrf_token": csrf_token_of(client_request.client)},
+            # Over https Flask-WTF also wants a same-site Referer, as browsers send.
+            headers={
+                "X-Forwarded-For": address,
+                "X-Forwarded-Proto": "https",
+                "Referer": "https://localhost/login",
+            },
+        ).status_code
+
+    for n in range(20):
+        assert login_from("203.0.113.7", f"1390000{n:04d}") == 303
+    assert login_from("203.0.113.7", "13900009999") == 429
+    # Another person behind the same proxy is not held back by the first one's tries.
+    assert login_from("198.51.100.2", "13800000001") == 303
+    event = dbsession.exec(select(AuditEvent).where(AuditEvent.action == "login_code_sent")).one()
+    assert event.client_address == "198.51.100.2"
 
 
 def test_post_without_csrf_token_is_refused(client_request):
