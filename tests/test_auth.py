@@ -119,6 +119,27 @@ def test_resend_waits_sixty_seconds(client_request, outbox, clock):
     assert len(outbox.messages("13800000001")) == 2
 
 
+def test_signing_in_again_right_after_signing_out_sends_a_new_code_at_once(
+    client_request, auth, outbox
+):
+    auth.login("张伟")
+    auth.logout()
+    start_login(client_request)
+    assert len(outbox.messages("13800000001")) == 2
+    assert "秒后重新获取" not in client_request.get("/login/verify").main_text
+    answer = client_request.post("/login/verify", {"code": outbox.last_code("13800000001")})
+    assert answer.location == "/permit"
+
+
+def test_five_wrong_tries_still_wait_for_the_next_code(client_request, outbox):
+    start_login(client_request)
+    for _ in range(5):
+        client_request.post("/login/verify", {"code": "000000"}, expected_status=422)
+    start_login(client_request)
+    assert len(outbox.messages("13800000001")) == 1
+    assert "秒后重新获取" in client_request.get("/login/verify").main_text
+
+
 def test_new_code_replaces_the_old_one(client_request, outbox, clock):
     start_login(client_request)
     old = outbox.last_code("13800000001")

@@ -71,7 +71,10 @@ def issue(
 ) -> str:
     """Create a code and return it in clear, for the SMS only."""
     latest = _latest(session, purpose, subject)
-    if latest is not None and now - latest.created_at < RESEND_AFTER:
+    # The wait keeps a phone from being flooded; a code that was just used (signed in, then
+    # out again) is no reason to make its owner wait for the next one.
+    used = latest is not None and latest.consumed_at is not None and latest.attempts < MAX_ATTEMPTS
+    if latest is not None and not used and now - latest.created_at < RESEND_AFTER:
         wait = RESEND_AFTER - (now - latest.created_at)
         raise ResendTooSoon(max(1, int(wait.total_seconds())))
     # Older codes for the same purpose stop working once a new one is sent.
