@@ -110,6 +110,27 @@ def test_late_endorsement_restores_use_and_restarts_continuity(
     assert "我们已向您登记的手机号码发送短信通知" in done.main_text
 
 
+def test_a_crash_mid_step_saves_nothing_of_that_step(
+    app, client_request, auth, dbsession, monkeypatch
+):
+    auth.login("张伟")
+    draft = start(client_request)
+    client_request.post(f"/endorse/{draft}/who", {"for_whom": "self"})
+
+    def crash() -> None:
+        raise RuntimeError("the database went away before the commit")
+
+    # The answer is written in the transaction, then the commit fails.
+    monkeypatch.setattr("epermit.views._wizard.commit_and_deliver", crash)
+    page = client_request.post(
+        f"/endorse/{draft}/residence", {"address_unchanged": "yes"}, expected_status=500
+    )
+    assert "没有作任何更改" in page.main_text and "之前已完成的步骤仍然保存着" in page.main_text
+    dbsession.rollback()
+    answers = dbsession.get(Draft, draft).answers
+    assert answers["who"]["for_whom"] == "self" and "residence" not in answers
+
+
 def test_before_window_is_refused_with_opening_date(client_request, auth, clock, dbsession):
     auth.login("李娜")
     draft = start(client_request)
