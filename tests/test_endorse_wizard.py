@@ -110,6 +110,20 @@ def test_late_endorsement_restores_use_and_restarts_continuity(
     assert "我们已向您登记的手机号码发送短信通知" in done.main_text
 
 
+def test_one_question_pages_ask_it_once_on_screen_and_name_the_group_for_screen_readers(
+    client_request, auth
+):
+    auth.login("张伟")
+    draft = start(client_request)
+    who = client_request.get(f"/endorse/{draft}/who")
+    legend = who.soup.select_one("fieldset legend")
+    assert legend.get_text() == "您为谁办理?" and legend["class"] == ["visually-hidden"]
+    client_request.post(f"/endorse/{draft}/who", {"for_whom": "other"})
+    # A page of several questions shows each group's legend.
+    applicant = client_request.get(f"/endorse/{draft}/applicant")
+    assert all(not legend.get("class") for legend in applicant.soup.select("legend"))
+
+
 def test_a_crash_mid_step_saves_nothing_of_that_step(
     app, client_request, auth, dbsession, monkeypatch
 ):
