@@ -17,12 +17,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian's Chromium drives the browser tests; Playwright never downloads a browser here.
+# With it a Chinese font, Droid Sans Fallback as on older Android phones: without one every
+# character is drawn as a box, and the layout checks would measure boxes, not text.
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing=" chromium"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-droid-fallback"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif [ "$$missing" = " fonts-droid-fallback" ]; then \
+	    echo "No Chinese font: browser tests will measure boxes ('sudo apt-get install fonts-droid-fallback')" >&2; \
 	  else \
-	    echo "Chromium is missing: run 'sudo apt-get install chromium' and try again" >&2; exit 1; \
+	    echo "Missing: run 'sudo apt-get install$$missing' and try again" >&2; exit 1; \
 	  fi; \
 	fi
 
