@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from epermit import clock, db
 from epermit import wizard as engine
 from epermit.htmx import render_page
+from epermit.models import Draft, Person
 from epermit.services import cases
 from epermit.views._common import (
     client_address,
@@ -81,15 +82,7 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
             return render_page(
                 f"{name}/done.html", case=case, record=cases.record_of(session, case)
             )
-        ctx = engine.StepContext(
-            session=session,
-            actor=person,
-            today=clock.today(),
-            now=clock.now(),
-            draft=draft,
-            settings=current_app.config,
-            client_address=client_address(),
-        )
+        ctx = _context(person, draft)
         if step == engine.DONE:
             return go(draft.id, wizard.next_step(draft.answers))
         block = wizard.blocked(ctx)
@@ -121,17 +114,7 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
         if draft is None or definition is None or definition.resend is None:
             abort(404)
         if draft.case_id is None and wizard.may_open(draft.answers, step):
-            definition.resend(
-                engine.StepContext(
-                    session=dbs(),
-                    actor=person,
-                    today=clock.today(),
-                    now=clock.now(),
-                    draft=draft,
-                    settings=current_app.config,
-                    client_address=client_address(),
-                )
-            )
+            definition.resend(_context(person, draft))
             commit_and_deliver()
         return go(draft.id, step)
 
@@ -223,6 +206,19 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
         )
 
     return bp
+
+
+def _context(person: Person, draft: Draft) -> engine.StepContext:
+    """What a wizard's hooks see of this request; only here is the clock read for them."""
+    return engine.StepContext(
+        session=dbs(),
+        actor=person,
+        today=clock.today(),
+        now=clock.now(),
+        draft=draft,
+        settings=current_app.config,
+        client_address=client_address(),
+    )
 
 
 def _at_or_before(wizard: engine.Wizard, answers: engine.Answers, step: str, limit: str) -> bool:

@@ -123,3 +123,17 @@ def login(page: Page, js: bool, phone: str, outbox) -> None:  # type: ignore[no-
     type_into(page, "#code", outbox.last_code(phone))
     keyboard_submit(page, js)
     page.wait_for_url("**/permit")
+
+
+def expect_error(page: Page, js: bool, name: str, *messages: str) -> None:
+    """The error summary is shown, named in the title, and has the focus (SPEC 4.4, 4.5)."""
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_visible()
+    for message in messages:
+        expect(summary).to_contain_text(message)
+    assert page.title().startswith("错误: ")
+    if js:
+        expect(summary).to_be_focused()
+    else:
+        assert summary.get_attribute("autofocus") is not None
+    assert_accessible(page, name)

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import (
     assert_accessible,
+    expect_error,
     follow,
     keyboard_submit,
     login,
@@ -57,20 +58,6 @@ def retype(page: Page, selector: str, text: str) -> None:
 def expect_step(page: Page, heading: str, name: str) -> None:
     expect(page.locator("h1")).to_have_text(heading)
     assert page.title().startswith(heading)
-    assert_accessible(page, name)
-
-
-def expect_error(page: Page, js: bool, name: str, *messages: str) -> None:
-    """The error summary is shown, named in the title, and has the focus (SPEC 4.4, 4.5)."""
-    summary = page.locator(".error-summary")
-    expect(summary).to_be_visible()
-    for message in messages:
-        expect(summary).to_contain_text(message)
-    assert page.title().startswith("错误: ")
-    if js:
-        expect(summary).to_be_focused()
-    else:
-        assert summary.get_attribute("autofocus") is not None
     assert_accessible(page, name)
 
 

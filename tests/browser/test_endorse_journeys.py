@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from tests.browser.helpers import (
     assert_accessible,
+    expect_error,
     follow,
     keyboard_submit,
     login,
@@ -42,24 +43,13 @@ def expect_heading(page, text: str) -> None:
     expect(page.locator("h1")).to_have_text(text)
 
 
-def check_error_state(page, js: bool, name: str) -> None:
-    summary = page.locator(".error-summary")
-    expect(summary).to_be_visible()
-    assert page.title().startswith("错误: ")
-    if js:
-        expect(summary).to_be_focused()
-    else:
-        assert summary.get_attribute("autofocus") is not None
-    assert_accessible(page, name)
-
-
 def test_zhang_wei_endorses_his_own_permit_on_time(page, js, outbox):
     login(page, js, "13800000001", outbox)
     follow(page, js, 'main a[href="/endorse"]')
     expect_heading(page, "您为谁办理签注?")
     assert_accessible(page, f"who-{js}")
     keyboard_submit(page, js)  # nothing chosen: the error state
-    check_error_state(page, js, f"who-error-{js}")
+    expect_error(page, js, f"who-error-{js}")
     choose(page, "#for_whom")
     keyboard_submit(page, js)
     expect_heading(page, "您是否仍住在登记的居住地址?")
@@ -70,7 +60,7 @@ def test_zhang_wei_endorses_his_own_permit_on_time(page, js, outbox):
     expect_heading(page, "检查您的签注申请")
     assert_accessible(page, f"check-{js}")
     keyboard_submit(page, js)  # declaration not ticked
-    check_error_state(page, js, f"check-error-{js}")
+    expect_error(page, js, f"check-error-{js}")
     choose(page, "#declaration")
     keyboard_submit(page, js)
     expect_heading(page, "签注已办理")
@@ -91,7 +81,7 @@ def test_zhang_wei_endorses_for_his_son_from_the_family_list(page, js, outbox):
     expect(page.locator("#agent_name")).to_have_value("张伟")
     assert_accessible(page, f"applicant-{js}")
     keyboard_submit(page, js)  # no applicant chosen, no relationship
-    check_error_state(page, js, f"applicant-error-{js}")
+    expect_error(page, js, f"applicant-error-{js}")
     choose_option(page, "member", "张小明(子女)")
     choose_option(page, "relationship", "子女")
     keyboard_submit(page, js)
