@@ -255,10 +255,45 @@ def test_sign_out_ends_the_session(client_request, auth):
     assert "/login" in client_request.get("/permit", expected_status=303).location
 
 
-def test_next_is_kept_through_sign_in_but_never_offsite(client_request, outbox):
-    client_request.post("/login?next=//evil.example/x", {"phone": "13800000001"})
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "/\\evil.example/x",
+        "https://evil.example/x",
+        "/\t/evil.example/x",  # browsers drop the tab: //evil.example
+        "/\n/evil.example/x",  # a newline cannot even go into a header
+        "/%0d%0aSet-Cookie:x=1",
+        "permit",
+    ],
+)
+def test_next_is_never_offsite_or_broken(client_request, outbox, clock, target):
+    client_request.post("/login", {"phone": "13800000001"})
+    client_request.client.get("/login", query_string={"next": target})
+    answer = client_request.client.post(
+        "/login",
+        query_string={"next": target},
+        data={"phone": "13800000001", "csrf_token": csrf_token_of(client_request.client)},
+    )
+    assert answer.status_code == 303
     answer = client_request.post("/login/verify", {"code": outbox.last_code("13800000001")})
     assert answer.location == "/permit"
+
+
+def test_next_is_kept_through_sign_in(client_request, auth, outbox):
+    draft = client_request.get("/endorse", expected_status=303)
+    assert draft.location == "/login?next=/endorse"
+    client_request.post("/login?next=/endorse/abc-_D9/who?change=1", {"phone": "13800000001"})
+    answer = client_request.post("/login/verify", {"code": outbox.last_code("13800000001")})
+    assert answer.location == "/endorse/abc-_D9/who?change=1"
+
+
+def test_extending_a_session_goes_back_only_to_a_page_of_this_site(client_request, auth):
+    auth.login("张伟")
+    answer = client_request.post("/session/extend", {"back": "/\t/evil.example"})
+    assert answer.location == "/permit"
+    answer = client_request.post("/session/extend", {"back": "/family"})
+    assert answer.location == "/family"
 
 
 def test_failed_delivery_keeps_the_message_in_the_outbox(app, client_request, dbsession):

@@ -33,7 +33,8 @@ def login_required(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if current_person() is None:
             expired = "1" if g.get("session_expired") else None
-            return redirect(url_for("auth.login", next=request.full_path, expired=expired), 303)
+            next_url = request.full_path.rstrip("?")
+            return redirect(url_for("auth.login", next=next_url, expired=expired), 303)
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]

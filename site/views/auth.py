@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import (
     Blueprint,
     Response,
@@ -27,10 +29,16 @@ PHONE_LIMIT = "10 per hour"
 VERIFY_LIMIT = "30 per minute"
 
 
+# The characters of this site's own paths and queries. Browsers drop tabs and newlines from
+# a Location ("/\t/evil.example" becomes "//evil.example"), and read "\\" as "/", so anything
+# else is refused rather than cleaned.
+_OWN_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9/_.~%=&?-]*")
+
+
 def _safe_next(target: str | None) -> str:
-    # Only paths on this site: never an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target.rstrip("?") or "/permit"
+    """Only a path on this site: never an open redirect, never a header that cannot be sent."""
+    if target and _OWN_PATH.fullmatch(target):
+        return target.rstrip("?")
     return url_for("permit.show")
 
 
