@@ -6,6 +6,8 @@ when it is refused, and holds the normalised value when it is accepted.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -32,6 +34,14 @@ MESSAGES = {
     "name_too_long": "{label}不能超过30个字",
     "name_chars": "{label}只能包含汉字、字母和间隔号“·”",
 }
+
+
+def plain_text(raw: str | None) -> str:
+    """Free text as a person can type it: control and format characters dropped (nobody types
+    them, and PostgreSQL cannot store NUL at all), line breaks kept, ends trimmed."""
+    return "".join(
+        c for c in raw or "" if c == "\n" or unicodedata.category(c) not in ("Cc", "Cf")
+    ).strip()
 
 
 def message_for(code: str, label: str) -> str:
@@ -98,8 +108,6 @@ class CodeField(StringField):
     """A six-digit SMS code; full-width digits and spaces from input methods are accepted."""
 
     def pre_validate(self, form: Form) -> None:  # type: ignore[override]
-        import unicodedata
-
         raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())
         if not raw:
             raise ValidationError(f"请输入{self.label.text}")
@@ -274,7 +282,8 @@ class FamilySwitchForm(Form):
     member = StringField("家庭成员")
 
     def validate_member(self, field: Field) -> None:
-        if not (field.data or "").isdigit():
+        # A row id: ASCII digits that fit a database integer, or not a person at all.
+        if not re.fullmatch(r"[0-9]{1,15}", field.data or ""):
             raise ValidationError("请选择要切换的家庭成员")
         field.data = int(field.data)
 
@@ -332,7 +341,7 @@ class DeclarantForm(Form):
             delattr(self, name)
 
     def validate_org_name(self, field: Field) -> None:
-        field.data = " ".join((field.data or "").split())
+        field.data = " ".join(plain_text(field.data).split())
         if not field.data:
             raise ValidationError("请输入单位名称")
         if len(field.data) > 100:
@@ -353,9 +362,6 @@ class DateTextField(StringField):
     """
 
     def pre_validate(self, form: Form) -> None:  # type: ignore[override]
-        import re
-        import unicodedata
-
         raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())
         if not raw:
             raise ValidationError(f"请输入{self.label.text}")
@@ -382,7 +388,7 @@ class ReasonForm(Form):
     leave_date = DateTextField("离开日期", description="申请人离开登记住址的日期,如2026-11-25")
 
     def validate_reason_detail(self, field: Field) -> None:
-        field.data = (field.data or "").strip() or None
+        field.data = plain_text(field.data) or None
         if self.reason.data == "other" and not field.data:
             raise ValidationError("请填写其他原因说明")
         if field.data and len(field.data) > 100:

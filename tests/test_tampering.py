@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlmodel import func, select
 
-from epermit.models import Deregistration, Endorsement
+from epermit.models import Deregistration, Endorsement, FamilyLink
 
 JUNK = [
     "",
@@ -97,3 +97,80 @@ def csrf(client) -> str:
     return re.search(
         r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)
     ).group(1)
+
+
+# Forms outside the wizards, each with the fields it posts.
+OTHER_FORMS = {
+    "/login": ["phone"],
+    "/family/add": ["name", "id_number", "relationship"],
+    "/family/switch": ["member"],
+    "/session/extend": ["back"],
+}
+
+
+@pytest.mark.parametrize("junk", JUNK)
+def test_junk_in_every_other_form_is_refused_cleanly(client_request, auth, dbsession, junk):
+    auth.login("张伟")
+    for url, fields in OTHER_FORMS.items():
+        answer = client_request.client.post(
+            url,
+            data={field: junk for field in fields} | {"csrf_token": csrf(client_request.client)},
+        )
+        assert answer.status_code in (303, 400, 404, 422), (url, answer.status_code)
+    answer = client_request.client.post(
+        "/login/verify", data={"code": junk, "csrf_token": csrf(client_request.client)}
+    )
+    assert answer.status_code in (303, 422), answer.status_code
+    assert rows(dbsession, FamilyLink) == 4  # the demo's
+
+
+@pytest.mark.parametrize("junk", JUNK)
+def test_junk_in_an_organisations_declaration_is_refused_cleanly(client_request, auth, junk):
+    auth.login("黄丽")
+    draft = draft_of(client_request.client, "deregister")
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "employer"})
+    fields = ["org_name", "org_uscc", "contact_name", "contact_phone"]
+    answer = client_request.client.post(
+        f"/deregister/{draft}/declarant",
+        data={field: junk for field in fields} | {"csrf_token": csrf(client_request.client)},
+    )
+    assert answer.status_code == 422
+
+
+def test_control_characters_in_a_reason_are_dropped_not_stored(client_request, auth, dbsession):
+    # PostgreSQL cannot store NUL in text at all: it must never reach the database.
+    auth.login("赵强")
+    draft = draft_of(client_request.client, "deregister")
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "self"})
+    client_request.post(
+        f"/deregister/{draft}/declarant",
+        {
+            "declarant_name": "赵强",
+            "declarant_id_number": "410102199309144711",
+            "declarant_phone": "13800000020",
+        },
+    )
+    answer = client_request.post(
+        f"/deregister/{draft}/reason",
+        {"reason": "other", "reason_detail": "回老家\x00照顾\x1b父母", "leave_date": "2026-11-20"},
+    )
+    assert answer.location == f"/deregister/{draft}/check"
+    assert "回老家照顾父母" in client_request.get(f"/deregister/{draft}/check").main_text
+    client_request.post(f"/deregister/{draft}/check", {"declaration": "y"})
+    dbsession.rollback()
+    record = dbsession.exec(select(Deregistration).order_by(Deregistration.id.desc())).first()
+    assert record.reason_detail == "回老家照顾父母"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/family/99999999999999999999999999/remove",
+        "/endorse/" + "x" * 500 + "/who",
+        "/cases/" + "Q" * 500,
+        "/v/" + "a" * 2000,
+    ],
+)
+def test_outsized_ids_in_urls_are_not_found(client_request, auth, url):
+    auth.login("张伟")
+    assert client_request.client.get(url).status_code == 404

@@ -205,7 +205,8 @@ def resend() -> BaseResponse:
     return redirect(url_for("family.consent"), 303)
 
 
-@bp.route("/family/<int:member_id>/remove", methods=["GET", "POST"])
+# A row id fits a 64-bit integer; a larger one would crash the query rather than miss.
+@bp.route("/family/<int(max=9223372036854775807):member_id>/remove", methods=["GET", "POST"])
 @login_required
 def remove(member_id: int) -> BaseResponse:
     owner_id = _owner_id()
