@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
+from limits import parse_many
 
 from epermit import identity
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+# Looking a person up by name and ID number (naming an applicant in either wizard, adding a
+# family member) tells whether such a permit exists, and may send that person an SMS: one
+# budget per signed-in person and per client address, wherever the lookup happens.
+LOOKUP_RATES = "10 per minute;30 per hour"
+
+
+def allowed(scope: str, rates: str, person_id: int, client_address: str | None) -> bool:
+    """Count one try in `scope` against `rates` for the person and for their address;
+    False once either is over. For limits shared by several routes, or by some steps of a
+    route, which a route decorator cannot express."""
+    if not limiter.enabled:
+        return True
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+    keys = [f"{scope}:person:{person_id}", f"{scope}:address:{client_address}"]
+    # Both counters are hit every time, so one cannot be kept low by resetting the other.
+    hits = [limiter.limiter.hit(item, prefix, key) for key in keys for item in parse_many(rates)]
+    return all(hits)
 
 
 def phone_key() -> str:

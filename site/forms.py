@@ -44,6 +44,9 @@ def plain_text(raw: str | None) -> str:
     ).strip()
 
 
+TOO_OFTEN = "操作过于频繁,请稍后再试"
+
+
 def message_for(code: str, label: str) -> str:
     return MESSAGES[code].format(label=label)
 

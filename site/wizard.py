@@ -74,6 +74,13 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Limit:
+    scope: str  # tries in one scope share a budget, whichever step or page they are made on
+    rates: str  # e.g. "10 per minute;30 per hour"
+    field: str  # the field the refusal is shown next to
+
+
+@dataclass(frozen=True)
 class Step:
     name: str
     form: type
@@ -88,6 +95,10 @@ class Step:
     prefill: Callable[[StepContext], dict[str, Any]] | None = None
     # A second action on the page besides 继续 (e.g. send the consent code again).
     resend: Callable[[StepContext], None] | None = None
+    # How often one person, or one client address, may submit the step: for steps that look
+    # people up by name and ID number (or send them an SMS), which must not become a way to
+    # test guesses against the register.
+    limit: Limit | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock, db
 from epermit import wizard as engine
+from epermit.extensions import allowed
+from epermit.forms import TOO_OFTEN
 from epermit.htmx import render_page
 from epermit.models import Draft, Person
 from epermit.services import cases
@@ -147,6 +149,11 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
             return _render(ctx, step.name, form, 200)
         form = step.form(today=ctx.today)
         _setup(form, ctx)
+        limit = step.limit
+        if limit and not allowed(limit.scope, limit.rates, ctx.actor.id, ctx.client_address):  # type: ignore[arg-type]
+            # Refused next to the field like any other error, with what was typed kept.
+            getattr(form, limit.field).errors = [TOO_OFTEN]
+            return _render(ctx, step.name, form, 429)
         valid = form.validate()
         if valid and step.validate is not None:
             valid = step.validate(form, ctx)

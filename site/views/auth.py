@@ -17,7 +17,7 @@ from flask import (
 
 from epermit import clock
 from epermit.extensions import limiter, phone_key
-from epermit.forms import LoginForm, VerifyForm, code_error
+from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
 from epermit.htmx import render_page
 from epermit.services import auth, codes
 from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
@@ -47,7 +47,7 @@ def _too_many(_error: Exception) -> Response:
     """Rate limits answer next to the field, like any other refusal (SPEC 3.5)."""
     if request.endpoint == "auth.verify" and session.get("login_phone"):
         form: LoginForm | VerifyForm = VerifyForm(today=clock.today())
-        form.code.errors = ["操作过于频繁,请稍后再试"]
+        form.code.errors = [TOO_OFTEN]
         phone = session["login_phone"]
         return render_page(
             "auth/verify.html",
@@ -58,7 +58,7 @@ def _too_many(_error: Exception) -> Response:
             resend_wait=None,
         )
     form = LoginForm(today=clock.today())
-    form.phone.errors = ["操作过于频繁,请稍后再试"]
+    form.phone.errors = [TOO_OFTEN]
     return render_page("auth/login.html", status=429, form=form, expired=False)
 
 

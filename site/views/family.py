@@ -17,9 +17,10 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
-from epermit.extensions import limiter
+from epermit.extensions import LOOKUP_RATES, allowed
 from epermit.forms import (
     RELATIONSHIP_WORDS,
+    TOO_OFTEN,
     FamilyAddForm,
     FamilyConsentForm,
     FamilySwitchForm,
@@ -39,8 +40,6 @@ from epermit.views._common import (
 
 bp = Blueprint("family", __name__)
 
-# Adding by name and ID number must not become a way to test guesses against the register.
-ADD_LIMIT = "10 per minute;30 per hour"
 PENDING = "family_pending"
 
 
@@ -84,10 +83,14 @@ def switch() -> BaseResponse:
 
 @bp.route("/family/add", methods=["GET", "POST"])
 @login_required
-@limiter.limit(ADD_LIMIT, methods=["POST"])
 def add() -> BaseResponse:
     owner_id = _owner_id()
     form = FamilyAddForm(today=clock.today())
+    if form.is_submitted() and not allowed("lookup", LOOKUP_RATES, owner_id, client_address()):
+        # Adding by name and ID number must not become a way to test guesses against the
+        # register: it shares the wizards' lookup budget.
+        form.id_number.errors = [TOO_OFTEN]
+        return render_page("family/add.html", status=429, form=form)
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render_page("family/add.html", status=status, form=form)

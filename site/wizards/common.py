@@ -6,12 +6,14 @@ from typing import Any
 
 from sqlmodel import select
 
-from epermit import forms
+from epermit import extensions, forms
 from epermit import wizard as engine
 from epermit.models import FamilyLink, Person
 from epermit.services import codes, permits, sms
 
 CONSENT = "consent"
+# The applicant step looks a person up by name and ID number (and may text them a code).
+LOOKUP_LIMIT = engine.Limit("lookup", extensions.LOOKUP_RATES, "applicant_id_number")
 
 
 def family_choices(ctx: engine.StepContext) -> list[tuple[str, str]]:

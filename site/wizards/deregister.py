@@ -293,6 +293,7 @@ WIZARD = engine.Wizard(
             invalidates=("consent",),
             validate=validate_applicant,
             store=store_applicant,
+            limit=common.LOOKUP_LIMIT,
         ),
         engine.Step(
             "consent",

@@ -217,6 +217,7 @@ WIZARD = engine.Wizard(
             validate=validate_applicant,
             store=store_applicant,
             prefill=prefill_applicant,
+            limit=common.LOOKUP_LIMIT,
         ),
         engine.Step(
             "consent",
