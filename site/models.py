@@ -28,6 +28,9 @@ class Person(SQLModel, table=True):
     hukou: str = Field(max_length=100)
     # Sign-in is by phone, so a phone belongs to one person at most.
     phone: str | None = Field(default=None, max_length=11, unique=True)
+    # Sessions are signed cookies, which the server cannot delete: each carries the epoch it
+    # was made in, and signing out moves the epoch on, so no copy of an older cookie works.
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Address(SQLModel, table=True):

@@ -255,6 +255,25 @@ def test_sign_out_ends_the_session(client_request, auth):
     assert "/login" in client_request.get("/permit", expected_status=303).location
 
 
+def test_a_cookie_kept_from_before_sign_out_signs_in_nobody(app, client_request, auth, dbsession):
+    auth.login("张伟")
+    kept = client_request.client.get_cookie("session").value  # copied, or stolen
+    other_device = app.test_client()
+    other_device.set_cookie("session", kept)
+    assert other_device.get("/permit").status_code == 200
+    client_request.post("/logout")
+    # The server cannot delete cookies, but the copy no longer names anyone.
+    for client in (other_device, app.test_client()):
+        client.set_cookie("session", kept)
+        answer = client.get("/permit")
+        assert answer.status_code == 303 and answer.headers["Location"].startswith("/login")
+    event = dbsession.exec(select(AuditEvent).where(AuditEvent.action == "signed_out")).one()
+    assert event.client_address == "127.0.0.1"
+    # Signing in again works as before.
+    auth.login("张伟")
+    assert client_request.get("/permit").h1 == "我的居住证"
+
+
 @pytest.mark.parametrize(
     "target",
     [

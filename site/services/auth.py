@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from epermit.models import Person
@@ -52,6 +53,25 @@ def request_code(
             client_address=client_address,
             now=now,
         )
+
+
+def sign_out(
+    session: Session, *, person_id: int, now: datetime, client_address: str | None
+) -> None:
+    """End every session of this person: cookies made before now stop working."""
+    session.execute(
+        sa.update(Person)
+        .where(Person.id == person_id)
+        .values(session_epoch=Person.session_epoch + 1)
+    )
+    audit.record(
+        session,
+        action="signed_out",
+        actor_id=person_id,
+        subject_id=person_id,
+        client_address=client_address,
+        now=now,
+    )
 
 
 def verify_code(

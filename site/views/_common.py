@@ -24,7 +24,12 @@ def dbs() -> Session:
 def current_person() -> Person | None:
     if "person" not in g:
         person_id = session.get("person_id")
-        g.person = dbs().get(Person, person_id) if person_id is not None else None
+        person = dbs().get(Person, person_id) if person_id is not None else None
+        if person is not None and person.session_epoch != session.get("epoch"):
+            # A cookie from before a sign-out (kept, copied or stolen): it signs in nobody.
+            session.clear()
+            person = None
+        g.person = person
     return g.person
 
 

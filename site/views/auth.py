@@ -123,12 +123,17 @@ def verify() -> Response:
     target = session.get("login_next") or url_for("permit.show")
     session.clear()
     session["person_id"] = person.id
+    session["epoch"] = person.session_epoch
     session["seen"] = clock.epoch()
     return redirect(target, 303)
 
 
 @bp.post("/logout")
 def logout() -> Response:
+    person = current_person()
+    if person is not None:
+        auth.sign_out(dbs(), person_id=person.id, now=clock.now(), client_address=client_address())
+        dbs().commit()
     session.clear()
     return redirect(url_for("main.index", signed_out=1), 303)
 
