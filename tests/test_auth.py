@@ -326,6 +326,16 @@ def test_failed_delivery_keeps_the_message_in_the_outbox(app, client_request, db
     assert [m.to for m in waiting] == ["13800000001"]
 
 
+def test_a_delivered_code_is_not_kept_readable_in_the_outbox_table(client_request, dbsession):
+    from epermit.models import SmsOutbox
+
+    start_login(client_request)
+    dbsession.rollback()
+    message = dbsession.exec(select(SmsOutbox)).one()
+    assert message.delivered_at is not None and message.code is None
+    assert "验证码为******" in message.text
+
+
 def test_delivery_run_sends_each_message_once(app, client_request, outbox):
     from epermit.commands import deliver_outbox
 

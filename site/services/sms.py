@@ -80,8 +80,13 @@ def deliver_pending(session: Session, sender: Sender, now: datetime, limit: int 
     sent = 0
     for message in session.exec(query).all():
         sender.send(message)
+        # Once sent, a code has no reason to stay readable in the database: codes are kept
+        # hashed (services.codes), and the outbox must not undo that.
+        redacted = message.text.replace(message.code, "******") if message.code else message.text
         session.execute(
-            sa.update(SmsOutbox).where(SmsOutbox.id == message.id).values(delivered_at=now)
+            sa.update(SmsOutbox)
+            .where(SmsOutbox.id == message.id)
+            .values(delivered_at=now, code=None, text=redacted)
         )
         sent += 1
     session.commit()
