@@ -72,3 +72,41 @@ def test_deregistration_steps_fit_their_budgets(client, auth):
     for step, (full, partial) in sizes.items():
         assert full <= FULL_BUDGET, f"{step}: {full} bytes gzip"
         assert partial <= PARTIAL_BUDGET, f"{step}: partial {partial} bytes"
+
+
+def test_other_pages_fit_the_first_visit_budget(client, auth, clock):
+    auth.login("张伟")
+    token = csrf(client)
+    for url in ["/family", "/family/add", "/permit/code", "/cases", "/no-such-page"]:
+        html = client.get(url).data
+        css = client.get(re.search(rb'href="(/static/site.css[^"]*)"', html).group(1)).data
+        size = len(gzip.compress(html + css))
+        assert size <= FULL_BUDGET, f"{url}: {size} bytes gzip"
+    answer = client.post("/family/add", data={"name": "", "id_number": "1", "csrf_token": token})
+    assert answer.status_code == 422 and len(gzip.compress(answer.data)) <= FULL_BUDGET
+
+
+def test_error_states_sent_to_htmx_fit_the_partial_budget(client, auth):
+    """The heaviest partial is the applicant step refused on every field: its messages are
+    said twice (summary and field). What crosses the wire is what counts on a slow line:
+    responses are gzip-compressed for every browser (SPEC 8)."""
+    auth.login("张伟")
+    draft = client.get("/endorse").headers["Location"].rsplit("/", 1)[0]
+    token = csrf(client)
+    client.post(f"{draft}/who", data={"for_whom": "other", "csrf_token": token})
+    refused = {
+        "agent_name": "",
+        "agent_id_number": "1",
+        "agent_phone": "1",
+        "member": "other",
+        "csrf_token": token,
+    }
+    answer = client.post(
+        f"{draft}/applicant",
+        data=refused,
+        headers={"HX-Request": "true", "Accept-Encoding": "gzip"},
+    )
+    assert answer.status_code == 422
+    assert answer.headers["Content-Encoding"] == "gzip"
+    assert len(answer.data) <= PARTIAL_BUDGET, f"{len(answer.data)} bytes as sent"
+    assert gzip.decompress(answer.data).count(b'class="error-message"') == 6
