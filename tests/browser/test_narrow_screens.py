@@ -87,7 +87,8 @@ def test_holder_pages_fit_a_320px_screen(narrow, outbox, clock):
     submit(page)
     page.check("#address_unchanged")
     submit(page)
-    submit(page)
+    submit(page)  # without the declaration: check answers in its error state
+    expect(page.locator(".error-summary")).to_be_visible()
     looks_right(page, "检查您的签注申请")
     page.check("#declaration")
     submit(page)
