@@ -3,8 +3,11 @@ with zero axe-core violations on every step, error states included (issue 3)."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from playwright.sync_api import expect
+from sqlmodel import select
 
+from epermit.models import FamilyLink, Person
 from tests.browser.helpers import (
     assert_accessible,
     expect_error,
@@ -149,3 +152,36 @@ def test_submit_button_is_disabled_while_in_flight(page, js, outbox):
     held[0].continue_()
     settle(page, js)
     expect_heading(page, "您是否仍住在登记的居住地址?")
+
+
+def test_a_refusal_at_submit_and_a_missing_page_are_shown_with_js_too(page, js, outbox, dbsession):
+    """A 409 (the family link removed on another device before 确认提交) and a 404 come
+    back as pages of their own; htmx must swap them in, or nothing would seem to happen."""
+    login(page, js, "13800000001", outbox)
+    page.goto("/endorse")
+    settle(page, js)
+    choose_option(page, "for_whom", "为他人办理")
+    keyboard_submit(page, js)
+    choose_option(page, "member", "张小明(子女)")
+    choose_option(page, "relationship", "子女")
+    keyboard_submit(page, js)
+    choose(page, "#address_unchanged")
+    keyboard_submit(page, js)
+    expect_heading(page, "检查您的签注申请")
+    dbsession.execute(
+        sa.delete(FamilyLink).where(
+            FamilyLink.member_id
+            == select(Person.id).where(Person.name == "张小明").scalar_subquery()
+        )
+    )
+    dbsession.commit()
+    choose(page, "#declaration")
+    keyboard_submit(page, js)
+    expect_heading(page, "无法在网上办理签注")
+    assert_accessible(page, f"refused-at-submit-{js}")
+    # A stale link, as an old bookmark or a removed page would leave.
+    page.evaluate(
+        "document.querySelector('main').insertAdjacentHTML('beforeend', '<a href=\"/gone\">旧链接</a>')"
+    )
+    follow(page, js, 'main a[href="/gone"]')
+    expect_heading(page, "找不到页面")
