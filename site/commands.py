@@ -9,6 +9,9 @@ from epermit import clock, db, demo
 from epermit.services import reminders, sms
 
 
+BATCH = 100
+
+
 def init_app(app: Flask) -> None:
     @app.cli.command("migrate")
     def migrate() -> None:
@@ -44,6 +47,12 @@ def init_app(app: Flask) -> None:
 
 
 def deliver_outbox() -> int:
+    """Send everything waiting, a batch per transaction, so that no write lock is held long."""
     sender = sms.sender_for(current_app.config["SMS_BACKEND"], current_app.config["SMS_OUTBOX"])
-    with db.session_scope(db.engine_of(current_app)) as session:
-        return sms.deliver_pending(session, sender, clock.now())
+    total = 0
+    while True:
+        with db.session_scope(db.engine_of(current_app)) as session:
+            sent = sms.deliver_pending(session, sender, clock.now(), limit=BATCH)
+        total += sent
+        if sent < BATCH:
+            return total

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
+from stdnum.cn import ric
 
 from epermit import db, rules
 from epermit.models import Permit, Person, Reminder, SmsOutbox
@@ -125,3 +126,37 @@ def test_reminders_are_claimed_in_the_database(app, dbsession, clock):
     dbsession.commit()
     with db.session_scope(db.engine_of(app)) as session:
         assert reminders.send_due(session, today=clock.today, now=clock()) == 0
+
+
+def test_one_run_delivers_every_reminder_it_queues_however_many(app, outbox, dbsession, clock):
+    # More holders enter their window on one day than a delivery batch holds.
+    address_id = permit_of(dbsession, "张伟").address_id
+    for n in range(150):
+        body = f"44010619800101{n:03d}"
+        person = Person(
+            id_number=body + ric.calc_check_digit(body + "0"),
+            name=f"测试{n}",
+            sex="male",
+            ethnicity="汉族",
+            birth_date=date(1980, 1, 1),
+            hukou="广东省广州市",
+            phone=f"139{n:08d}",
+        )
+        dbsession.add(person)
+        dbsession.flush()
+        dbsession.add(
+            Permit(
+                person_id=person.id,
+                address_id=address_id,
+                issuing_authority="广州市公安局天河分局",
+                issue_date=clock.today - timedelta(days=300),
+                valid_until=clock.today + timedelta(days=5),
+                continuity_start=clock.today - timedelta(days=300),
+            )
+        )
+    dbsession.commit()
+    assert "queued 151 reminders" in send_reminders(app)
+    assert len(reminded_phones(outbox)) == 151
+    dbsession.rollback()
+    waiting = select(sa.func.count()).select_from(SmsOutbox).where(SmsOutbox.delivered_at.is_(None))
+    assert dbsession.exec(waiting).one() == 0
