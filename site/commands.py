@@ -8,7 +8,6 @@ from flask import Flask, current_app
 from epermit import clock, db, demo
 from epermit.services import reminders, sms
 
-
 BATCH = 100
 
 
