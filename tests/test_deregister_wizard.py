@@ -367,7 +367,8 @@ def test_receipt_names_the_reason_in_words(client_request, auth, clock):
     draft = start(client_request)
     walk(client_request, draft, "self", person_declarant("赵强"))
     client_request.post(
-        f"/deregister/{draft}/reason", reason(clock.today, reason="other", reason_detail="回老家照顾父母")
+        f"/deregister/{draft}/reason",
+        reason(clock.today, reason="other", reason_detail="回老家照顾父母"),
     )
     client_request.post(f"/deregister/{draft}/check", {"declaration": "y"})
     done = client_request.get(f"/deregister/{draft}/done")

@@ -138,7 +138,9 @@ def test_two_drafts_for_one_permit_endorse_once_and_the_loser_is_told(
     assert reference in html
 
 
-def test_two_agents_at_once_endorse_xiaoming_once(app, client, auth, live_server, dbsession, outbox, clock):
+def test_two_agents_at_once_endorse_xiaoming_once(
+    app, client, auth, live_server, dbsession, outbox, clock
+):
     from tests.conftest import Auth
 
     other = app.test_client()
@@ -159,8 +161,12 @@ def test_two_agents_at_once_endorse_xiaoming_once(app, client, auth, live_server
         answer = agent_client.post(
             f"/endorse/{draft}/applicant",
             data={
-                "agent_name": name, "agent_id_number": id_number, "agent_phone": phone,
-                "member": str(xiaoming.id), "relationship": "child", "csrf_token": token,
+                "agent_name": name,
+                "agent_id_number": id_number,
+                "agent_phone": phone,
+                "member": str(xiaoming.id),
+                "relationship": "child",
+                "csrf_token": token,
             },
         )
         assert answer.headers["Location"].endswith("/residence")

@@ -30,12 +30,27 @@ def test_card_shows_masked_id_and_registration(client_request, auth):
     assert "广州市公安局天河分局" in card
 
 
+def test_permit_page_shows_the_live_code_beside_the_card(client_request, auth, clock):
+    auth.login("张伟")
+    page = client_request.get("/permit")
+    code = page.soup.select_one("#permit-code")
+    assert code["role"] == "img" and "张伟的居住证核验二维码" in code["aria-label"]
+    assert code.select_one("svg path") is not None
+    live = page.soup.select_one("#permit-code-live")
+    assert live["hx-get"] == "/permit/code/live" and live["hx-trigger"] == "every 60s"
+    made = page.soup.select_one(".code-time time")
+    assert made["datetime"].startswith(clock.today.isoformat())
+    # Without JavaScript, reloading the page is the refresh.
+    assert page.soup.find("a", string="刷新二维码")["href"] == "/permit"
+
+
 def test_wang_fang_is_suspended_and_offered_late_endorsement(client_request, auth):
     auth.login("王芳")
     page = client_request.get("/permit")
     assert page.text("#status") == "使用功能中止"
     assert page.soup.select_one('a[href="/endorse"]').get_text() == "补办签注"
     assert page.soup.select_one('a[href="/permit/code"]') is None
+    assert page.soup.select_one("#permit-code") is None
     assert "补办签注后即可恢复使用" in page.main_text
 
 

@@ -12,6 +12,7 @@ from tests.browser.helpers import (
     tab_to,
     type_into,
 )
+from tests.browser.test_family_and_code import read_qr
 
 
 def test_start_page_is_accessible(page, js):
@@ -32,6 +33,13 @@ def test_sign_in_with_keyboard_then_permit_shows_due(page, js, outbox):
     page.wait_for_url("**/permit")
     assert page.locator("#status").inner_text() == "待签注"
     assert page.title().startswith("我的居住证")
+    # The live code beside the card scans to this permit's verification page.
+    url = read_qr(page)
+    assert url.startswith("http://localhost/v/")  # the configured PUBLIC_BASE_URL
+    page.goto(url.removeprefix("http://localhost"))
+    expect(page.locator("h1")).to_have_text("居住证核验结果")
+    expect(page.locator("#holder-name")).to_have_text("张*")
+    page.go_back()
     assert_accessible(page, f"permit-{js}")
 
 
