@@ -29,6 +29,10 @@ ORGS = {
 }
 
 
+def cn(d) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
 def start(client_request) -> str:
     answer = client_request.get("/deregister", expected_status=303)
     match = re.fullmatch(r"/deregister/([\w-]+)/role", answer.location)
@@ -272,13 +276,17 @@ def test_second_deregistration_from_another_draft_changes_nothing(
 ):
     auth.login("赵强")
     first, second = start(client_request), start(client_request)
+    left = clock.today - timedelta(days=5)
     for draft in (first, second):
         walk(client_request, draft, "self", person_declarant("赵强"))
-        client_request.post(f"/deregister/{draft}/reason", reason(clock.today))
+        client_request.post(f"/deregister/{draft}/reason", reason(left))
     client_request.post(f"/deregister/{first}/check", {"declaration": "y"})
     answer = client_request.post(f"/deregister/{second}/check", {"declaration": "y"})
     assert answer.location == f"/deregister/{second}/stop"
-    assert "没有作任何更改" in client_request.get(answer.location).main_text
+    text = client_request.get(answer.location).main_text
+    assert "没有作任何更改" in text
+    # When it was deregistered (today), and the leave date declared then.
+    assert f"已于 {cn(clock.today)} 注销(申报的离开日期为 {cn(left)} )" in text
     assert deregistrations(dbsession) == 2
 
 
@@ -329,6 +337,40 @@ def test_changing_role_drops_declarant_and_applicant(client_request, auth, dbses
     dbsession.rollback()
     answers = dbsession.get(Draft, draft).answers
     assert "applicant" not in answers and "declarant" not in answers
+
+
+def test_changing_the_holder_asks_the_leave_date_again(client_request, auth, dbsession, clock):
+    # The leave date was checked against the first holder's 签发日期, not the second's.
+    auth.login("张伟")
+    draft = start(client_request)
+    walk(client_request, draft, "family", person_declarant("张伟"))
+    client_request.post(f"/deregister/{draft}/applicant", {"member": str(pid(dbsession, "张小明"))})
+    client_request.post(f"/deregister/{draft}/reason", reason(clock.today))
+    assert client_request.get(f"/deregister/{draft}/check").status == 200
+    answer = client_request.post(
+        f"/deregister/{draft}/applicant?change=1", {"member": str(pid(dbsession, "李娜"))}
+    )
+    assert answer.location == f"/deregister/{draft}/reason"
+    dbsession.rollback()
+    assert "reason" not in dbsession.get(Draft, draft).answers
+
+
+def test_switched_member_is_the_default_holder(client_request, auth, dbsession):
+    auth.login("李娜")
+    client_request.post("/family/switch", {"member": pid(dbsession, "张小明")})
+    draft = start(client_request)
+    role = client_request.get(f"/deregister/{draft}/role")
+    assert role.soup.select_one("input[name=declarant_role][checked]")["value"] == "family"
+    client_request.post(f"/deregister/{draft}/role", {"declarant_role": "family"})
+    client_request.post(f"/deregister/{draft}/declarant", person_declarant("李娜"))
+    applicant = client_request.get(f"/deregister/{draft}/applicant")
+    checked = applicant.soup.select_one("input[name=member][checked]")
+    assert checked["value"] == str(pid(dbsession, "张小明"))
+
+
+def pid(dbsession, name) -> int:
+    dbsession.rollback()
+    return dbsession.exec(select(Person.id).where(Person.name == name)).one()
 
 
 def test_landlord_has_no_family_picker(client_request, auth):

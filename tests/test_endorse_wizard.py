@@ -249,13 +249,19 @@ def test_changing_who_asks_the_new_questions_and_drops_stale_answers(
     walk_self(client_request, draft)
     answer = client_request.post(f"/endorse/{draft}/who?change=1", {"for_whom": "other"})
     assert answer.location == f"/endorse/{draft}/applicant"
-    client_request.post(f"/endorse/{draft}/applicant", family_applicant(dbsession, "张小明"))
-    # residence was answered for 张伟, it still applies and is kept; check is next.
-    assert client_request.get(f"/endorse/{draft}/check").h1 == "检查您的签注申请"
+    answer = client_request.post(
+        f"/endorse/{draft}/applicant", family_applicant(dbsession, "张小明")
+    )
+    # 张伟 said he still lives at his address; that says nothing about 张小明: asked again.
+    assert answer.location == f"/endorse/{draft}/residence"
+    assert client_request.get(f"/endorse/{draft}/check", 303).location.endswith("/residence")
+    assert client_request.get(f"/endorse/{draft}/residence").h1 == "张小明是否仍住在登记的居住地址?"
+    client_request.post(f"/endorse/{draft}/residence", {"address_unchanged": "yes"})
     answer = client_request.post(f"/endorse/{draft}/who?change=1", {"for_whom": "self"})
     dbsession.rollback()
-    assert "applicant" not in dbsession.get(Draft, draft).answers
-    assert answer.location == f"/endorse/{draft}/check"
+    answers = dbsession.get(Draft, draft).answers
+    assert "applicant" not in answers and "residence" not in answers
+    assert answer.location == f"/endorse/{draft}/residence"
 
 
 def person_id(dbsession, name) -> int:

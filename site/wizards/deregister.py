@@ -59,6 +59,15 @@ def declaration(ctx: engine.StepContext, holder: int) -> service.Declaration:
     )
 
 
+def switched_member(ctx: engine.StepContext) -> str | None:
+    """The family member switched to (切换) before starting: the one acted for by default."""
+    return ctx.answers.get("_defaults", {}).get("member")
+
+
+def prefill_role(ctx: engine.StepContext) -> dict[str, Any]:
+    return {"declarant_role": "family"} if switched_member(ctx) else {}
+
+
 # --- declarant ------------------------------------------------------------------------------
 
 
@@ -127,6 +136,11 @@ class ApplicantForm(forms.DeregisterApplicantForm):
         self.set_members(members)
 
 
+def prefill_applicant(ctx: engine.StepContext) -> dict[str, Any]:
+    member = switched_member(ctx) if role_of(ctx.answers) == "family" else None
+    return {"member": member} if member else {}
+
+
 def validate_applicant(form: Any, ctx: engine.StepContext) -> bool:
     role = role_of(ctx.answers)
     if not common.validate_applicant(form, ctx, consent_possible=role == "family"):
@@ -188,7 +202,11 @@ def blocked(ctx: engine.StepContext) -> engine.Block | None:
         return engine.Block(
             "already_deregistered",
             step,
-            {"leave_date": existing.leave_date, "reference": case.reference if case else None},
+            {
+                "declared_at": existing.declared_at,
+                "leave_date": existing.leave_date,
+                "reference": case.reference if case else None,
+            },
         )
     return None
 
@@ -215,7 +233,12 @@ def submit(ctx: engine.StepContext) -> Case:
     except service.AlreadyDeregistered as error:
         raise engine.Refused(
             engine.Block(
-                "already_deregistered", "role", {"leave_date": error.deregistration.leave_date}
+                "already_deregistered",
+                "role",
+                {
+                    "declared_at": error.deregistration.declared_at,
+                    "leave_date": error.deregistration.leave_date,
+                },
             )
         ) from error
     except service.DeregistrationRefused as error:
@@ -277,7 +300,8 @@ WIZARD = engine.Wizard(
         engine.Step(
             "role",
             forms.RoleForm,
-            invalidates=("declarant", "applicant", "consent"),
+            invalidates=("declarant", "applicant", "consent", "reason"),
+            prefill=prefill_role,
         ),
         engine.Step(
             "declarant",
@@ -290,9 +314,11 @@ WIZARD = engine.Wizard(
             "applicant",
             ApplicantForm,
             applies=for_someone_else,
-            invalidates=("consent",),
+            # The leave date was checked against this holder's 签发日期.
+            invalidates=("consent", "reason"),
             validate=validate_applicant,
             store=store_applicant,
+            prefill=prefill_applicant,
             limit=common.LOOKUP_LIMIT,
         ),
         engine.Step(

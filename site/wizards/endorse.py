@@ -206,14 +206,15 @@ WIZARD = engine.Wizard(
         engine.Step(
             "who",
             forms.WhoForm,
-            invalidates=("applicant", "consent"),
+            # Whether the applicant still lives at the address is asked of one person.
+            invalidates=("applicant", "consent", "residence"),
             prefill=prefill_who,
         ),
         engine.Step(
             "applicant",
             ApplicantForm,
             applies=for_other,
-            invalidates=("consent",),
+            invalidates=("consent", "residence"),
             validate=validate_applicant,
             store=store_applicant,
             prefill=prefill_applicant,
