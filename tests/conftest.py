@@ -249,6 +249,9 @@ def check_page(soup: BeautifulSoup, html: str) -> None:
     assert title.removeprefix("错误: ").startswith(h1), f"title {title!r} must start with {h1!r}"
     has_summary = soup.select_one(".error-summary") is not None
     assert title.startswith("错误: ") == has_summary, "error title prefix iff error summary"
+    if has_summary:
+        first = soup.find("main").find(True)
+        assert "error-summary" in first.get("class", []), "the error summary opens <main>"
     check_fragment(soup)
 
 
