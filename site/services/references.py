@@ -1,21 +1,36 @@
-"""Case reference numbers (SPEC 4.6): prefix, date, six random characters, check character."""
+"""Case reference numbers (SPEC 4.6): prefix, date, six random characters, check character.
+
+QZ (签注) or ZX (注销), the date as YYYYMMDD, six random characters, one check character.
+"""
 
 from __future__ import annotations
 
 import secrets
 from datetime import date
 
-# No 0/O, 1/I/L, 5/S or 8/B: references are read aloud over the phone and copied by hand.
-ALPHABET = "234679ACDEFGHJKMNPQRTUVWXYZ"
+# References are read aloud over the phone and copied by hand: of each group of characters
+# easily taken for one another (0 O Q, 1 I L, 5 S, 8 B, 2 Z, U V) at most one is used.
+# 23 characters: a prime count, which the check below needs.
+ALPHABET = "234679ACDEFGHJKMNPRTWXY"
 PREFIXES = {"endorse": "QZ", "deregister": "ZX"}
+_DATE = slice(2, 10)
+_RANDOM = slice(10, 16)
+
+
+def _values(body: str) -> list[int]:
+    """Each character's value by what its position holds: date digits as numbers, random
+    characters by their place in ALPHABET. Both stay below 23, so no single mistyped
+    character can change the sum by a multiple of 23."""
+    values = [ord(c) for c in body[:2]]
+    values += [int(c) for c in body[_DATE]]
+    values += [ALPHABET.index(c) for c in body[_RANDOM]]
+    return values
 
 
 def check_character(body: str) -> str:
-    """Weighted sum over the body, so a swap of two neighbours changes the result."""
-    values = [
-        ALPHABET.index(c) if c in ALPHABET else int(c) if c.isdigit() else ord(c) for c in body
-    ]
-    total = sum((i + 1) * v for i, v in enumerate(values))
+    """Weighted sum modulo 23: any one wrong character, and any swap of two different
+    neighbours within the date or the random part, gives another check character."""
+    total = sum((i + 1) * v for i, v in enumerate(_values(body)))
     return ALPHABET[total % len(ALPHABET)]
 
 
@@ -28,6 +43,8 @@ def new_reference(kind: str, today: date) -> str:
 def is_well_formed(reference: str) -> bool:
     if len(reference) != 17 or reference[:2] not in PREFIXES.values():
         return False
-    if not reference[2:10].isdigit() or any(c not in ALPHABET for c in reference[10:]):
+    if not reference[_DATE].isascii() or not reference[_DATE].isdigit():
+        return False
+    if any(c not in ALPHABET for c in reference[10:]):
         return False
     return check_character(reference[:16]) == reference[16]
