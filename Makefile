@@ -4,6 +4,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT ?= 8000
 export PORT
+# Rate limits kept in process memory would be counted per worker, each allowing the full
+# limit: one worker (threaded) unless a shared store such as Redis is configured.
+WORKERS ?= $(if $(filter-out memory://%,$(RATELIMIT_STORAGE_URI)),2,1)
 
 .PHONY: install chromium run test lint bench
 
@@ -36,7 +39,7 @@ chromium:
 run: install
 	$(VENV)/bin/flask --app wsgi migrate
 	$(VENV)/bin/flask --app wsgi seed-demo --if-empty
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 --threads 4 --access-logfile - wsgi:app
+	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 8 --access-logfile - wsgi:app
 
 lint: install
 	$(VENV)/bin/ruff check site tests bench wsgi.py

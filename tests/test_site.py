@@ -90,3 +90,12 @@ def test_first_visit_html_and_css_within_14kb_gzip(client, auth, url):
     auth.login("张伟")
     size = gzip_size(client, url)
     assert size <= 14 * 1024, f"{url}: {size} bytes gzip"
+
+
+def test_htmx_fragments_opened_directly_lead_to_their_page(client, auth):
+    # A fragment's address typed, bookmarked or shared: the page, never a bare fragment.
+    auth.login("张伟")
+    assert client.get("/permit/code/live").headers["Location"] == "/permit/code"
+    assert client.get("/session/warning").headers["Location"] == "/permit"
+    fragment = client.get("/permit/code/live", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and b'id="permit-code-live"' in fragment.data

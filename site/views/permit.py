@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
 
 from epermit import clock
-from epermit.htmx import render_page
+from epermit.htmx import is_partial, render_page
 from epermit.services import permit_code, permits
 from epermit.views._common import current_person, dbs, login_required, viewing_id
 
@@ -60,6 +60,9 @@ def code() -> Response:
 def code_live() -> Response:
     """The code alone, fetched by htmx every minute; it does not count as activity, so an
     open code page does not keep an idle session alive (see epermit.security)."""
+    if not is_partial():
+        # Someone opened the fragment's address itself: show them the page it belongs to.
+        return redirect(url_for("permit.code"), 303)  # type: ignore[return-value]
     if current_person() is None:
         return Response(render_template("permit/_code.html", card=None, code=None))
     return Response(render_template("permit/_code.html", **_code_context()))
