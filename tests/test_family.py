@@ -381,6 +381,15 @@ def test_wizards_act_for_the_switched_member_by_default(client_request, auth, db
     switch(client_request, dbsession, "张小明")
     with client_request.client.session_transaction() as flask_session:
         assert flask_session["viewing_id"] == person_id(dbsession, "张小明")
+    draft = client_request.get("/endorse", expected_status=303).location.rsplit("/", 1)[0]
+    who = client_request.get(f"{draft}/who")
+    assert who.soup.select_one("input[name=for_whom][checked]")["value"] == "other"
+    client_request.post(f"{draft}/who", {"for_whom": "other"})
+    applicant = client_request.get(f"{draft}/applicant")
+    member = applicant.soup.select_one("input[name=member][checked]")
+    assert member["value"] == str(person_id(dbsession, "张小明"))
+    relationship = applicant.soup.select_one("input[name=relationship][checked]")
+    assert relationship["value"] == "child"  # as 张伟's family list records him
 
 
 def test_submitting_the_consent_code_twice_adds_once(client_request, auth, outbox, dbsession):

@@ -29,6 +29,15 @@ def family_choices(ctx: engine.StepContext) -> list[tuple[str, str]]:
     ]
 
 
+def relationship_to(ctx: engine.StepContext, member_id: int) -> str | None:
+    """What the member is to the person acting, as their family list records it."""
+    return ctx.session.exec(
+        select(FamilyLink.relationship).where(
+            FamilyLink.person_id == ctx.actor.id, FamilyLink.member_id == member_id
+        )
+    ).first()
+
+
 def applicant_of(answers: engine.Answers) -> int | None:
     applicant = answers.get("applicant")
     return applicant.get("applicant_id") if applicant else None

@@ -32,11 +32,14 @@ def prefill_who(ctx: engine.StepContext) -> dict[str, Any]:
 
 def prefill_applicant(ctx: engine.StepContext) -> dict[str, Any]:
     actor = ctx.actor
+    member = ctx.answers.get("_defaults", {}).get("member")
     return {
         "agent_name": actor.name,
         "agent_id_number": actor.id_number,
         "agent_phone": actor.phone,
-        "member": ctx.answers.get("_defaults", {}).get("member"),
+        "member": member,
+        # The family list already says what the member is to the agent.
+        "relationship": common.relationship_to(ctx, int(member)) if member else None,
     }
 
 
