@@ -18,6 +18,8 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 # family member) tells whether such a permit exists, and may send that person an SMS: one
 # budget per signed-in person and per client address, wherever the lookup happens.
 LOOKUP_RATES = "10 per minute;30 per hour"
+# Entering a consent code (wizards' consent steps, adding a family member).
+CONSENT_RATES = "10 per hour;20 per day"
 
 
 def allowed(scope: str, rates: str, person_id: int, client_address: str | None) -> bool:

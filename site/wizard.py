@@ -94,7 +94,8 @@ class Step:
     # Values for a first visit (e.g. the agent's own name, the person switched to).
     prefill: Callable[[StepContext], dict[str, Any]] | None = None
     # A second action on the page besides 继续 (e.g. send the consent code again).
-    resend: Callable[[StepContext], None] | None = None
+    # It says what happened ("sent", "wait", "capped"), for the page to tell.
+    resend: Callable[[StepContext], str | None] | None = None
     # How often one person, or one client address, may submit the step: for steps that look
     # people up by name and ID number (or send them an SMS), which must not become a way to
     # test guesses against the register.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -38,6 +39,46 @@ class CodeLocked(CodeError):
     """Too many wrong tries: the code is dead and a new one must be requested."""
 
 
+class TooManyCodes(CodeError):
+    """The recipient was sent, or had guessed against, too many codes of this kind lately."""
+
+
+@dataclass(frozen=True)
+class RecipientCap:
+    """Limits per receiving phone, across every draft and request that can text it: one
+    person's phone must not be flooded, nor their codes guessed at draft after draft."""
+
+    purposes: tuple[str, ...]
+    per_hour: int
+    per_day: int
+    wrong_tries_per_day: int
+
+
+# Consent codes: someone else asks, so the phone's owner did nothing to cause them.
+CONSENT_CAP = RecipientCap(("consent", "family"), per_hour=3, per_day=10, wrong_tries_per_day=20)
+
+
+def recipient_capped(session: Session, phone: str, now: datetime, cap: RecipientCap) -> bool:
+    """Whether no further code of these purposes may go to `phone` now."""
+    day_ago, hour_ago = now - timedelta(days=1), now - timedelta(hours=1)
+    sent_today, sent_this_hour, wrong_tries = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count().filter(OneTimeCode.created_at > hour_ago),
+            sa.func.coalesce(sa.func.sum(OneTimeCode.attempts), 0),
+        ).where(
+            OneTimeCode.phone == phone,
+            OneTimeCode.purpose.in_(cap.purposes),  # type: ignore[attr-defined]
+            OneTimeCode.created_at > day_ago,
+        )
+    ).one()
+    return (
+        sent_this_hour >= cap.per_hour
+        or sent_today >= cap.per_day
+        or wrong_tries >= cap.wrong_tries_per_day
+    )
+
+
 class CodeWrong(CodeError):
     def __init__(self, remaining: int) -> None:
         super().__init__(remaining)
@@ -68,6 +109,7 @@ def issue(
     now: datetime,
     ttl_seconds: int,
     secret: str,
+    cap: RecipientCap | None = None,
 ) -> str:
     """Create a code and return it in clear, for the SMS only."""
     latest = _latest(session, purpose, subject)
@@ -77,6 +119,8 @@ def issue(
     if latest is not None and not used and now - latest.created_at < RESEND_AFTER:
         wait = RESEND_AFTER - (now - latest.created_at)
         raise ResendTooSoon(max(1, int(wait.total_seconds())))
+    if cap is not None and recipient_capped(session, phone, now, cap):
+        raise TooManyCodes()
     # Older codes for the same purpose stop working once a new one is sent.
     session.execute(
         sa.update(OneTimeCode)

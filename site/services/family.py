@@ -57,6 +57,10 @@ class NoPhoneForConsent(FamilyError):
     """An adult under 60 must consent by SMS, but has no phone on record."""
 
 
+class ConsentCapped(FamilyError):
+    """The member's phone was sent, or guessed against, too many consent codes lately."""
+
+
 class NotAMember(FamilyError):
     """Not on the owner's list: no switching to, removing or seeing that person."""
 
@@ -187,6 +191,8 @@ def request_adding(
         # The same request again within a minute (a double submit, a reload): the code
         # already sent is still good, so no second SMS.
         return ConsentNeeded(person, relationship, person.phone)
+    except codes.TooManyCodes:
+        raise ConsentCapped() from None
     audit.record(
         session,
         action="family_consent_requested",
@@ -228,6 +234,7 @@ def _send_consent_code(
         now=now,
         ttl_seconds=ttl_seconds,
         secret=secret,
+        cap=codes.CONSENT_CAP,
     )
     minutes = max(1, ttl_seconds // 60)
     sms.queue(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock, db
@@ -116,8 +116,10 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
         if draft is None or definition is None or definition.resend is None:
             abort(404)
         if draft.case_id is None and wizard.may_open(draft.answers, step):
-            definition.resend(_context(person, draft))
+            outcome = definition.resend(_context(person, draft))
             commit_and_deliver()
+            if outcome:
+                flash(outcome, "resend")
         return go(draft.id, step)
 
     def _back(draft_id: str, answers: engine.Answers, step: str) -> str:

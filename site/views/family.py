@@ -17,7 +17,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
-from epermit.extensions import LOOKUP_RATES, allowed
+from epermit.extensions import CONSENT_RATES, LOOKUP_RATES, allowed
 from epermit.forms import (
     RELATIONSHIP_WORDS,
     TOO_OFTEN,
@@ -127,6 +127,10 @@ def _explain(form: FamilyAddForm, error: family.FamilyError) -> None:
         form.id_number.errors = ["这是您本人的公民身份号码,请输入家庭成员的公民身份号码"]
     elif isinstance(error, family.AlreadyMember):
         form.id_number.errors = [f"{error.member.name}已在您的家庭成员中,无需重复添加"]
+    elif isinstance(error, family.ConsentCapped):
+        form.id_number.errors = [
+            "此人近期收到的验证码已达上限,暂时不能再发送。请稍后再试,或请其本人添加您"
+        ]
     elif isinstance(error, family.NoPhoneForConsent):
         form.id_number.errors = [
             "此人未登记手机号码,无法发送同意验证码。请其本人到居住地派出所登记手机号码后再添加"
@@ -156,7 +160,11 @@ def consent() -> BaseResponse:
         session.pop(PENDING, None)
         return redirect(url_for("family.add"), 303)
     form = FamilyConsentForm(today=clock.today())
-    context = {"person": person, "masked_phone": _mask_phone(person.phone)}
+    context = {"person": person}
+    if form.is_submitted() and not allowed("consent", CONSENT_RATES, owner_id, client_address()):
+        # Guesses at consent codes share one budget with the wizards' consent steps.
+        form.consent_code.errors = [TOO_OFTEN]
+        return render_page("family/consent.html", status=429, form=form, **context)
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render_page("family/consent.html", status=status, form=form, **context)
@@ -205,6 +213,9 @@ def resend() -> BaseResponse:
     except codes.ResendTooSoon as wait:
         dbs().rollback()
         flash(str(wait.wait_seconds), "resend_wait")
+    except codes.TooManyCodes:
+        dbs().rollback()
+        flash("", "resend_capped")
     return redirect(url_for("family.consent"), 303)
 
 
@@ -236,7 +247,3 @@ def remove(member_id: int) -> BaseResponse:
         session.pop("viewing_id", None)
     flash(member.person.name, "removed")
     return redirect(url_for("family.index"), 303)
-
-
-def _mask_phone(phone: str | None) -> str:
-    return f"{phone[:3]}****{phone[-4:]}" if phone else ""

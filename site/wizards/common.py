@@ -12,6 +12,9 @@ from epermit.models import FamilyLink, Person
 from epermit.services import codes, permits, sms
 
 CONSENT = "consent"
+# Guessing a consent code lets a stranger act for the applicant: tries are counted per person
+# and address across every draft and the family page, besides the 5 each code allows.
+CONSENT_LIMIT = engine.Limit("consent", extensions.CONSENT_RATES, "consent_code")
 # The applicant step looks a person up by name and ID number (and may text them a code).
 LOOKUP_LIMIT = engine.Limit("lookup", extensions.LOOKUP_RATES, "applicant_id_number")
 
@@ -78,6 +81,17 @@ def validate_applicant(form: Any, ctx: engine.StepContext, *, consent_possible: 
             "该申请人没有登记手机号码,无法通过短信确认同意。请先在“家庭成员”中添加该申请人后再办理"
         )
         return False
+    first_time = (ctx.answers.get("applicant") or {}).get("applicant_id") != person.id
+    if (
+        not family
+        and consent_possible
+        and first_time
+        and codes.recipient_capped(ctx.session, person.phone, ctx.now, codes.CONSENT_CAP)  # type: ignore[arg-type]
+    ):
+        field.errors.append(
+            "该申请人近期收到的验证码已达上限,暂时不能再发送。请稍后再试,或请申请人本人办理"
+        )
+        return False
     form.resolved_applicant = person
     return True
 
@@ -97,7 +111,8 @@ def consent_subject(ctx: engine.StepContext, person_id: int) -> str:
     return f"{ctx.draft.wizard}:{ctx.draft.id}:{person_id}"
 
 
-def send_consent_code(ctx: engine.StepContext, person_id: int, service_words: str) -> None:
+def send_consent_code(ctx: engine.StepContext, person_id: int, service_words: str) -> str:
+    """Text the applicant a consent code; say "sent", or why not ("wait", "capped")."""
     person = ctx.session.get(Person, person_id)
     assert person is not None and person.phone
     try:
@@ -109,9 +124,12 @@ def send_consent_code(ctx: engine.StepContext, person_id: int, service_words: st
             now=ctx.now,
             ttl_seconds=ctx.settings["CODE_TTL_SECONDS"],
             secret=ctx.settings["SECRET_KEY"],
+            cap=codes.CONSENT_CAP,
         )
     except codes.ResendTooSoon:
-        return
+        return "wait"
+    except codes.TooManyCodes:
+        return "capped"
     minutes = max(1, ctx.settings["CODE_TTL_SECONDS"] // 60)
     sms.queue(
         ctx.session,
@@ -123,6 +141,7 @@ def send_consent_code(ctx: engine.StepContext, person_id: int, service_words: st
         code=code,
         now=ctx.now,
     )
+    return "sent"
 
 
 def validate_consent(form: Any, ctx: engine.StepContext) -> bool:
@@ -151,10 +170,9 @@ def store_consent(form: Any, ctx: engine.StepContext) -> dict[str, Any]:
     return {"consented": True, "consent_code": None, "at": ctx.now.isoformat()}
 
 
-def resend_consent(ctx: engine.StepContext, service_words: str) -> None:
+def resend_consent(ctx: engine.StepContext, service_words: str) -> str | None:
     person_id = applicant_of(ctx.answers)
-    if person_id is not None:
-        send_consent_code(ctx, person_id, service_words)
+    return send_consent_code(ctx, person_id, service_words) if person_id is not None else None
 
 
 def needs_consent(answers: engine.Answers) -> bool:

@@ -230,6 +230,7 @@ WIZARD = engine.Wizard(
             validate=common.validate_consent,
             store=common.store_consent,
             resend=lambda ctx: common.resend_consent(ctx, SERVICE_WORDS),
+            limit=common.CONSENT_LIMIT,
         ),
         engine.Step("residence", forms.ResidenceForm),
     ),
