@@ -140,6 +140,30 @@ def test_five_wrong_tries_still_wait_for_the_next_code(client_request, outbox):
     assert "秒后重新获取" in client_request.get("/login/verify").main_text
 
 
+def test_someone_elses_wrong_guesses_do_not_end_my_code(app, client_request, outbox):
+    start_login(client_request)
+    mine = outbox.last_code("13800000001")
+    stranger = app.test_client()
+    token = csrf_token_of(stranger)
+    stranger.post("/login", data={"phone": "13800000001", "csrf_token": token})
+    for _ in range(5):
+        stranger.post("/login/verify", data={"code": "000000", "csrf_token": token})
+    # The stranger only used up the code their own request made.
+    answer = client_request.post("/login/verify", {"code": mine})
+    assert answer.location == "/permit"
+
+
+def test_resubmitting_someones_number_does_not_use_up_their_sign_ins(app, client_request, outbox):
+    stranger = app.test_client()
+    token = csrf_token_of(stranger)
+    for _ in range(12):  # answered "too soon" after the first: no code, no count
+        stranger.post("/login", data={"phone": "13800000001", "csrf_token": token})
+    assert len(outbox.messages("13800000001")) == 1
+    answer = start_login(client_request)
+    assert answer.location == "/login/verify"
+    assert len(outbox.messages("13800000001")) == 2
+
+
 def test_new_code_replaces_the_old_one(client_request, outbox, clock):
     start_login(client_request)
     old = outbox.last_code("13800000001")

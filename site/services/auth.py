@@ -17,10 +17,17 @@ from epermit.services import audit, codes, sms
 PURPOSE = "login"
 
 
+def _subject(phone: str, browser: str) -> str:
+    # Each browser asking has its own code: wrong guesses typed in one (anyone's) cannot
+    # use up the code the phone's owner is about to type in theirs.
+    return f"{phone}#{browser}"
+
+
 def request_code(
     session: Session,
     *,
     phone: str,
+    browser: str,
     now: datetime,
     ttl_seconds: int,
     secret: str,
@@ -29,7 +36,7 @@ def request_code(
     code = codes.issue(
         session,
         purpose=PURPOSE,
-        subject=phone,
+        subject=_subject(phone, browser),
         phone=phone,
         now=now,
         ttl_seconds=ttl_seconds,
@@ -78,13 +85,21 @@ def verify_code(
     session: Session,
     *,
     phone: str,
+    browser: str,
     code: str,
     now: datetime,
     secret: str,
     client_address: str | None,
 ) -> Person:
     """Return the signed-in person; raise a `codes.CodeError` otherwise."""
-    codes.verify(session, purpose=PURPOSE, subject=phone, code=code, now=now, secret=secret)
+    codes.verify(
+        session,
+        purpose=PURPOSE,
+        subject=_subject(phone, browser),
+        code=code,
+        now=now,
+        secret=secret,
+    )
     person = session.exec(select(Person).where(Person.phone == phone)).first()
     if person is None:
         # Unreachable in practice (no SMS went out), but never sign in a nobody.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -64,7 +66,14 @@ def _too_many(_error: Exception) -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(CLIENT_LIMIT, methods=["POST"])
-@limiter.limit(PHONE_LIMIT, key_func=phone_key, methods=["POST"])
+# Only requests that issued a code count against the phone: someone else resubmitting its
+# number (answered "too soon") does not use up its owner's sign-ins.
+@limiter.limit(
+    PHONE_LIMIT,
+    key_func=phone_key,
+    methods=["POST"],
+    deduct_when=lambda _response: g.get("code_issued", False),
+)
 def login() -> Response:
     form = LoginForm(today=clock.today())
     expired = request.args.get("expired") == "1"
@@ -72,16 +81,19 @@ def login() -> Response:
         status = 422 if request.method == "POST" else 200
         return render_page("auth/login.html", status=status, form=form, expired=expired)
     phone = form.phone.data
+    browser = session.setdefault("login_browser", secrets.token_urlsafe(12))
     try:
         auth.request_code(
             dbs(),
             phone=phone,
+            browser=browser,
             now=clock.now(),
             secret=current_app.config["SECRET_KEY"],
             ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
             client_address=client_address(),
         )
         commit_and_deliver()
+        g.code_issued = True
         session.pop("resend_wait", None)
     except codes.ResendTooSoon as wait:
         dbs().rollback()
@@ -110,6 +122,7 @@ def verify() -> Response:
         person = auth.verify_code(
             dbs(),
             phone=phone,
+            browser=session.get("login_browser", ""),
             code=form.code.data,
             now=clock.now(),
             secret=current_app.config["SECRET_KEY"],
