@@ -7,7 +7,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from flask import Flask, Response, g, request, session
+from flask import Flask, Response, abort, g, request, session
 
 from epermit import clock
 
@@ -39,6 +39,13 @@ def init_app(app: Flask) -> None:
     @app.template_global()
     def static_url(filename: str) -> str:
         return f"/static/{filename}?v={static_version(filename)}"
+
+    @app.before_request
+    def _refuse_nul_in_path() -> None:
+        # No address of ours holds a NUL, and PostgreSQL refuses one in any text it is sent
+        # (a draft id, a reference): answer "not found" before it gets that far.
+        if "\x00" in request.path:
+            abort(404)
 
     @app.before_request
     def _expire_idle_session() -> None:

@@ -169,6 +169,9 @@ def test_control_characters_in_a_reason_are_dropped_not_stored(client_request, a
         "/endorse/" + "x" * 500 + "/who",
         "/cases/" + "Q" * 500,
         "/v/" + "a" * 2000,
+        "/cases/%00",  # PostgreSQL cannot hold NUL in text at all
+        "/endorse/%00/who",
+        "/deregister/a%00b/role",
     ],
 )
 def test_outsized_ids_in_urls_are_not_found(client_request, auth, url):
