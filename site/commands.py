@@ -1,14 +1,19 @@
-"""`flask --app wsgi …` commands: migrate, seed-demo, send-reminders, deliver-sms."""
+"""`flask --app wsgi …` commands: migrate, seed-demo, send-reminders, deliver-sms, purge-stale."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import click
 from flask import Flask, current_app
 
-from epermit import clock, db, demo
-from epermit.services import reminders, sms
+from epermit import clock, db, demo, wizard
+from epermit.services import codes, reminders, sms
 
 BATCH = 100
+# A draft keeps a half-done application across devices for a month: long enough to come
+# back to it, short enough that abandoned ones do not pile up.
+DRAFT_DAYS = 30
 
 
 def init_app(app: Flask) -> None:
@@ -35,6 +40,15 @@ def init_app(app: Flask) -> None:
     def deliver_sms() -> None:
         """Send SMS messages still waiting in the outbox."""
         click.echo(f"delivered {deliver_outbox()} messages")
+
+    @app.cli.command("purge-stale")
+    def purge_stale() -> None:
+        """Delete wizard drafts untouched for 30 days and SMS codes older than 2 days."""
+        now = clock.now()
+        with db.session_scope(db.engine_of(current_app)) as session:
+            drafts = wizard.purge_stale_drafts(session, now - timedelta(days=DRAFT_DAYS))
+            old_codes = codes.purge_old(session, now - timedelta(days=2))
+        click.echo(f"deleted {drafts} stale drafts and {old_codes} old codes")
 
     @app.cli.command("send-reminders")
     def send_reminders() -> None:

@@ -208,6 +208,18 @@ def mark_submitted(session: Session, draft: Draft, case: Case) -> bool:
     return False
 
 
+def purge_stale_drafts(session: Session, untouched_since: datetime) -> int:
+    """Delete drafts never submitted and not touched since then; submitted ones stay, as
+    their done page is the receipt's way back."""
+    result = session.execute(
+        sa.delete(Draft).where(
+            Draft.case_id.is_(None),  # type: ignore[union-attr]
+            Draft.updated_at < untouched_since,  # type: ignore[arg-type]
+        )
+    )
+    return result.rowcount
+
+
 def case_of(session: Session, draft: Draft) -> Case | None:
     if draft.case_id is None:
         return None

@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlmodel import func, select
 
-from epermit.models import Deregistration, Endorsement, FamilyLink
+from epermit.models import Deregistration, Draft, Endorsement, FamilyLink, OneTimeCode
 
 JUNK = [
     "",
@@ -177,3 +177,40 @@ def test_control_characters_in_a_reason_are_dropped_not_stored(client_request, a
 def test_outsized_ids_in_urls_are_not_found(client_request, auth, url):
     auth.login("张伟")
     assert client_request.client.get(url).status_code == 404
+
+
+def test_drafts_cannot_be_made_by_the_thousand(client_request, auth, dbsession):
+    # GET /endorse makes a draft (SPEC 4.1), so a script or a cross-site link could.
+    auth.login("张伟")
+    for _ in range(30):
+        client_request.get("/endorse", expected_status=303)
+    page = client_request.get("/deregister", expected_status=429)
+    assert page.h1 == "操作过于频繁"
+    assert rows(dbsession, Draft) == 30
+
+
+def test_stale_drafts_and_old_codes_are_purged(app, client_request, auth, dbsession, clock):
+    auth.login("张伟")
+    abandoned = draft_of(client_request.client, "endorse")
+    submitted = draft_of(client_request.client, "endorse")
+    token = csrf(client_request.client)
+    client_request.client.post(
+        f"/endorse/{submitted}/who", data={"for_whom": "self", "csrf_token": token}
+    )
+    client_request.client.post(
+        f"/endorse/{submitted}/residence", data={"address_unchanged": "yes", "csrf_token": token}
+    )
+    client_request.client.post(
+        f"/endorse/{submitted}/check", data={"declaration": "y", "csrf_token": token}
+    )
+    clock.advance(days=29)
+    auth.login("张伟")
+    fresh = draft_of(client_request.client, "deregister")
+    clock.advance(days=3)
+    result = app.test_cli_runner().invoke(args=["purge-stale"])
+    assert "deleted 1 stale drafts" in result.output, result.output
+    dbsession.rollback()
+    assert dbsession.get(Draft, abandoned) is None
+    assert dbsession.get(Draft, submitted).case_id is not None
+    assert dbsession.get(Draft, fresh) is not None
+    assert dbsession.exec(select(func.count()).select_from(OneTimeCode)).one() == 0

@@ -29,6 +29,7 @@ from epermit.views._common import (
 )
 
 SPECIAL = {engine.CHECK, engine.DONE, engine.STOP}
+DRAFT_RATES = "30 per hour;100 per day"
 
 
 def _form_data(form: Any) -> dict[str, Any]:
@@ -58,6 +59,9 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
     def start() -> BaseResponse:
         person = current_person()
         assert person is not None and person.id is not None
+        if not allowed("draft", DRAFT_RATES, person.id, client_address()):
+            # A GET makes a draft: a script or a cross-site link must not make thousands.
+            abort(429)
         defaults: dict[str, Any] = {}
         if viewing_id() != person.id:
             # 切换: the person switched to is the default applicant.
