@@ -73,7 +73,10 @@ def init_app(app: Flask) -> None:
         if app.config.get("PRODUCTION"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if request.endpoint == "static":
-            if request.args.get("v"):
+            # Immutable only under the address of this very content: a stale or made-up
+            # version must not be cached for a year.
+            filename = (request.view_args or {}).get("filename", "")
+            if response.status_code == 200 and request.args.get("v") == static_version(filename):
                 headers["Cache-Control"] = "public, max-age=31536000, immutable"
         elif "Cache-Control" not in headers:
             # Pages carry personal data or form state: never keep them in a shared cache.

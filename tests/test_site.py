@@ -48,6 +48,9 @@ def test_htmx_is_vendored_deferred_and_immutable(client):
     answer = client.get(src)
     assert answer.status_code == 200 and b"htmx" in answer.data[:200]
     assert "immutable" in answer.headers["Cache-Control"]
+    # A version that is not this content's is never cached for a year.
+    stale = client.get("/static/htmx.min.js?v=0123456789ab")
+    assert "immutable" not in stale.headers.get("Cache-Control", "")
 
 
 def test_htmx_config_restores_history_as_full_page_and_swaps_422(client):
