@@ -15,12 +15,15 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from epermit.models import Case, Draft, Person
+
+if TYPE_CHECKING:  # the engine itself knows nothing of Flask, only the type
+    from epermit.extensions import Budget
 
 Answers = dict[str, dict[str, Any]]
 CHECK = "check"
@@ -75,8 +78,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Limit:
-    scope: str  # tries in one scope share a budget, whichever step or page they are made on
-    rates: str  # e.g. "10 per minute;30 per hour"
+    budget: Budget  # tries against one budget are shared, whichever step or page made them
     field: str  # the field the refusal is shown next to
 
 

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock, db
 from epermit import wizard as engine
-from epermit.extensions import allowed
+from epermit.extensions import DRAFTS, allowed
 from epermit.forms import TOO_OFTEN
 from epermit.htmx import render_page
 from epermit.models import Draft, Person
@@ -29,7 +29,6 @@ from epermit.views._common import (
 )
 
 SPECIAL = {engine.CHECK, engine.DONE, engine.STOP}
-DRAFT_RATES = "30 per hour;100 per day"
 
 
 def _form_data(form: Any) -> dict[str, Any]:
@@ -59,8 +58,7 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
     def start() -> BaseResponse:
         person = current_person()
         assert person is not None and person.id is not None
-        if not allowed("draft", DRAFT_RATES, person.id, client_address()):
-            # A GET makes a draft: a script or a cross-site link must not make thousands.
+        if not allowed(DRAFTS, person.id, client_address()):
             abort(429)
         defaults: dict[str, Any] = {}
         if viewing_id() != person.id:
@@ -156,7 +154,7 @@ def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
         form = step.form(today=ctx.today)
         _setup(form, ctx)
         limit = step.limit
-        if limit and not allowed(limit.scope, limit.rates, ctx.actor.id, ctx.client_address):  # type: ignore[arg-type]
+        if limit and not allowed(limit.budget, ctx.actor.id, ctx.client_address):  # type: ignore[arg-type]
             # Refused next to the field like any other error, with what was typed kept.
             getattr(form, limit.field).errors = [TOO_OFTEN]
             return _render(ctx, step.name, form, 429)

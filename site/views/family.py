@@ -17,7 +17,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
-from epermit.extensions import CONSENT_RATES, LOOKUP_RATES, allowed
+from epermit.extensions import CONSENT_TRIES, LOOKUP, allowed
 from epermit.forms import (
     RELATIONSHIP_WORDS,
     TOO_OFTEN,
@@ -86,7 +86,7 @@ def switch() -> BaseResponse:
 def add() -> BaseResponse:
     owner_id = _owner_id()
     form = FamilyAddForm(today=clock.today())
-    if form.is_submitted() and not allowed("lookup", LOOKUP_RATES, owner_id, client_address()):
+    if form.is_submitted() and not allowed(LOOKUP, owner_id, client_address()):
         # Adding by name and ID number must not become a way to test guesses against the
         # register: it shares the wizards' lookup budget.
         form.id_number.errors = [TOO_OFTEN]
@@ -161,7 +161,7 @@ def consent() -> BaseResponse:
         return redirect(url_for("family.add"), 303)
     form = FamilyConsentForm(today=clock.today())
     context = {"person": person}
-    if form.is_submitted() and not allowed("consent", CONSENT_RATES, owner_id, client_address()):
+    if form.is_submitted() and not allowed(CONSENT_TRIES, owner_id, client_address()):
         # Guesses at consent codes share one budget with the wizards' consent steps.
         form.consent_code.errors = [TOO_OFTEN]
         return render_page("family/consent.html", status=429, form=form, **context)

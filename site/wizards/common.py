@@ -14,9 +14,9 @@ from epermit.services import codes, permits, sms
 CONSENT = "consent"
 # Guessing a consent code lets a stranger act for the applicant: tries are counted per person
 # and address across every draft and the family page, besides the 5 each code allows.
-CONSENT_LIMIT = engine.Limit("consent", extensions.CONSENT_RATES, "consent_code")
+CONSENT_LIMIT = engine.Limit(extensions.CONSENT_TRIES, "consent_code")
 # The applicant step looks a person up by name and ID number (and may text them a code).
-LOOKUP_LIMIT = engine.Limit("lookup", extensions.LOOKUP_RATES, "applicant_id_number")
+LOOKUP_LIMIT = engine.Limit(extensions.LOOKUP, "applicant_id_number")
 
 
 def family_choices(ctx: engine.StepContext) -> list[tuple[str, str]]:
