@@ -224,7 +224,7 @@ def test_consent_code_can_be_sent_again_after_a_minute(client_request, auth, out
     first = outbox.last_code(ZHAO_QIANG[2])
     client_request.post("/family/add/consent/resend")
     assert len(outbox.messages(ZHAO_QIANG[2])) == 1
-    assert "秒后再重新发送" in client_request.get("/family/add/consent").main_text
+    assert "验证码刚刚发送过,请1分钟后再重新发送" in client_request.get("/family/add/consent").main_text
     clock.advance(seconds=61)
     client_request.post("/family/add/consent/resend")
     assert len(outbox.messages(ZHAO_QIANG[2])) == 2
@@ -232,6 +232,17 @@ def test_consent_code_can_be_sent_again_after_a_minute(client_request, auth, out
     assert page.errors()["consent_code"].startswith("验证码不正确")  # the old code stopped working
     client_request.post("/family/add/consent", {"consent_code": outbox.last_code(ZHAO_QIANG[2])})
     assert "赵强" in member_names(client_request.get("/family"))
+
+
+def test_a_resend_notice_never_shows_as_a_family_message(client_request, auth, clock):
+    auth.login("张伟")
+    add(client_request, *ZHAO_QIANG[:2])
+    clock.advance(seconds=61)
+    client_request.post("/family/add/consent/resend")
+    # Straight to the list (another tab): the notice waits for its consent page.
+    assert not client_request.get("/family").soup.select('[role="status"]')
+    notice = client_request.get("/family/add/consent").text('[role="status"]')
+    assert notice == "验证码已重新发送。"
 
 
 def test_submitting_the_add_form_twice_sends_one_code(client_request, auth, outbox):

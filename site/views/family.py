@@ -209,13 +209,13 @@ def resend() -> BaseResponse:
             secret=current_app.config["SECRET_KEY"],
         )
         commit_and_deliver()
-        flash("", "resent")
-    except codes.ResendTooSoon as wait:
+        flash("sent", "resend")
+    except codes.ResendTooSoon:
         dbs().rollback()
-        flash(str(wait.wait_seconds), "resend_wait")
+        flash("wait", "resend")
     except codes.TooManyCodes:
         dbs().rollback()
-        flash("", "resend_capped")
+        flash("capped", "resend")
     return redirect(url_for("family.consent"), 303)
 
 
