@@ -91,11 +91,9 @@ def read_token(token: str, now: datetime, secret: str, ttl_seconds: int) -> tupl
     return permit_id, made_at
 
 
-def make_code(
-    session: Session, *, viewer_id: int, holder_id: int, today: date, now: datetime, secret: str
-) -> PermitCode:
-    """A fresh code for the holder's permit, for the holder or a family member (切换)."""
-    card = permits.card_for(session, viewer_id=viewer_id, holder_id=holder_id, today=today)
+def make_code(card: permits.PermitCard, now: datetime, secret: str) -> PermitCode:
+    """A fresh code for the permit on this card; the card comes from `permits.card_for`,
+    which has checked that the viewer is the holder or a family member (切换)."""
     if card.permit is None or not card.can_show_code:
         raise NoCodeForStatus(card.status)
     made_at = now.replace(microsecond=0)

@@ -27,18 +27,10 @@ def _code_context() -> dict[str, Any]:
     """The viewed holder's card and, when the status allows one, a fresh code (SPEC 2.11)."""
     person = current_person()
     assert person is not None and person.id is not None
-    holder_id = viewing_id()
-    card = permits.card_for(dbs(), viewer_id=person.id, holder_id=holder_id, today=clock.today())
+    card = permits.card_for(dbs(), viewer_id=person.id, holder_id=viewing_id(), today=clock.today())
     if card.permit is None or not card.can_show_code:
         return {"card": card, "code": None}
-    code = permit_code.make_code(
-        dbs(),
-        viewer_id=person.id,
-        holder_id=holder_id,
-        today=clock.today(),
-        now=clock.now(),
-        secret=current_app.config["SECRET_KEY"],
-    )
+    code = permit_code.make_code(card, clock.now(), current_app.config["SECRET_KEY"])
     base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
     url = base.rstrip("/") + url_for("verify.show", token=code.token)
     return {
