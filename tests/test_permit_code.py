@@ -199,3 +199,13 @@ def test_made_time_is_shown_in_guangzhou_time(client_request, auth, clock):
     auth.login("张伟")
     page = client_request.get("/permit/code")
     assert page.text(".code-time") == "生成时间: 2026年11月26日 01:00:00"
+
+
+@pytest.mark.parametrize("name", ["王芳", "刘洋", "陈军"])
+def test_no_code_is_made_for_a_suspended_deregistered_or_missing_permit(dbsession, clock, name):
+    from epermit.services import permit_code, permits
+
+    holder = dbsession.exec(select(Person).where(Person.name == name)).one()
+    card = permits.card_of(dbsession, holder, clock.today)
+    with pytest.raises(permit_code.NoCodeForStatus):
+        permit_code.make_code(card, clock(), "test-secret")
