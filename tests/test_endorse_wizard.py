@@ -214,7 +214,7 @@ def test_validation_errors_keep_values_and_save_nothing(client_request, auth, db
     # Each radio points at the message itself, as a text field does (SPEC 4.4).
     assert page.soup.select_one("#for_whom")["aria-describedby"] == "for_whom-error"
     other = page.soup.select_one("#for_whom-1")["aria-describedby"]
-    assert other == "for_whom-error for_whom-1-item-hint"
+    assert other == "for_whom-1-item-hint for_whom-error"
     dbsession.rollback()
     assert "who" not in dbsession.get(Draft, draft).answers
 
