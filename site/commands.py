@@ -14,6 +14,8 @@ BATCH = 100
 # A draft keeps a half-done application across devices for a month: long enough to come
 # back to it, short enough that abandoned ones do not pile up.
 DRAFT_DAYS = 30
+# Codes live minutes, but the per-phone caps look back a day (services.codes.RecipientCap).
+CODE_DAYS = 2
 
 
 def init_app(app: Flask) -> None:
@@ -43,11 +45,11 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("purge-stale")
     def purge_stale() -> None:
-        """Delete wizard drafts untouched for 30 days and SMS codes older than 2 days."""
+        """Delete wizard drafts untouched for DRAFT_DAYS and SMS codes older than CODE_DAYS."""
         now = clock.now()
         with db.session_scope(db.engine_of(current_app)) as session:
             drafts = wizard.purge_stale_drafts(session, now - timedelta(days=DRAFT_DAYS))
-            old_codes = codes.purge_old(session, now - timedelta(days=2))
+            old_codes = codes.purge_old(session, now - timedelta(days=CODE_DAYS))
         click.echo(f"deleted {drafts} stale drafts and {old_codes} old codes")
 
     @app.cli.command("send-reminders")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from sqlmodel import select
-
 from epermit.models import OneTimeCode
 from epermit.services import codes
 
@@ -129,4 +127,3 @@ def test_wrong_tries_against_a_phone_stop_its_codes_for_a_day(dbsession, clock):
         dbsession, LI_NA[2], clock() + timedelta(hours=20), codes.CONSENT_CAP
     )
     assert not codes.recipient_capped(dbsession, "13800000001", clock(), codes.CONSENT_CAP)
-    assert dbsession.exec(select(OneTimeCode)).all()
