@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from epermit import commands, config, db, extensions, htmx, security, templating
+from epermit.wizard import Wizard
+from epermit.wizards import WIZARDS
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(
+    test_config: dict[str, Any] | None = None, wizards: Iterable[Wizard] = WIZARDS
+) -> Flask:
+    """The application; `wizards` are the services it serves (all registered ones unless a
+    test brings its own)."""
     app = Flask(__name__, instance_path=str(config.instance_dir()))
     app.config.from_mapping(config.from_environment())
     app.config.update(
@@ -35,9 +42,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     commands.init_app(app)
     templating.init_app(app)
 
-    from epermit.views import auth, cases, deregister, endorse, family, main, permit, verify
+    from epermit.views import _wizard, auth, cases, family, main, permit, verify
 
-    for module in (main, auth, permit, endorse, deregister, cases, family, verify):
+    for module in (main, auth, permit, cases, family, verify):
         app.register_blueprint(module.bp)
+    _wizard.init_app(app, wizards)
     main.register_error_pages(app)
     return app

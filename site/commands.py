@@ -10,7 +10,6 @@ from flask import Flask, current_app
 from epermit import clock, db, demo, wizard
 from epermit.services import codes, reminders, sms
 
-BATCH = 100
 # A draft keeps a half-done application across devices for a month: long enough to come
 # back to it, short enough that abandoned ones do not pile up.
 DRAFT_DAYS = 30
@@ -62,12 +61,8 @@ def init_app(app: Flask) -> None:
 
 
 def deliver_outbox() -> int:
-    """Send everything waiting, a batch per transaction, so that no write lock is held long."""
-    sender = sms.sender_for(current_app.config["SMS_BACKEND"], current_app.config["SMS_OUTBOX"])
-    total = 0
-    while True:
-        with db.session_scope(db.engine_of(current_app)) as session:
-            sent = sms.deliver_pending(session, sender, clock.now(), limit=BATCH)
-        total += sent
-        if sent < BATCH:
-            return total
+    """Send what waits in the outbox, with the app's sender (SPEC 5)."""
+    config = current_app.config
+    engine = db.engine_of(current_app)
+    sender = sms.sender_for(config["SMS_BACKEND"], config["SMS_OUTBOX"])
+    return sms.deliver_outbox(lambda: db.session_scope(engine), sender, clock.now())

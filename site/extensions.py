@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -11,27 +9,15 @@ from flask_wtf.csrf import CSRFProtect
 from limits import parse_many
 
 from epermit import identity
+from epermit.budgets import CONSENT_TRIES, DRAFTS, LOOKUP, Budget
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 
-@dataclass(frozen=True)
-class Budget:
-    """Tries shared by several routes, or by some steps of a route, which a route decorator
-    cannot express: counted per signed-in person and per client address."""
-
-    scope: str
-    rates: str
-
-
-# Looking a person up by name and ID number (naming an applicant in either wizard, adding a
-# family member) tells whether such a permit exists, and may send that person an SMS.
-LOOKUP = Budget("lookup", "10 per minute;30 per hour")
-# Entering a consent code (wizards' consent steps, adding a family member).
-CONSENT_TRIES = Budget("consent", "10 per hour;20 per day")
-# Starting a wizard: a GET makes a draft, so a script or a cross-site link could make many.
-DRAFTS = Budget("draft", "30 per hour;100 per day")
+# The budgets are pure data (epermit.budgets), so wizard declarations can name them without
+# importing Flask; they are counted here.
+__all__ = ["CONSENT_TRIES", "DRAFTS", "LOOKUP", "Budget", "allowed", "csrf", "limiter", "phone_key"]
 
 
 def allowed(budget: Budget, person_id: int, client_address: str | None) -> bool:

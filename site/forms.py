@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import BooleanField, Field, RadioField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from epermit import identity
 from epermit.services import codes
+from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, Reason, Relationship
 
 MESSAGES = {
     "empty": "请输入{label}",
@@ -47,16 +50,35 @@ def plain_text(raw: str | None) -> str:
 TOO_OFTEN = "操作过于频繁,请稍后再试"
 
 
+def choices(words: Mapping[StrEnum, str]) -> list[tuple[str, str]]:
+    """Form choices in the vocabulary's order, each value with its words; a value without
+    words is a KeyError at import, not a blank radio."""
+    enum = type(next(iter(words)))
+    return [(value.value, words[value]) for value in enum]
+
+
 def message_for(code: str, label: str) -> str:
     return MESSAGES[code].format(label=label)
 
 
 class Form(FlaskForm):
-    """Base form: knows today's date, which some checks need (birth dates, leave dates)."""
+    """Base form: knows today's date, which some checks need (birth dates, leave dates).
 
-    def __init__(self, *args: Any, today: date | None = None, **kwargs: Any) -> None:
+    Today is always given: only the view layer reads the clock (a test may have moved it).
+    """
+
+    # Messages for refusals that need the database (epermit.wizards' checks), by key, or by
+    # "field.key" where one key reads differently per field.
+    refusals: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, *args: Any, today: date, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.today = today or date.today()
+        self.today = today
+
+    def refuse(self, field: str, key: str) -> None:
+        """Show next to `field` the message this form has for `key`."""
+        message = self.refusals.get(f"{field}.{key}") or self.refusals[key]
+        getattr(self, field).errors.append(message)
 
     @property
     def field_errors(self) -> list[tuple[Field, str]]:
@@ -93,6 +115,10 @@ class CheckedField(StringField):
 class IdNumberField(CheckedField):
     checker = staticmethod(identity.check_id_number)
     needs_today = True
+
+    def display(self) -> str:
+        """As check answers show it: masked, as every page but the form shows an ID number."""
+        return identity.mask_id_number(self.data) if self.data else ""
 
 
 class UsccField(CheckedField):
@@ -132,11 +158,20 @@ def code_error(error: codes.CodeError, resend: str, check_with: str = "") -> str
 
 
 class ChoiceField(RadioField):
-    """Radios whose 'not chosen' message names the question."""
+    """Radios whose 'not chosen' message names the question; `check_label` is how check
+    answers name the answer when the question itself reads badly there."""
 
-    def __init__(self, label: str, choices: list[tuple[str, str]], message: str, **kwargs: Any):
+    def __init__(
+        self,
+        label: str,
+        choices: list[tuple[str, str]],
+        message: str,
+        check_label: str | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(label, choices=choices, validate_choice=False, **kwargs)
         self.message = message
+        self.check_label = check_label
 
     def pre_validate(self, form: Form) -> None:  # type: ignore[override]
         if self.data not in {value for value, _ in self.choices}:  # type: ignore[union-attr]
@@ -154,16 +189,16 @@ class VerifyForm(Form):
 
 # Wizard steps (SPEC 4.2, 4.3). Field names are a contract: tests outside the repo post them.
 
-RELATIONSHIPS = [
-    ("spouse", "配偶"),
-    ("parent", "父母"),
-    ("child", "子女"),
-    ("sibling", "兄弟姐妹"),
-    ("grandparent", "祖父母/外祖父母"),
-    ("grandchild", "孙子女/外孙子女"),
-    ("other_relative", "其他近亲属"),
-]
-RELATIONSHIP_WORDS = dict(RELATIONSHIPS)
+RELATIONSHIP_WORDS: dict[Relationship, str] = {
+    Relationship.SPOUSE: "配偶",
+    Relationship.PARENT: "父母",
+    Relationship.CHILD: "子女",
+    Relationship.SIBLING: "兄弟姐妹",
+    Relationship.GRANDPARENT: "祖父母/外祖父母",
+    Relationship.GRANDCHILD: "孙子女/外孙子女",
+    Relationship.OTHER_RELATIVE: "其他近亲属",
+}
+RELATIONSHIPS = choices(RELATIONSHIP_WORDS)
 OTHER_PERSON = "other"
 
 
@@ -172,6 +207,7 @@ class WhoForm(Form):
         "您为谁办理?",
         choices=[("self", "为本人办理"), ("other", "为他人办理(代办家庭成员等)")],
         message="请选择为本人办理还是为他人办理",
+        check_label="为谁办理",
     )
 
 
@@ -194,9 +230,30 @@ class ApplicantChoiceMixin:
     each form lists them in its own page order.
     """
 
-    def set_members(self, members: list[tuple[str, str]]) -> None:
-        choices = [*members, (OTHER_PERSON, "其他人(填写下面的姓名和公民身份号码)")]
+    refusals: ClassVar[dict[str, str]] = {
+        "no_such_holder": (
+            "未找到与该姓名和公民身份号码相符的居住证,请核对姓名和公民身份号码后重新输入"
+        ),
+        "is_self": "这是您本人的信息。为本人办理请返回上一步,选择“为本人办理”",
+        "no_phone_for_consent": (
+            "该申请人没有登记手机号码,无法通过短信确认同意。请先在“家庭成员”中添加该申请人后再办理"
+        ),
+        "consent_capped": (
+            "该申请人近期收到的验证码已达上限,暂时不能再发送。请稍后再试,或请申请人本人办理"
+        ),
+    }
+
+    def set_members(self, members: list[tuple[str, str, str]]) -> None:
+        """Offer the family list: (person id, name, relationship) each."""
+        choices = [
+            (person_id, f"{name}({RELATIONSHIP_WORDS[relationship]})")
+            for person_id, name, relationship in members
+        ]
+        choices.append((OTHER_PERSON, "其他人(填写下面的姓名和公民身份号码)"))
         self.member.choices = choices  # type: ignore[attr-defined]
+
+    def person_words(self, person: Any) -> str:
+        return f"{person.name} {identity.mask_id_number(person.id_number)}"
 
     def validate_member(self, field: Field) -> None:
         allowed = {value for value, _ in field.choices}  # type: ignore[attr-defined]
@@ -227,6 +284,12 @@ class ApplicantChoiceMixin:
 
 
 class EndorseApplicantForm(ApplicantChoiceMixin, Form):
+    refusals: ClassVar[dict[str, str]] = {
+        **ApplicantChoiceMixin.refusals,
+        "agent_name.not_account": "代办人姓名须与登录账号的姓名一致",
+        "agent_id_number.not_account": "代办人公民身份号码须与登录账号的公民身份号码一致",
+    }
+
     agent_name = NameField("代办人姓名", hint="即您本人,须与登录账号一致")
     agent_id_number = IdNumberField("代办人公民身份号码")
     agent_phone = PhoneField("代办人手机号码")
@@ -239,9 +302,26 @@ class EndorseApplicantForm(ApplicantChoiceMixin, Form):
         message="请选择申请人与您的关系",
     )
 
+    def check_rows_for(self, person: Any) -> list[tuple[str, str]]:
+        agent = (
+            f"{self.agent_name.data} {identity.mask_id_number(self.agent_id_number.data)}"
+            f" {self.agent_phone.data}"
+        )
+        relation = RELATIONSHIP_WORDS[self.relationship.data]
+        return [("代办人", agent), ("申请人", f"{self.person_words(person)}(您的{relation})")]
+
 
 class ConsentForm(Form):
     consent_code = CodeField("申请人收到的短信验证码", description="6位数字,5分钟内有效")
+
+    def refuse_code(self, error: codes.CodeError) -> None:
+        self.consent_code.errors.append(
+            code_error(error, resend="重新发送验证码", check_with="向申请人")
+        )
+
+    def check_rows(self) -> list[tuple[str, str]]:
+        # The code is never kept; that the applicant agreed is the answer.
+        return [("申请人同意", "已通过短信验证码确认")]
 
 
 class ResidenceForm(Form):
@@ -249,6 +329,7 @@ class ResidenceForm(Form):
         "申请人现在是否仍住在登记的居住地址?",
         choices=[("yes", "是,仍住在登记地址"), ("no", "否,已经搬到其他地址")],
         message="请选择是否仍住在登记的居住地址",
+        check_label="仍住在登记的居住地址",
     )
 
 
@@ -293,24 +374,24 @@ class FamilySwitchForm(Form):
 
 # Deregistration (SPEC 2.8, 4.3).
 
-DECLARANT_ROLES = [
-    ("self", "本人"),
-    ("family", "家庭成员(代本人申报)"),
-    ("landlord", "房东(屋主、出租屋主或其代理人)"),
-    ("employer", "用人单位"),
-    ("school", "学校"),
-    ("hotel", "旅馆"),
-]
-ORGANISATION_ROLES = ("employer", "school", "hotel")
-REASONS = [
-    ("left_city", "离开广州"),
-    ("moved_out", "搬离登记住址"),
-    ("left_job", "离职"),
-    ("left_school", "毕业或离校"),
-    ("checked_out", "退房"),
-    ("other", "其他"),
-]
-REASON_WORDS = dict(REASONS)
+DECLARANT_ROLE_WORDS: dict[DeclarantRole, str] = {
+    DeclarantRole.SELF: "本人",
+    DeclarantRole.FAMILY: "家庭成员(代本人申报)",
+    DeclarantRole.LANDLORD: "房东(屋主、出租屋主或其代理人)",
+    DeclarantRole.EMPLOYER: "用人单位",
+    DeclarantRole.SCHOOL: "学校",
+    DeclarantRole.HOTEL: "旅馆",
+}
+DECLARANT_ROLES = choices(DECLARANT_ROLE_WORDS)
+REASON_WORDS: dict[Reason, str] = {
+    Reason.LEFT_CITY: "离开广州",
+    Reason.MOVED_OUT: "搬离登记住址",
+    Reason.LEFT_JOB: "离职",
+    Reason.LEFT_SCHOOL: "毕业或离校",
+    Reason.CHECKED_OUT: "退房",
+    Reason.OTHER: "其他",
+}
+REASONS = choices(REASON_WORDS)
 
 
 class RoleForm(Form):
@@ -318,6 +399,7 @@ class RoleForm(Form):
         "您以什么身份申报注销?",
         choices=DECLARANT_ROLES,
         message="请选择您申报注销的身份",
+        check_label="申报身份",
     )
 
 
@@ -334,6 +416,18 @@ class DeclarantForm(Form):
     org_uscc = UsccField("统一社会信用代码", hint="18位,见营业执照或登记证书")
     contact_name = NameField("经办人姓名", hint="即您本人,须与登录账号一致")
     contact_phone = PhoneField("经办人手机号码")
+
+    refusals: ClassVar[dict[str, str]] = {
+        "declarant_id_number.not_account": (
+            "申报人姓名和公民身份号码须与登录账号一致,不能使用他人的身份申报"
+        ),
+        "contact_name.not_account": "经办人姓名须与登录账号的姓名一致",
+        "unknown_employer": "未找到以该统一社会信用代码登记的用人单位,请核对营业执照后重新输入",
+        "unknown_school": "未找到以该统一社会信用代码登记的学校,请核对营业执照后重新输入",
+        "unknown_hotel": "未找到以该统一社会信用代码登记的旅馆,请核对营业执照后重新输入",
+        "not_operator": "您不是该单位登记的经办人,不能以该单位名义申报注销",
+        "not_registered_name": "单位名称与该统一社会信用代码登记的名称不一致,请核对",
+    }
 
     PERSON_FIELDS = ("declarant_name", "declarant_id_number", "declarant_phone")
     ORG_FIELDS = ("org_name", "org_uscc", "contact_name", "contact_phone")
@@ -352,9 +446,22 @@ class DeclarantForm(Form):
 
 
 class DeregisterApplicantForm(ApplicantChoiceMixin, Form):
+    refusals: ClassVar[dict[str, str]] = {
+        **ApplicantChoiceMixin.refusals,
+        "not_tenant": (
+            "申请人登记的居住地址不是您的房屋。房东只能为在本人房屋登记居住的人员申报注销"
+        ),
+        "not_employer_member": "申请人不是在本单位登记的员工,不能为其申报注销",
+        "not_school_member": "申请人不是在本单位登记的学生,不能为其申报注销",
+        "not_hotel_member": "申请人不是在本单位登记的住客,不能为其申报注销",
+    }
+
     member = member_field()
     applicant_name = applicant_name_field()
     applicant_id_number = applicant_id_number_field()
+
+    def check_rows_for(self, person: Any) -> list[tuple[str, str]]:
+        return [("持证人", self.person_words(person))]
 
 
 class DateTextField(StringField):
@@ -384,6 +491,13 @@ class DateTextField(StringField):
             return self.data.isoformat()
         return super()._value()
 
+    def display(self) -> Markup:
+        """As every page shows a date (SPEC 4.8)."""
+        day = self.data if isinstance(self.data, date) else date.fromisoformat(str(self.data))
+        return Markup('<time datetime="{}">{}年{}月{}日</time>').format(
+            day.isoformat(), day.year, day.month, day.day
+        )
+
 
 class ReasonForm(Form):
     reason = ChoiceField("注销原因", choices=REASONS, message="请选择注销原因")
@@ -402,3 +516,8 @@ class ReasonForm(Form):
     def validate_leave_date(self, field: Field) -> None:
         if isinstance(field.data, date) and field.data > self.today:
             raise ValidationError("离开日期不能晚于今天")
+
+    def refuse_before_issue(self, issued: date) -> None:
+        self.leave_date.errors.append(
+            f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)"
+        )

@@ -8,6 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
 
+from epermit.vocabulary import (
+    CaseKind,
+    DeclarantRole,
+    OrganisationKind,
+    Reason,
+    Relationship,
+    sql_in,
+)
+
 # Naming constraints keeps Alembic migrations identical on SQLite and PostgreSQL.
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -41,7 +50,7 @@ class Address(SQLModel, table=True):
 
 
 class Organisation(SQLModel, table=True):
-    __table_args__ = (sa.CheckConstraint("kind IN ('employer', 'school', 'hotel')", name="kind"),)
+    __table_args__ = (sa.CheckConstraint(sql_in("kind", OrganisationKind), name="kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=100)
@@ -86,11 +95,7 @@ class FamilyLink(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("person_id", "member_id"),
         sa.CheckConstraint("person_id <> member_id", name="not_self"),
-        sa.CheckConstraint(
-            "relationship IN ('spouse', 'parent', 'child', 'sibling', 'grandparent',"
-            " 'grandchild', 'other_relative')",
-            name="relationship",
-        ),
+        sa.CheckConstraint(sql_in("relationship", Relationship), name="relationship"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -103,7 +108,7 @@ class FamilyLink(SQLModel, table=True):
 
 class Case(SQLModel, table=True):
     __tablename__ = "case_record"
-    __table_args__ = (sa.CheckConstraint("kind IN ('endorse', 'deregister')", name="kind"),)
+    __table_args__ = (sa.CheckConstraint(sql_in("kind", CaseKind), name="kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=17, unique=True)
@@ -133,6 +138,11 @@ class Endorsement(SQLModel, table=True):
 
 
 class Deregistration(SQLModel, table=True):
+    __table_args__ = (
+        sa.CheckConstraint(sql_in("declarant_role", DeclarantRole), name="declarant_role"),
+        sa.CheckConstraint(sql_in("reason", Reason), name="reason"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     # A permit is deregistered once; the unique key makes a second attempt fail in the DB.
     permit_id: int = Field(foreign_key="permit.id", unique=True)

@@ -23,13 +23,6 @@ STATUS_WORDS = {
 }
 
 
-OUTCOME_WORDS = {
-    "endorsed": "已签注",
-    "late_endorsed": "已补办签注",
-    "deregistered": "已注销",
-}
-
-
 def init_app(app: Flask) -> None:
     @app.context_processor
     def _people() -> dict[str, Any]:
@@ -42,7 +35,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localdate"] = lambda moment: clock.local(moment).date()
     app.jinja_env.filters["localtime"] = clock.local
     app.jinja_env.globals.update(
-        outcome_words=OUTCOME_WORDS,
         reason_words=dict(forms.REASONS),
         status_words=STATUS_WORDS,
         mask_id_number=identity.mask_id_number,

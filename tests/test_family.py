@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from epermit import identity
+from epermit import identity, policy
 from epermit.models import Address, AuditEvent, Draft, FamilyLink, Permit, Person
-from epermit.services import family, permits
+from epermit.services import family
 
 ZHAO_QIANG = ("赵强", "410102199309144711", "13800000020")
 ZHANG_XIAOMING = ("张小明", "430102201509051273")
@@ -201,7 +201,7 @@ def test_wrong_consent_code_is_refused_and_counted(client_request, auth, outbox,
     page = client_request.post("/family/add/consent", {"consent_code": wrong}, expected_status=422)
     assert page.errors() == {"consent_code": "验证码不正确,请向对方核对短信后重新输入(还可尝试4次)"}
     assert page.soup.title.get_text().startswith("错误: ")
-    assert not permits.is_family_member(
+    assert not policy.is_family_member(
         dbsession, person_id(dbsession, "张伟"), person_id(dbsession, "赵强")
     )
 
@@ -378,7 +378,7 @@ def test_removing_li_na_takes_her_off_the_list_and_out_of_reach(client_request, 
     ).one()
     assert event.subject_id == li_na
     # Her own list is hers: 张伟 is still on it.
-    assert permits.is_family_member(dbsession, li_na, person_id(dbsession, "张伟"))
+    assert policy.is_family_member(dbsession, li_na, person_id(dbsession, "张伟"))
 
 
 def test_cannot_remove_someone_who_is_not_on_the_list(client_request, auth, dbsession):

@@ -12,32 +12,22 @@ only reads; `declare` writes in the caller's transaction, which the caller commi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from epermit import identity
-from epermit.models import (
-    Address,
-    Case,
-    Deregistration,
-    Organisation,
-    OrgOperator,
-    Permit,
-    Person,
-)
+from epermit import identity, policy
+from epermit.acting import Acting
+from epermit.models import Case, Deregistration, Permit, Person
 from epermit.services import audit, permits, sms
 from epermit.services.references import new_reference
+from epermit.vocabulary import ORGANISATION_ROLES, CaseKind, DeclarantRole, Reason
 
 __all__ = [
-    "ORGANISATION_ROLES",
-    "REASONS",
     "REASON_DETAIL_MAX_CHARS",
-    "ROLES",
     "AlreadyDeregistered",
-    "ApplicantNotFound",
     "DeclarantMismatch",
     "Declaration",
     "DeregistrationRefused",
@@ -53,19 +43,11 @@ __all__ = [
     "UnknownOrganisation",
     "authorise",
     "check_declarant_person",
-    "check_organisation",
     "check_relation",
     "declare",
     "deregistration_of",
-    "find_applicant",
-    "holder_phone_for_consent",
 ]
 
-ROLES = ("self", "family", "landlord", "employer", "school", "hotel")
-REASONS = ("left_city", "moved_out", "left_job", "left_school", "checked_out", "other")
-# Roles declared by an organisation; each names the Permit column recording that relation,
-# and the Organisation.kind the credit code must belong to.
-ORGANISATION_ROLES = ("employer", "school", "hotel")
 # Deregistration.reason_detail's column width; PostgreSQL would refuse anything longer.
 REASON_DETAIL_MAX_CHARS = 200
 
@@ -76,40 +58,22 @@ _SMS_TEXT = (
     "办件编号{reference}。如有异议,请联系居住地派出所。"
 )
 
+# Who may declare for whom is the policy module's; its refusals are named here too, so that
+# callers of this service catch them by the service's name.
+NotFamilyMember = policy.NotFamilyMember
+DeclarantMismatch = policy.DeclarantMismatch
+NotRecordedLandlord = policy.NotRecordedLandlord
+NotRecordedOrganisation = policy.NotRecordedOrganisation
+UnknownOrganisation = policy.UnknownOrganisation
+NotOperator = policy.NotOperator
+
 
 # --- Refusals --------------------------------------------------------------------------------
 
 
 class DeregistrationRefused(Exception):
-    """Base of every reason a deregistration is refused; views map each to a message."""
-
-
-class NotRecordedLandlord(DeregistrationRefused):
-    """The declarant is not the landlord of the holder's registered address."""
-
-
-class NotRecordedOrganisation(DeregistrationRefused):
-    """The organisation is not the holder's registered employer, school or hotel."""
-
-
-class NotOperator(DeregistrationRefused):
-    """The signed-in person is not a recorded operator of the organisation."""
-
-
-class UnknownOrganisation(DeregistrationRefused):
-    """No organisation has that credit code, or not one of the kind the role needs."""
-
-
-class DeclarantMismatch(DeregistrationRefused):
-    """The declared person (name + ID number) is not the signed-in account."""
-
-
-class ApplicantNotFound(DeregistrationRefused):
-    """No person with that name and ID number holds a current permit."""
-
-
-class NotFamilyMember(DeregistrationRefused):
-    """The applicant is not in the actor's family list; the wizard must get SMS consent."""
+    """Base of every reason a deregistration is refused other than who may declare it
+    (policy.NotAllowed); views map each to a message."""
 
 
 class NoPermit(DeregistrationRefused):
@@ -154,28 +118,15 @@ class ReasonDetailTooLong(DeregistrationRefused):
 
 @dataclass(frozen=True)
 class Declaration:
-    role: str  # one of ROLES
-    actor_id: int  # the signed-in person
-    applicant_id: int  # the holder whose permit is deregistered (== actor_id for "self")
-    reason: str  # one of REASONS
+    """What is declared; who declares it is the `Acting` passed beside it."""
+
+    role: DeclarantRole
+    applicant_id: int  # the holder whose permit is deregistered (the actor for "self")
+    reason: Reason
     reason_detail: str | None
     leave_date: date
     organisation_uscc: str | None = None  # employer, school or hotel roles
     consented: bool = False  # family role: the applicant consented by SMS code in the wizard
-
-
-def find_applicant(session: Session, name: str, id_number: str) -> Person:
-    """The person with exactly this name and ID number who holds a current permit."""
-    person = session.exec(
-        select(Person).where(Person.id_number == identity.normalise_id_number(id_number))
-    ).first()
-    if (
-        person is None
-        or person.name != identity.normalise_name(name)
-        or permits.current_permit(session, person.id) is None  # type: ignore[arg-type]
-    ):
-        raise ApplicantNotFound()
-    return person
 
 
 def check_declarant_person(session: Session, actor_id: int, name: str, id_number: str) -> None:
@@ -189,35 +140,8 @@ def check_declarant_person(session: Session, actor_id: int, name: str, id_number
         raise DeclarantMismatch()
 
 
-def check_organisation(session: Session, actor_id: int, role: str, uscc: str) -> Organisation:
-    """The organisation of this kind with this credit code, if the actor operates it."""
-    if role not in ORGANISATION_ROLES:
-        raise ValueError(f"role {role!r} is not declared by an organisation")
-    organisation = session.exec(
-        select(Organisation).where(
-            Organisation.uscc == identity.normalise_uscc(uscc), Organisation.kind == role
-        )
-    ).first()
-    if organisation is None:
-        raise UnknownOrganisation()
-    operator = session.exec(
-        select(OrgOperator.id).where(
-            OrgOperator.organisation_id == organisation.id, OrgOperator.person_id == actor_id
-        )
-    ).first()
-    if operator is None:
-        raise NotOperator()
-    return organisation
-
-
 def deregistration_of(session: Session, permit_id: int) -> Deregistration | None:
     return session.exec(select(Deregistration).where(Deregistration.permit_id == permit_id)).first()
-
-
-def holder_phone_for_consent(session: Session, applicant_id: int) -> str | None:
-    """The phone on record that a consent code goes to; None when the holder has none."""
-    holder = session.get(Person, applicant_id)
-    return holder.phone if holder is not None else None
 
 
 def _reason_detail(declaration: Declaration) -> str | None:
@@ -229,87 +153,64 @@ def _reason_detail(declaration: Declaration) -> str | None:
     return detail
 
 
-def check_relation(session: Session, declaration: Declaration) -> Permit:
-    """The holder's current permit, if the actor is recorded in the declared relation to it.
+def check_relation(session: Session, declaration: Declaration, actor_id: int) -> Permit:
+    """The holder's current permit, if the actor may declare in the declared role
+    (policy.declaring_basis); raises NoPermit or the policy's refusal. Changes nothing.
 
-    Only who may declare for whom (NoPermit and the relation refusals): the wizard's applicant
-    step asks this before the reason and leave date are known. Changes nothing.
+    Only who may declare for whom: the wizard's applicant step asks this before the reason
+    and leave date are known.
     """
-    if declaration.role not in ROLES:
-        raise ValueError(f"unknown declarant role {declaration.role!r}")
     permit = permits.current_permit(session, declaration.applicant_id)
     if permit is None:
         raise NoPermit()
-    role, actor_id, applicant_id = declaration.role, declaration.actor_id, declaration.applicant_id
-    if role == "self":
-        if actor_id != applicant_id:
-            raise DeclarantMismatch()
-    elif role == "family":
-        # Nobody is their own family member: the holder declares as "self".
-        if actor_id == applicant_id or not (
-            declaration.consented or permits.is_family_member(session, actor_id, applicant_id)
-        ):
-            raise NotFamilyMember()
-    elif role == "landlord":
-        address = session.get(Address, permit.address_id)
-        if address is None or address.landlord_id != actor_id:
-            raise NotRecordedLandlord()
-    else:
-        if not declaration.organisation_uscc:
-            raise UnknownOrganisation()
-        organisation = check_organisation(session, actor_id, role, declaration.organisation_uscc)
-        if getattr(permit, f"{role}_id") != organisation.id:
-            raise NotRecordedOrganisation()
+    policy.declaring_basis(
+        session,
+        role=declaration.role,
+        actor_id=actor_id,
+        permit=permit,
+        organisation_uscc=declaration.organisation_uscc,
+        consented=declaration.consented,
+    )
     return permit
 
 
-def authorise(session: Session, declaration: Declaration, today: date) -> Permit:
+def authorise(session: Session, declaration: Declaration, acting: Acting) -> Permit:
     """Return the permit the declaration may deregister, or raise why not; changes nothing.
 
     The relation is checked before anything about the permit's state, so someone with no
     relation to the holder learns nothing about it (not even that it is deregistered).
     """
-    if declaration.reason not in REASONS:
-        raise ValueError(f"unknown reason {declaration.reason!r}")
-    permit = check_relation(session, declaration)
+    Reason(declaration.reason)  # a ValueError for a value outside the vocabulary
+    permit = check_relation(session, declaration, acting.person_id)
     existing = deregistration_of(session, permit.id)  # type: ignore[arg-type]
     if existing is not None:
         raise AlreadyDeregistered(existing)
     _reason_detail(declaration)
-    if declaration.leave_date > today:
+    if declaration.leave_date > acting.today:
         raise LeaveDateInFuture()
     if declaration.leave_date < permit.issue_date:
         raise LeaveDateBeforeIssue(permit.issue_date)
     return permit
 
 
-def declare(
-    session: Session,
-    declaration: Declaration,
-    *,
-    today: date,
-    now: datetime,
-    client_address: str | None,
-) -> Case:
+def declare(session: Session, declaration: Declaration, acting: Acting) -> Case:
     """Deregister in the caller's transaction: record, case, audit event and SMS together.
 
     The unique permit key on deregistrations makes "once" hold in the database: of two
     concurrent declarations one inserts, the other fails on flush, its writes are undone to a
     savepoint and it is told the winner's record.
     """
-    permit = authorise(session, declaration, today)
+    permit = authorise(session, declaration, acting)
+    today, now = acting.today, acting.now
     organisation = (
-        check_organisation(
-            session,
-            declaration.actor_id,
-            declaration.role,
-            declaration.organisation_uscc,  # type: ignore[arg-type]
+        policy.operated_organisation(
+            session, acting.person_id, declaration.role, declaration.organisation_uscc or ""
         )
         if declaration.role in ORGANISATION_ROLES
         else None
     )
     reason_detail = _reason_detail(declaration)
-    actor = session.get(Person, declaration.actor_id)
+    actor = acting.person
     holder = session.get(Person, declaration.applicant_id)
     assert actor is not None and holder is not None
     details: dict[str, Any] = {
@@ -324,8 +225,8 @@ def declare(
     try:
         with session.begin_nested():
             case = Case(
-                reference=new_reference("deregister", today),
-                kind="deregister",
+                reference=new_reference(CaseKind.DEREGISTER, today),
+                kind=CaseKind.DEREGISTER,
                 permit_id=permit.id,  # type: ignore[arg-type]
                 applicant_id=holder.id,  # type: ignore[arg-type]
                 agent_id=actor.id,  # type: ignore[arg-type]
@@ -359,7 +260,7 @@ def declare(
         action="permit_deregistered",
         actor_id=actor.id,
         subject_id=holder.id,
-        client_address=client_address,
+        client_address=acting.client_address,
         now=now,
         reference=case.reference,
         declarant_role=declaration.role,

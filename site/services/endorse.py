@@ -9,10 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from epermit import rules
+from epermit import policy, rules
+from epermit.acting import Acting
 from epermit.models import Case, Deregistration, Endorsement, Permit, Person
 from epermit.services import audit, permits, sms
 from epermit.services.references import new_reference
+from epermit.vocabulary import CaseKind
 
 
 class EndorsementError(Exception):
@@ -21,10 +23,6 @@ class EndorsementError(Exception):
 
 class NoPermit(EndorsementError):
     pass
-
-
-class NotAllowed(EndorsementError):
-    """The actor is neither the holder nor acting with the holder's consent or family tie."""
 
 
 class AlreadyEndorsed(EndorsementError):
@@ -69,7 +67,11 @@ def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | 
     """An endorsement of this holder's permit made after `since` (another draft's, say)."""
     query = (
         select(Case)
-        .where(Case.applicant_id == holder_id, Case.kind == "endorse", Case.created_at >= since)
+        .where(
+            Case.applicant_id == holder_id,
+            Case.kind == CaseKind.ENDORSE,
+            Case.created_at >= since,
+        )
         .order_by(Case.id.desc())  # type: ignore[union-attr]
         .limit(1)
     )
@@ -78,25 +80,21 @@ def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | 
 
 def endorse(
     session: Session,
+    acting: Acting,
     *,
-    actor_id: int,
     holder_id: int,
     consented: bool,
     agent: dict[str, Any] | None,
-    today: date,
-    now: datetime,
-    client_address: str | None,
 ) -> Case:
     """Endorse in the caller's transaction: permit, endorsement, case, audit and SMS together.
 
     The permit row is updated only if its valid-until is still the one assessed, so of two
     concurrent endorsements exactly one changes it; the unique (permit, period) key on
-    endorsements backs this up in the database.
+    endorsements backs this up in the database. Raises policy.NotAllowed for an actor with
+    no basis to act for the holder.
     """
-    if actor_id != holder_id and not (
-        consented or permits.is_family_member(session, actor_id, holder_id)
-    ):
-        raise NotAllowed()
+    actor_id, today, now = acting.person_id, acting.today, acting.now
+    basis = policy.acting_basis(session, actor_id, holder_id, consented=consented)
     assessment = assess(session, holder_id, today)
     permit, outcome = assessment.permit, assessment.outcome
     changed = session.execute(
@@ -114,12 +112,13 @@ def endorse(
         "continuity_start": outcome.continuity_start.isoformat(),
         "late": outcome.late,
         "for_whom": "self" if actor_id == holder_id else "other",
+        "basis": basis.value,
     }
     if agent:
         details["agent"] = agent
     case = Case(
-        reference=new_reference("endorse", today),
-        kind="endorse",
+        reference=new_reference(CaseKind.ENDORSE, today),
+        kind=CaseKind.ENDORSE,
         permit_id=permit.id,  # type: ignore[arg-type]
         applicant_id=holder_id,
         agent_id=actor_id,
@@ -145,9 +144,10 @@ def endorse(
         action="permit_endorsed",
         actor_id=actor_id,
         subject_id=holder_id,
-        client_address=client_address,
+        client_address=acting.client_address,
         now=now,
         reference=case.reference,
+        basis=basis.value,
         late=outcome.late,
         new_valid_until=outcome.new_valid_until.isoformat(),
     )

@@ -14,20 +14,13 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from epermit import identity, rules
+from epermit import identity, policy, rules
+from epermit.acting import Acting
 from epermit.models import FamilyLink, Person
 from epermit.services import audit, codes, permits, sms
+from epermit.vocabulary import Relationship
 
 PURPOSE = "family"
-RELATIONSHIPS = (
-    "spouse",
-    "parent",
-    "child",
-    "sibling",
-    "grandparent",
-    "grandchild",
-    "other_relative",
-)
 # 未满十八周岁 / 六十周岁以上: in Chinese law "以上" includes the number itself
 # (民法典 Art. 1259), so a person who has turned 60 may be added without consent.
 ADULT_AGE = 18
@@ -96,15 +89,31 @@ def consent_subject(owner_id: int, member_id: int) -> str:
     return f"family:{owner_id}:{member_id}"
 
 
-def members(session: Session, owner_id: int, today: date) -> list[Member]:
+def links_of(session: Session, owner_id: int) -> list[tuple[Person, Relationship]]:
+    """The owner's family list in the order it was made: each member and what they are to
+    the owner. The one query for "who is on my list" (the family page, the wizards)."""
     query = (
         select(Person, FamilyLink.relationship)
         .join(FamilyLink, FamilyLink.member_id == Person.id)  # type: ignore[arg-type]
         .where(FamilyLink.person_id == owner_id)
         .order_by(FamilyLink.id)  # type: ignore[arg-type]
     )
+    return [(person, Relationship(relationship)) for person, relationship in session.exec(query)]
+
+
+def relationship_of(session: Session, owner_id: int, member_id: int) -> Relationship | None:
+    """What the member is to the owner, as the owner's list records it."""
+    relationship = session.exec(
+        select(FamilyLink.relationship).where(
+            FamilyLink.person_id == owner_id, FamilyLink.member_id == member_id
+        )
+    ).first()
+    return Relationship(relationship) if relationship is not None else None
+
+
+def members(session: Session, owner_id: int, today: date) -> list[Member]:
     result = []
-    for person, relationship in session.exec(query).all():
+    for person, relationship in links_of(session, owner_id):
         card = permits.card_of(session, person, today)
         result.append(
             Member(
@@ -140,7 +149,7 @@ def candidate(session: Session, person_id: int) -> Person:
 
 def check_switch(session: Session, owner_id: int, member_id: int) -> Person:
     """Whom 切换 may show: oneself, or a person on one's list."""
-    if not permits.may_act_for(session, owner_id, member_id):
+    if not policy.may_view(session, owner_id, member_id):
         raise NotAMember()
     person = session.get(Person, member_id)
     if person is None:
@@ -148,39 +157,27 @@ def check_switch(session: Session, owner_id: int, member_id: int) -> Person:
     return person
 
 
-def _find_holder(session: Session, name: str, id_number: str) -> Person:
-    person = session.exec(select(Person).where(Person.id_number == id_number)).first()
-    if (
-        person is None
-        or identity.normalise_name(person.name) != identity.normalise_name(name)
-        or permits.current_permit(session, person.id) is None  # type: ignore[arg-type]
-    ):
-        raise NoMatchingPermit()
-    return person
-
-
 def request_adding(
     session: Session,
+    acting: Acting,
     *,
-    owner_id: int,
     name: str,
     id_number: str,
     relationship: str,
-    today: date,
-    now: datetime,
     ttl_seconds: int,
     secret: str,
-    client_address: str | None,
 ) -> Added | ConsentNeeded:
     """Add the member at once when the law allows it, or send them a consent code."""
-    if relationship not in RELATIONSHIPS:
-        raise ValueError(relationship)
-    person = _find_holder(session, name, id_number)
+    relationship = Relationship(relationship)
+    owner_id, now, client_address = acting.person_id, acting.now, acting.client_address
+    person = permits.current_holder(session, name, id_number)
+    if person is None or person.id is None:
+        raise NoMatchingPermit()
     if person.id == owner_id:
         raise IsSelf()
-    if permits.is_family_member(session, owner_id, person.id):  # type: ignore[arg-type]
+    if policy.is_family_member(session, owner_id, person.id):
         raise AlreadyMember(person)
-    if may_add_without_consent(person.id_number, today):
+    if may_add_without_consent(person.id_number, acting.today):
         _link(session, owner_id, person, relationship, "name_and_id", now, client_address)
         return Added(person)
     if not person.phone:
@@ -206,19 +203,13 @@ def request_adding(
 
 
 def resend_consent(
-    session: Session,
-    *,
-    owner_id: int,
-    member_id: int,
-    now: datetime,
-    ttl_seconds: int,
-    secret: str,
+    session: Session, acting: Acting, *, member_id: int, ttl_seconds: int, secret: str
 ) -> None:
     """A new consent code (the old one stops working); codes.ResendTooSoon within 60 s."""
     person = session.get(Person, member_id)
     if person is None or not person.phone:
         raise NoPhoneForConsent()
-    _send_consent_code(session, owner_id, person, now, ttl_seconds, secret)
+    _send_consent_code(session, acting.person_id, person, acting.now, ttl_seconds, secret)
 
 
 def _send_consent_code(
@@ -251,25 +242,23 @@ def _send_consent_code(
 
 def confirm_adding(
     session: Session,
+    acting: Acting,
     *,
-    owner_id: int,
     member_id: int,
     relationship: str,
     code: str,
-    now: datetime,
     secret: str,
-    client_address: str | None,
 ) -> Added:
     """Add the member once the code they received is entered; raise codes.CodeError if not.
 
     The caller commits in every case, so wrong tries are counted.
     """
-    if relationship not in RELATIONSHIPS:
-        raise ValueError(relationship)
+    relationship = Relationship(relationship)
+    owner_id, now, client_address = acting.person_id, acting.now, acting.client_address
     person = session.get(Person, member_id)
     if person is None or person.id == owner_id:
         raise NotAMember()
-    if permits.is_family_member(session, owner_id, member_id):
+    if policy.is_family_member(session, owner_id, member_id):
         # A double submit: the first one added the member, the second has nothing to do.
         raise AlreadyMember(person)
     codes.verify(
@@ -319,15 +308,9 @@ def _link(
     )
 
 
-def remove(
-    session: Session,
-    *,
-    owner_id: int,
-    member_id: int,
-    now: datetime,
-    client_address: str | None,
-) -> Person:
+def remove(session: Session, acting: Acting, *, member_id: int) -> Person:
     """Take a member off the owner's list; removing twice is NotAMember the second time."""
+    owner_id, now, client_address = acting.person_id, acting.now, acting.client_address
     person = session.get(Person, member_id)
     removed = session.execute(
         sa.delete(FamilyLink).where(

@@ -7,8 +7,8 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from epermit import rules
-from epermit.models import Address, Deregistration, FamilyLink, Organisation, Permit, Person
+from epermit import identity, policy, rules
+from epermit.models import Address, Deregistration, Organisation, Permit, Person
 
 
 class NotAllowed(Exception):
@@ -45,19 +45,22 @@ def current_permit(session: Session, person_id: int) -> Permit | None:
     return session.exec(query).first()
 
 
-def is_family_member(session: Session, person_id: int, member_id: int) -> bool:
-    query = select(FamilyLink.id).where(
-        FamilyLink.person_id == person_id, FamilyLink.member_id == member_id
-    )
-    return session.exec(query).first() is not None
-
-
-def may_act_for(session: Session, actor_id: int, holder_id: int) -> bool:
-    return actor_id == holder_id or is_family_member(session, actor_id, holder_id)
+def current_holder(session: Session, name: str, id_number: str) -> Person | None:
+    """The person with exactly this name and ID number who holds a current permit; None
+    when there is none, one answer for every way of not matching, so that the question
+    cannot be used to learn which part was wrong."""
+    person = session.exec(
+        select(Person).where(Person.id_number == identity.normalise_id_number(id_number))
+    ).first()
+    if person is None or person.id is None:
+        return None
+    if identity.normalise_name(person.name) != identity.normalise_name(name):
+        return None
+    return person if current_permit(session, person.id) is not None else None
 
 
 def card_for(session: Session, *, viewer_id: int, holder_id: int, today: date) -> PermitCard:
-    if not may_act_for(session, viewer_id, holder_id):
+    if not policy.may_view(session, viewer_id, holder_id):
         raise NotAllowed()
     holder = session.get(Person, holder_id)
     if holder is None:

@@ -1,6 +1,7 @@
 """Case reference numbers (SPEC 4.6): prefix, date, six random characters, check character.
 
-QZ (签注) or ZX (注销), the date as YYYYMMDD, six random characters, one check character.
+A prefix per case kind (epermit.vocabulary: QZ 签注, ZX 注销, BG 变更, YY 异议), the date
+as YYYYMMDD, six random characters, one check character.
 """
 
 from __future__ import annotations
@@ -8,11 +9,12 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
+from epermit.vocabulary import REFERENCE_PREFIXES, CaseKind
+
 # References are read aloud over the phone and copied by hand: of each group of characters
 # easily taken for one another (0 O Q, 1 I L, 5 S, 8 B, 2 Z, U V) at most one is used.
 # 23 characters: a prime count, which the check below needs.
 ALPHABET = "234679ACDEFGHJKMNPRTWXY"
-PREFIXES = {"endorse": "QZ", "deregister": "ZX"}
 _DATE = slice(2, 10)
 _RANDOM = slice(10, 16)
 
@@ -34,14 +36,14 @@ def check_character(body: str) -> str:
     return ALPHABET[total % len(ALPHABET)]
 
 
-def new_reference(kind: str, today: date) -> str:
+def new_reference(kind: CaseKind | str, today: date) -> str:
     random_part = "".join(secrets.choice(ALPHABET) for _ in range(6))
-    body = f"{PREFIXES[kind]}{today:%Y%m%d}{random_part}"
+    body = f"{REFERENCE_PREFIXES[CaseKind(kind)]}{today:%Y%m%d}{random_part}"
     return body + check_character(body)
 
 
 def is_well_formed(reference: str) -> bool:
-    if len(reference) != 17 or reference[:2] not in PREFIXES.values():
+    if len(reference) != 17 or reference[:2] not in REFERENCE_PREFIXES.values():
         return False
     if not reference[_DATE].isascii() or not reference[_DATE].isdigit():
         return False

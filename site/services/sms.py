@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -57,6 +59,16 @@ def sender_for(backend: str, outbox_path: str) -> Sender:
     raise ValueError(f"unknown SMS_BACKEND {backend!r}")
 
 
+def consent_text(*, agent: str, action: str, code: str, ttl_seconds: int) -> str:
+    """The SMS asking an applicant to let `agent` act for them in a service (`action`, the
+    service's own word from its wizard declaration, e.g. 签注)."""
+    minutes = max(1, ttl_seconds // 60)
+    return (
+        f"【广东省电子居住证】{agent}申请为您代办居住证{action},"
+        f"验证码{code},{minutes}分钟内有效。如您同意,请将验证码告诉代办人;如不同意,请忽略。"
+    )
+
+
 def queue(session: Session, *, to: str, text: str, now: datetime, code: str | None = None) -> None:
     session.add(SmsOutbox(to=to, text=text, code=code, created_at=now))
     # Tells the caller a delivery run is worth starting once this transaction commits.
@@ -91,3 +103,21 @@ def deliver_pending(session: Session, sender: Sender, now: datetime, limit: int 
         sent += 1
     session.commit()
     return sent
+
+
+# Messages sent per transaction: no write lock is held for long.
+BATCH = 100
+
+
+def deliver_outbox(
+    make_session: Callable[[], AbstractContextManager[Session]], sender: Sender, now: datetime
+) -> int:
+    """Send everything waiting, a batch per transaction, each in a session of its own (the
+    request's, or the command's, stays untouched)."""
+    total = 0
+    while True:
+        with make_session() as session:
+            sent = deliver_pending(session, sender, now, limit=BATCH)
+        total += sent
+        if sent < BATCH:
+            return total

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 from flask import current_app, g, redirect, request, session, url_for
 from sqlmodel import Session
 
-from epermit import db
-from epermit.commands import deliver_outbox
+from epermit import clock, db, policy
+from epermit.acting import Acting
 from epermit.models import Person
-from epermit.services import permits, sms
+from epermit.services import sms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +31,26 @@ def current_person() -> Person | None:
             person = None
         g.person = person
     return g.person
+
+
+def signed_in() -> Person:
+    """The signed-in person, in a view behind `login_required`."""
+    person = current_person()
+    if person is None or person.id is None:
+        raise RuntimeError("signed_in() outside a login_required view")
+    return person
+
+
+def acting() -> Acting:
+    """Who acts in this request, when and from where: the one place services get it from.
+    Read once per request, so every step of the request sees the same moment."""
+    if "acting" not in g:
+        now = clock.now()
+        g.acting = Acting(
+            person=signed_in(), now=now, today=clock.local(now).date(),
+            client_address=client_address(),
+        )
+    return g.acting
 
 
 def login_required(view: F) -> F:
@@ -54,8 +74,11 @@ def commit_and_deliver() -> None:
     session = dbs()
     session.commit()
     if sms.queued(session):
+        config = current_app.config
+        engine = db.engine_of(current_app)
         try:
-            deliver_outbox()
+            sender = sms.sender_for(config["SMS_BACKEND"], config["SMS_OUTBOX"])
+            sms.deliver_outbox(lambda: db.session_scope(engine), sender, clock.now())
         except Exception:  # noqa: BLE001
             # The change is made and its messages wait in the outbox for the next run
             # (`flask deliver-sms`); the person must not see an error for it.
@@ -75,7 +98,7 @@ def viewing() -> Person:
         member_id = session.get("viewing_id")
         if member_id is not None and member_id != person.id:
             member = dbs().get(Person, member_id)
-            if member is not None and permits.is_family_member(dbs(), person.id, member_id):
+            if member is not None and policy.may_view(dbs(), person.id, member_id):
                 shown = member
             else:
                 session.pop("viewing_id", None)

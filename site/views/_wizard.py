@@ -1,240 +1,250 @@
-"""Routes for any wizard (SPEC 4.1): start, each step, check answers, stop and done.
+"""Routes for every registered wizard (SPEC 4.1): start, each step, check answers, stop, done.
 
-The same code serves the endorsement and the deregistration wizards; what differs between them
-is declared in epermit.wizards.*.
+Thin by design: load the draft, ask the engine (epermit.wizard) which page the request gets,
+call the step's hooks, then render or redirect. What differs between services is declared in
+epermit.wizards.*; `init_app` registers each one and tells templates how a case kind reads.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from epermit import clock, db
+from epermit import db
 from epermit import wizard as engine
 from epermit.extensions import DRAFTS, allowed
 from epermit.forms import TOO_OFTEN
 from epermit.htmx import render_page
-from epermit.models import Draft, Person
+from epermit.models import Case, Draft
 from epermit.services import cases
-from epermit.views._common import (
-    client_address,
-    commit_and_deliver,
-    current_person,
-    dbs,
-    login_required,
-    viewing_id,
-)
+from epermit.views._common import acting, commit_and_deliver, dbs, login_required, viewing_id
 
-SPECIAL = {engine.CHECK, engine.DONE, engine.STOP}
-
-
-def _form_data(form: Any) -> dict[str, Any]:
-    """What a step stores: its fields' normalised values, as JSON."""
-    data: dict[str, Any] = {}
-    for field in form:
-        if field.name == "csrf_token":
-            continue
-        value = field.data
-        data[field.name] = value.isoformat() if isinstance(value, date) else value
-    return data
+EXTENSION = "epermit.wizards"
+# The pages a wizard need not write itself.
+GENERIC_TEMPLATES = {
+    engine.CHECK: "wizard/generic_check.html",
+    engine.STOP: "wizard/stop.html",
+    engine.DONE: "wizard/done.html",
+}
 
 
-def wizard_blueprint(wizard: engine.Wizard) -> Blueprint:
-    bp = Blueprint(wizard.name, __name__)
-    name = wizard.name
+def init_app(app: Flask, wizards: Iterable[engine.Wizard]) -> None:
+    """Serve each wizard, and let templates find the service a case belongs to."""
+    registry: dict[str, engine.Wizard] = {}
+    for wizard in wizards:
+        if wizard.case_kind in registry:
+            raise engine.InvalidWizard(f"two wizards make {wizard.case_kind} cases")
+        registry[wizard.case_kind] = wizard
+        app.register_blueprint(WizardViews(wizard).blueprint())
+    app.extensions[EXTENSION] = registry
+    app.jinja_env.globals["service_of"] = service_of
 
-    def step_url(draft_id: str, step: str, **args: Any) -> str:
-        return url_for(f"{name}.step", draft_id=draft_id, step=step, **args)
 
-    def go(draft_id: str, step: str) -> BaseResponse:
-        return redirect(step_url(draft_id, step), 303)
+def service_of(case: Case) -> engine.Wizard:
+    """The wizard whose cases are of this case's kind: its words for the case list."""
+    return current_app.extensions[EXTENSION][case.kind]
 
-    @bp.get(f"/{name}")
-    @db.writes_on_get
-    @login_required
-    def start() -> BaseResponse:
-        person = current_person()
-        assert person is not None and person.id is not None
-        if not allowed(DRAFTS, person.id, client_address()):
+
+class WizardViews:
+    """The routes of one wizard."""
+
+    def __init__(self, wizard: engine.Wizard) -> None:
+        self.wizard = wizard
+        self.name = wizard.name
+
+    def blueprint(self) -> Blueprint:
+        bp = Blueprint(self.name, __name__)
+        bp.add_url_rule(
+            f"/{self.name}", "start", db.writes_on_get(login_required(self.start)), methods=["GET"]
+        )
+        bp.add_url_rule(
+            f"/{self.name}/<draft_id>/<step>",
+            "step",
+            login_required(self.page),
+            methods=["GET", "POST"],
+        )
+        bp.add_url_rule(
+            f"/{self.name}/<draft_id>/<step>/resend",
+            "resend",
+            login_required(self.resend),
+            methods=["POST"],
+        )
+        return bp
+
+    # --- addresses ------------------------------------------------------------------------
+
+    def url(self, draft_id: str, page: str, **args: Any) -> str:
+        return url_for(f"{self.name}.step", draft_id=draft_id, step=page, **args)
+
+    def go(self, draft_id: str, page: str) -> BaseResponse:
+        return redirect(self.url(draft_id, page), 303)
+
+    def template(self, page: str) -> str:
+        """The wizard's own template for the page, or the engine's generic one."""
+        fallback = GENERIC_TEMPLATES.get(page, "wizard/generic_step.html")
+        return current_app.jinja_env.select_template([f"{self.name}/{page}.html", fallback]).name
+
+    # --- routes ---------------------------------------------------------------------------
+
+    def start(self) -> BaseResponse:
+        who = acting()
+        if not allowed(DRAFTS, who.person_id, who.client_address):
             abort(429)
         defaults: dict[str, Any] = {}
-        if viewing_id() != person.id:
+        if viewing_id() != who.person_id:
             # 切换: the person switched to is the default applicant.
             defaults["member"] = str(viewing_id())
-        draft = engine.new_draft(dbs(), wizard, person.id, clock.now(), defaults)
+        draft = engine.new_draft(dbs(), self.wizard, who.person_id, who.now, defaults)
         dbs().commit()
-        return go(draft.id, wizard.steps[0].name)
+        return self.go(draft.id, self.wizard.steps[0].name)
 
-    @bp.route(f"/{name}/<draft_id>/<step>", methods=["GET", "POST"])
-    @login_required
-    def step(draft_id: str, step: str) -> BaseResponse:
-        person = current_person()
-        assert person is not None and person.id is not None
-        session = dbs()
-        draft = engine.load_draft(session, wizard, draft_id, person.id)
-        if draft is None or (step not in SPECIAL and wizard.step(step) is None):
+    def page(self, draft_id: str, step: str) -> BaseResponse:
+        draft = self.draft_or_404(draft_id)
+        if step not in engine.SPECIAL and self.wizard.step(step) is None:
             abort(404)
-        if draft.case_id is not None:
-            # Submitted: every step of this draft leads to its receipt, never to a resubmit.
-            if step != engine.DONE:
-                return go(draft.id, engine.DONE)
-            case = engine.case_of(session, draft)
-            assert case is not None
-            return render_page(
-                f"{name}/done.html", case=case, record=cases.record_of(session, case)
-            )
-        ctx = _context(person, draft)
-        if step == engine.DONE:
-            return go(draft.id, wizard.next_step(draft.answers))
-        block = wizard.blocked(ctx)
+        ctx = self.context(draft)
+        block = None if draft.case_id is not None else self.wizard.blocked(ctx)
         if block is not None:
             # What blocks may be this very draft's submission, committed by a concurrent
             # request since the draft was read (a double click): then show its receipt.
-            session.refresh(draft)
-            if draft.case_id is not None:
-                return go(draft.id, engine.DONE)
-        if step == engine.STOP:
-            if block is None:
-                return go(draft.id, wizard.next_step(draft.answers))
-            return _stop(block, draft.id, 200, wizard.outlook(ctx))
-        if block is not None and not _at_or_before(wizard, draft.answers, step, block.step):
-            return go(draft.id, engine.STOP)
-        if not wizard.may_open(draft.answers, step):
-            return go(draft.id, wizard.next_step(draft.answers))
-        if step == engine.CHECK:
-            return _check(ctx)
-        return _step(ctx, wizard.step(step))  # type: ignore[arg-type]
+            dbs().refresh(draft)
+        decision = engine.route(
+            self.wizard,
+            draft.answers,
+            step,
+            submitted=draft.case_id is not None,
+            block=block,
+        )
+        if isinstance(decision, engine.Redirect):
+            return self.go(draft.id, decision.page)
+        if decision.page == engine.DONE:
+            return self.done(draft)
+        if decision.page == engine.STOP:
+            assert block is not None
+            return self.stop(ctx, block, 200)
+        if decision.page == engine.CHECK:
+            return self.check(ctx)
+        definition = self.wizard.step(decision.page)
+        assert definition is not None
+        return self.step(ctx, definition)
 
-    @bp.post(f"/{name}/<draft_id>/<step>/resend")
-    @login_required
-    def resend(draft_id: str, step: str) -> BaseResponse:
-        person = current_person()
-        assert person is not None and person.id is not None
-        draft = engine.load_draft(dbs(), wizard, draft_id, person.id)
-        definition = wizard.step(step)
-        if draft is None or definition is None or definition.resend is None:
+    def resend(self, draft_id: str, step: str) -> BaseResponse:
+        draft = self.draft_or_404(draft_id)
+        definition = self.wizard.step(step)
+        if definition is None or definition.resend is None:
             abort(404)
-        if draft.case_id is None and wizard.may_open(draft.answers, step):
-            outcome = definition.resend(_context(person, draft))
+        if draft.case_id is None and self.wizard.may_open(draft.answers, step):
+            outcome = definition.resend(self.context(draft))
             commit_and_deliver()
             if outcome:
                 flash(outcome, "resend")
-        return go(draft.id, step)
+        return self.go(draft.id, step)
 
-    def _back(draft_id: str, answers: engine.Answers, step: str) -> str:
-        if request.args.get("change") and step != engine.CHECK:
-            return step_url(draft_id, engine.CHECK)
-        previous = wizard.previous(answers, step)
-        return step_url(draft_id, previous) if previous else url_for("permit.show")
+    # --- pages ----------------------------------------------------------------------------
 
-    def _render(ctx: engine.StepContext, step: str, form: Any, status: int) -> Response:
+    def draft_or_404(self, draft_id: str) -> Draft:
+        draft = engine.load_draft(dbs(), self.wizard, draft_id, acting().person_id)
+        if draft is None:
+            abort(404)
+        return draft
+
+    def context(self, draft: Draft) -> engine.StepContext:
+        return engine.StepContext(
+            session=dbs(), acting=acting(), draft=draft, settings=current_app.config
+        )
+
+    def render(self, ctx: engine.StepContext, page: str, form: Any, status: int) -> Response:
+        previous = engine.back(
+            self.wizard, ctx.answers, page, changing=bool(request.args.get("change"))
+        )
         return render_page(
-            f"{name}/{step}.html",
+            self.template(page),
             status=status,
             form=form,
             ctx=ctx,
+            wizard=self.wizard,
             answers=ctx.answers,
-            back_url=_back(ctx.draft.id, ctx.answers, step),
+            back_url=self.url(ctx.draft.id, previous) if previous else url_for("permit.show"),
             action=request.full_path.rstrip("?"),
-            summary=wizard.summary(ctx) if step == engine.CHECK else None,
-            step_url=lambda s: step_url(ctx.draft.id, s, change=1),
-            **wizard.outlook(ctx),
+            summary=engine.check_rows(self.wizard, ctx) if page == engine.CHECK else None,
+            step_url=lambda s: self.url(ctx.draft.id, s, change=1),
+            **self.wizard.outlook(ctx),
         )
 
-    def _step(ctx: engine.StepContext, step: engine.Step) -> BaseResponse:
-        saved = ctx.answers.get(step.name)
+    def step(self, ctx: engine.StepContext, step: engine.Step) -> BaseResponse:
         if request.method == "GET":
+            saved = ctx.answers.get(step.name)
             data = saved if saved is not None else (step.prefill(ctx) if step.prefill else {})
-            form = step.form(formdata=None, data=data, today=ctx.today)
-            _setup(form, ctx)
-            return _render(ctx, step.name, form, 200)
+            return self.render(ctx, step.name, engine.stored_form(step, ctx, data), 200)
         form = step.form(today=ctx.today)
-        _setup(form, ctx)
+        engine.form_setup(form, ctx)
         limit = step.limit
-        if limit and not allowed(limit.budget, ctx.actor.id, ctx.client_address):  # type: ignore[arg-type]
+        if limit and not allowed(limit.budget, ctx.actor_id, ctx.client_address):
             # Refused next to the field like any other error, with what was typed kept.
             getattr(form, limit.field).errors = [TOO_OFTEN]
-            return _render(ctx, step.name, form, 429)
+            return self.render(ctx, step.name, form, 429)
         valid = form.validate()
         if valid and step.validate is not None:
             valid = step.validate(form, ctx)
         if not valid:
             # Nothing of an invalid step is saved; wrong consent codes are counted, though.
             ctx.session.commit()
-            return _render(ctx, step.name, form, 422)
-        data = _form_data(form)
+            return self.render(ctx, step.name, form, 422)
+        data = engine.answer_data(form)
         if step.store is not None:
             data.update(step.store(form, ctx))
-        answers = wizard.with_answer(ctx.answers, step.name, data)
+        answers = self.wizard.with_answer(ctx.answers, step.name, data)
         if not engine.save_answers(ctx.session, ctx.draft, answers, ctx.now):
             ctx.session.rollback()
-            return go(ctx.draft.id, engine.DONE)
+            return self.go(ctx.draft.id, engine.DONE)
         commit_and_deliver()
-        if wizard.blocked(ctx) is not None:
-            return go(ctx.draft.id, engine.STOP)
-        return go(ctx.draft.id, wizard.next_step(answers))
+        block = self.wizard.blocked(ctx)
+        return self.go(ctx.draft.id, engine.after_answer(self.wizard, answers, block))
 
-    def _setup(form: Any, ctx: engine.StepContext) -> None:
-        setup = getattr(form, "setup", None)
-        if setup is not None:
-            setup(ctx)
-
-    def _check(ctx: engine.StepContext) -> BaseResponse:
+    def check(self, ctx: engine.StepContext) -> BaseResponse:
         if request.method == "GET":
-            return _render(
-                ctx, engine.CHECK, wizard.check_form(formdata=None, today=ctx.today), 200
-            )
-        form = wizard.check_form(today=ctx.today)
+            form = self.wizard.check_form(formdata=None, today=ctx.today)
+            return self.render(ctx, engine.CHECK, form, 200)
+        form = self.wizard.check_form(today=ctx.today)
         if not form.validate():
-            return _render(ctx, engine.CHECK, form, 422)
+            return self.render(ctx, engine.CHECK, form, 422)
         try:
-            case = wizard.submit(ctx)
+            case = self.wizard.submit(ctx)
         except engine.Refused as refused:
             ctx.session.rollback()
-            again = engine.load_draft(ctx.session, wizard, ctx.draft.id, ctx.actor.id)  # type: ignore[arg-type]
+            again = engine.load_draft(ctx.session, self.wizard, ctx.draft.id, ctx.actor_id)
             if again is not None and again.case_id is not None:
-                return go(ctx.draft.id, engine.DONE)
-            return _stop(refused.block, ctx.draft.id, 409, {})
+                return self.go(ctx.draft.id, engine.DONE)
+            return self.stop(ctx, refused.block, 409, outlook=False)
         if not engine.mark_submitted(ctx.session, ctx.draft, case):
             # The same draft was submitted meanwhile: show that result, change nothing.
             ctx.session.rollback()
-            return go(ctx.draft.id, engine.DONE)
+            return self.go(ctx.draft.id, engine.DONE)
         commit_and_deliver()
-        return go(ctx.draft.id, engine.DONE)
+        return self.go(ctx.draft.id, engine.DONE)
 
-    def _stop(block: engine.Block, draft_id: str, status: int, outlook: dict[str, Any]) -> Response:
+    def stop(
+        self, ctx: engine.StepContext, block: engine.Block, status: int, *, outlook: bool = True
+    ) -> Response:
+        back = engine.stop_back(self.wizard, block)
         return render_page(
-            f"{name}/stop.html",
+            self.template(engine.STOP),
             status=status,
             block=block,
-            **outlook,
-            back_url=step_url(draft_id, block.step, change=1)
-            if wizard.step(block.step)
-            else url_for("permit.show"),
+            wizard=self.wizard,
+            **(self.wizard.outlook(ctx) if outlook else {}),
+            back_url=self.url(ctx.draft.id, back, change=1) if back else url_for("permit.show"),
         )
 
-    return bp
-
-
-def _context(person: Person, draft: Draft) -> engine.StepContext:
-    """What a wizard's hooks see of this request; only here is the clock read for them."""
-    return engine.StepContext(
-        session=dbs(),
-        actor=person,
-        today=clock.today(),
-        now=clock.now(),
-        draft=draft,
-        settings=current_app.config,
-        client_address=client_address(),
-    )
-
-
-def _at_or_before(wizard: engine.Wizard, answers: engine.Answers, step: str, limit: str) -> bool:
-    """Steps up to the one that blocked stay open, so the answer can be changed."""
-    order = [s.name for s in wizard.applicable(answers)]
-    if step not in order or limit not in order:
-        return False
-    return order.index(step) <= order.index(limit)
+    def done(self, draft: Draft) -> Response:
+        case = engine.case_of(dbs(), draft)
+        assert case is not None
+        return render_page(
+            self.template(engine.DONE),
+            case=case,
+            wizard=self.wizard,
+            record=cases.record_of(dbs(), case),
+        )

@@ -16,7 +16,6 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from epermit import clock
 from epermit.extensions import CONSENT_TRIES, LOOKUP, allowed
 from epermit.forms import (
     RELATIONSHIP_WORDS,
@@ -30,9 +29,8 @@ from epermit.forms import (
 from epermit.htmx import render_page
 from epermit.services import codes, family
 from epermit.views._common import (
-    client_address,
+    acting,
     commit_and_deliver,
-    current_person,
     dbs,
     login_required,
     viewing_id,
@@ -44,16 +42,14 @@ PENDING = "family_pending"
 
 
 def _owner_id() -> int:
-    person = current_person()
-    assert person is not None and person.id is not None
-    return person.id
+    return acting().person_id
 
 
 @bp.get("/family")
 @login_required
 def index() -> Response:
     owner_id = _owner_id()
-    members = family.members(dbs(), owner_id, clock.today())
+    members = family.members(dbs(), owner_id, acting().today)
     return render_page(
         "family/index.html",
         members=members,
@@ -66,7 +62,7 @@ def index() -> Response:
 @login_required
 def switch() -> BaseResponse:
     owner_id = _owner_id()
-    form = FamilySwitchForm(today=clock.today())
+    form = FamilySwitchForm(today=acting().today)
     if not form.validate():
         abort(400)
     try:
@@ -84,9 +80,9 @@ def switch() -> BaseResponse:
 @bp.route("/family/add", methods=["GET", "POST"])
 @login_required
 def add() -> BaseResponse:
-    owner_id = _owner_id()
-    form = FamilyAddForm(today=clock.today())
-    if form.is_submitted() and not allowed(LOOKUP, owner_id, client_address()):
+    who = acting()
+    form = FamilyAddForm(today=who.today)
+    if form.is_submitted() and not allowed(LOOKUP, who.person_id, who.client_address):
         # Adding by name and ID number must not become a way to test guesses against the
         # register: it shares the wizards' lookup budget.
         form.id_number.errors = [TOO_OFTEN]
@@ -97,15 +93,12 @@ def add() -> BaseResponse:
     try:
         outcome = family.request_adding(
             dbs(),
-            owner_id=owner_id,
+            who,
             name=form.name.data,
             id_number=form.id_number.data,
             relationship=form.relationship.data,
-            today=clock.today(),
-            now=clock.now(),
             ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
             secret=current_app.config["SECRET_KEY"],
-            client_address=client_address(),
         )
     except family.FamilyError as error:
         dbs().rollback()
@@ -149,7 +142,7 @@ def _pending() -> tuple[int, str] | None:
 @bp.route("/family/add/consent", methods=["GET", "POST"])
 @login_required
 def consent() -> BaseResponse:
-    owner_id = _owner_id()
+    who = acting()
     pending = _pending()
     if pending is None:
         return redirect(url_for("family.add"), 303)
@@ -159,9 +152,9 @@ def consent() -> BaseResponse:
     except family.NotAMember:
         session.pop(PENDING, None)
         return redirect(url_for("family.add"), 303)
-    form = FamilyConsentForm(today=clock.today())
+    form = FamilyConsentForm(today=who.today)
     context = {"person": person}
-    if form.is_submitted() and not allowed(CONSENT_TRIES, owner_id, client_address()):
+    if form.is_submitted() and not allowed(CONSENT_TRIES, who.person_id, who.client_address):
         # Guesses at consent codes share one budget with the wizards' consent steps.
         form.consent_code.errors = [TOO_OFTEN]
         return render_page("family/consent.html", status=429, form=form, **context)
@@ -171,13 +164,11 @@ def consent() -> BaseResponse:
     try:
         added = family.confirm_adding(
             dbs(),
-            owner_id=owner_id,
+            who,
             member_id=member_id,
             relationship=relationship,
             code=form.consent_code.data,
-            now=clock.now(),
             secret=current_app.config["SECRET_KEY"],
-            client_address=client_address(),
         )
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count
@@ -202,9 +193,8 @@ def resend() -> BaseResponse:
     try:
         family.resend_consent(
             dbs(),
-            owner_id=_owner_id(),
+            acting(),
             member_id=pending[0],
-            now=clock.now(),
             ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
             secret=current_app.config["SECRET_KEY"],
         )
@@ -228,17 +218,11 @@ def remove(member_id: int) -> BaseResponse:
         member = family.member(dbs(), owner_id, member_id)
     except family.NotAMember:
         abort(404)
-    form = Form(today=clock.today())
+    form = Form(today=acting().today)
     if not form.validate_on_submit():
         return render_page("family/remove.html", form=form, member=member)
     try:
-        family.remove(
-            dbs(),
-            owner_id=owner_id,
-            member_id=member_id,
-            now=clock.now(),
-            client_address=client_address(),
-        )
+        family.remove(dbs(), acting(), member_id=member_id)
     except family.NotAMember:
         dbs().rollback()
         abort(404)

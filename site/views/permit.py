@@ -11,7 +11,7 @@ from markupsafe import Markup
 from epermit import clock
 from epermit.htmx import is_partial, render_page
 from epermit.services import permit_code, permits
-from epermit.views._common import current_person, dbs, login_required, viewing_id
+from epermit.views._common import acting, current_person, dbs, login_required, viewing_id
 
 bp = Blueprint("permit", __name__)
 
@@ -25,12 +25,11 @@ def show() -> Response:
 
 def _code_context() -> dict[str, Any]:
     """The viewed holder's card and, when the status allows one, a fresh code (SPEC 2.11)."""
-    person = current_person()
-    assert person is not None and person.id is not None
-    card = permits.card_for(dbs(), viewer_id=person.id, holder_id=viewing_id(), today=clock.today())
+    who = acting()
+    card = permits.card_for(dbs(), viewer_id=who.person_id, holder_id=viewing_id(), today=who.today)
     if card.permit is None or not card.can_show_code:
         return {"card": card, "code": None}
-    code = permit_code.make_code(card, clock.now(), current_app.config["SECRET_KEY"])
+    code = permit_code.make_code(card, who.now, current_app.config["SECRET_KEY"])
     base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
     url = base.rstrip("/") + url_for("verify.show", token=code.token)
     return {

@@ -6,39 +6,35 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from epermit import forms, identity
+from epermit import forms, policy
 from epermit import wizard as engine
 from epermit.models import Case, Person
 from epermit.services import deregister as service
 from epermit.services import permits
+from epermit.vocabulary import ORGANISATION_ROLES, CaseKind, DeclarantRole, Reason
 from epermit.wizards import common
 
-SERVICE_WORDS = "注销"
-ORG_WORDS = {"employer": "用人单位", "school": "学校", "hotel": "旅馆"}
-MEMBER_WORDS = {"employer": "员工", "school": "学生", "hotel": "住客"}
+ACTION = "注销"
 
 
-def role_of(answers: engine.Answers) -> str | None:
-    return answers.get("role", {}).get("declarant_role")
+def role_of(answers: engine.Answers) -> DeclarantRole | None:
+    role = answers.get("role", {}).get("declarant_role")
+    return DeclarantRole(role) if role else None
 
 
 def for_someone_else(answers: engine.Answers) -> bool:
-    return role_of(answers) not in (None, "self")
+    return role_of(answers) not in (None, DeclarantRole.SELF)
 
 
 def consent_applies(answers: engine.Answers) -> bool:
-    return role_of(answers) == "family" and common.needs_consent(answers)
-
-
-def consent_pending(answers: engine.Answers) -> bool:
-    return consent_applies(answers) and not answers.get(common.CONSENT, {}).get("consented")
+    return role_of(answers) == DeclarantRole.FAMILY and common.needs_consent(answers)
 
 
 def holder_id(ctx: engine.StepContext) -> int | None:
     role = role_of(ctx.answers)
     if role is None:
         return None
-    return ctx.actor.id if role == "self" else common.applicant_of(ctx.answers)
+    return ctx.actor_id if role == DeclarantRole.SELF else common.applicant_of(ctx.answers)
 
 
 def uscc_of(answers: engine.Answers) -> str | None:
@@ -47,25 +43,21 @@ def uscc_of(answers: engine.Answers) -> str | None:
 
 def declaration(ctx: engine.StepContext, holder: int) -> service.Declaration:
     reason = ctx.answers.get("reason", {})
+    role = role_of(ctx.answers)
+    assert role is not None
     return service.Declaration(
-        role=role_of(ctx.answers),  # type: ignore[arg-type]
-        actor_id=ctx.actor.id,  # type: ignore[arg-type]
+        role=role,
         applicant_id=holder,
-        reason=reason.get("reason", "other"),
+        reason=Reason(reason.get("reason", Reason.OTHER)),
         reason_detail=reason.get("reason_detail"),
         leave_date=date.fromisoformat(reason["leave_date"]) if reason else ctx.today,
         organisation_uscc=uscc_of(ctx.answers),
-        consented=bool(ctx.answers.get(common.CONSENT, {}).get("consented")),
+        consented=common.consented(ctx.answers),
     )
 
 
-def switched_member(ctx: engine.StepContext) -> str | None:
-    """The family member switched to (切换) before starting: the one acted for by default."""
-    return ctx.answers.get("_defaults", {}).get("member")
-
-
 def prefill_role(ctx: engine.StepContext) -> dict[str, Any]:
-    return {"declarant_role": "family"} if switched_member(ctx) else {}
+    return {"declarant_role": DeclarantRole.FAMILY.value} if common.switched_member(ctx) else {}
 
 
 # --- declarant ------------------------------------------------------------------------------
@@ -73,7 +65,7 @@ def prefill_role(ctx: engine.StepContext) -> dict[str, Any]:
 
 class DeclarantForm(forms.DeclarantForm):
     def setup(self, ctx: engine.StepContext) -> None:
-        self.keep_fields_for(role_of(ctx.answers) or "self")
+        self.keep_fields_for(role_of(ctx.answers) or DeclarantRole.SELF)
 
 
 def prefill_declarant(ctx: engine.StepContext) -> dict[str, Any]:
@@ -90,38 +82,32 @@ def prefill_declarant(ctx: engine.StepContext) -> dict[str, Any]:
 def validate_declarant(form: Any, ctx: engine.StepContext) -> bool:
     # Declared identity must be the signed-in account's: nobody borrows another's role.
     role = role_of(ctx.answers)
-    if role not in forms.ORGANISATION_ROLES:
+    assert role is not None
+    if role not in ORGANISATION_ROLES:
         try:
             service.check_declarant_person(
-                ctx.session, ctx.actor.id, form.declarant_name.data, form.declarant_id_number.data
+                ctx.session, ctx.actor_id, form.declarant_name.data, form.declarant_id_number.data
             )
-        except service.DeclarantMismatch:
-            form.declarant_id_number.errors.append(
-                "申报人姓名和公民身份号码须与登录账号一致,不能使用他人的身份申报"
-            )
+        except policy.DeclarantMismatch:
+            form.refuse("declarant_id_number", "not_account")
             return False
         return True
     ok = True
     if form.contact_name.data != ctx.actor.name:
-        form.contact_name.errors.append("经办人姓名须与登录账号的姓名一致")
+        form.refuse("contact_name", "not_account")
         ok = False
     try:
-        organisation = service.check_organisation(
-            ctx.session,
-            ctx.actor.id,
-            role,
-            form.org_uscc.data,  # type: ignore[arg-type]
+        organisation = policy.operated_organisation(
+            ctx.session, ctx.actor_id, role, form.org_uscc.data
         )
-    except service.UnknownOrganisation:
-        form.org_uscc.errors.append(
-            f"未找到以该统一社会信用代码登记的{ORG_WORDS[role]},请核对营业执照后重新输入"  # type: ignore[index]
-        )
+    except policy.UnknownOrganisation:
+        form.refuse("org_uscc", f"unknown_{role.value}")
         return False
-    except service.NotOperator:
-        form.org_uscc.errors.append("您不是该单位登记的经办人,不能以该单位名义申报注销")
+    except policy.NotOperator:
+        form.refuse("org_uscc", "not_operator")
         return False
     if form.org_name.data != organisation.name:
-        form.org_name.errors.append("单位名称与该统一社会信用代码登记的名称不一致,请核对")
+        form.refuse("org_name", "not_registered_name")
         ok = False
     return ok
 
@@ -132,41 +118,39 @@ def validate_declarant(form: Any, ctx: engine.StepContext) -> bool:
 class ApplicantForm(forms.DeregisterApplicantForm):
     def setup(self, ctx: engine.StepContext) -> None:
         # Only a family member picks from the family list; others name the holder.
-        members = common.family_choices(ctx) if role_of(ctx.answers) == "family" else []
-        self.set_members(members)
+        family = role_of(ctx.answers) == DeclarantRole.FAMILY
+        self.set_members(common.family_choices(ctx) if family else [])
 
 
 def prefill_applicant(ctx: engine.StepContext) -> dict[str, Any]:
-    member = switched_member(ctx) if role_of(ctx.answers) == "family" else None
+    family = role_of(ctx.answers) == DeclarantRole.FAMILY
+    member = common.switched_member(ctx) if family else None
     return {"member": member} if member else {}
 
 
 def validate_applicant(form: Any, ctx: engine.StepContext) -> bool:
     role = role_of(ctx.answers)
-    if not common.validate_applicant(form, ctx, consent_possible=role == "family"):
+    family = role == DeclarantRole.FAMILY
+    if not common.validate_applicant(form, ctx, consent_possible=family):
         return False
-    if role == "family":
+    if family:
         return True  # the family tie, or consent by SMS, is settled on the next step
     person: Person = form.resolved_applicant
-    field = form.applicant_id_number
+    assert person.id is not None
     try:
-        service.check_relation(ctx.session, declaration(ctx, person.id))  # type: ignore[arg-type]
-    except service.NotRecordedLandlord:
-        field.errors.append(
-            "申请人登记的居住地址不是您的房屋。房东只能为在本人房屋登记居住的人员申报注销"
-        )
+        service.check_relation(ctx.session, declaration(ctx, person.id), ctx.actor_id)
+    except policy.NotRecordedLandlord:
+        form.refuse("applicant_id_number", "not_tenant")
         return False
-    except (service.NotRecordedOrganisation, service.UnknownOrganisation, service.NotOperator):
-        field.errors.append(
-            f"申请人不是在本单位登记的{MEMBER_WORDS[role]},不能为其申报注销"  # type: ignore[index]
-        )
+    except policy.NotAllowed:
+        form.refuse("applicant_id_number", f"not_{role}_member")
         return False
     return True
 
 
 def store_applicant(form: Any, ctx: engine.StepContext) -> dict[str, Any]:
-    if role_of(ctx.answers) == "family":
-        return common.store_applicant(form, ctx, service_words=SERVICE_WORDS)
+    if role_of(ctx.answers) == DeclarantRole.FAMILY:
+        return common.store_applicant(form, ctx, action=ACTION)
     return {"applicant_id": form.resolved_applicant.id, "family": None}
 
 
@@ -177,10 +161,7 @@ def validate_reason(form: Any, ctx: engine.StepContext) -> bool:
     holder = holder_id(ctx)
     permit = permits.current_permit(ctx.session, holder) if holder is not None else None
     if permit is not None and form.leave_date.data < permit.issue_date:
-        issued = permit.issue_date
-        form.leave_date.errors.append(
-            f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)"
-        )
+        form.refuse_before_issue(permit.issue_date)
         return False
     return True
 
@@ -190,13 +171,13 @@ def validate_reason(form: Any, ctx: engine.StepContext) -> bool:
 
 def blocked(ctx: engine.StepContext) -> engine.Block | None:
     holder = holder_id(ctx)
-    if holder is None or consent_pending(ctx.answers):
+    if holder is None or (consent_applies(ctx.answers) and common.consent_pending(ctx.answers)):
         return None
-    step = "role" if role_of(ctx.answers) == "self" else "applicant"
+    step = "role" if role_of(ctx.answers) == DeclarantRole.SELF else common.APPLICANT
     permit = permits.current_permit(ctx.session, holder)
-    if permit is None:
+    if permit is None or permit.id is None:
         return engine.Block("no_permit", step)
-    existing = service.deregistration_of(ctx.session, permit.id)  # type: ignore[arg-type]
+    existing = service.deregistration_of(ctx.session, permit.id)
     if existing is not None:
         case = ctx.session.get(Case, existing.case_id)
         return engine.Block(
@@ -223,13 +204,7 @@ def submit(ctx: engine.StepContext) -> Case:
     if block is not None:
         raise engine.Refused(block)
     try:
-        return service.declare(
-            ctx.session,
-            declaration(ctx, holder),
-            today=ctx.today,
-            now=ctx.now,
-            client_address=ctx.client_address,
-        )
+        return service.declare(ctx.session, declaration(ctx, holder), ctx.acting)
     except service.AlreadyDeregistered as error:
         raise engine.Refused(
             engine.Block(
@@ -241,61 +216,18 @@ def submit(ctx: engine.StepContext) -> Case:
                 },
             )
         ) from error
-    except service.DeregistrationRefused as error:
+    except (service.DeregistrationRefused, policy.NotAllowed) as error:
         # The steps checked all of this; it changed meanwhile (a link removed, say).
         raise engine.Refused(engine.Block("not_allowed", "role")) from error
 
 
-def summary(ctx: engine.StepContext) -> list[engine.Row]:
-    answers = ctx.answers
-    role = role_of(answers)
-    roles = dict(forms.DECLARANT_ROLES)
-    declarant = answers["declarant"]
-    rows = [engine.Row("申报身份", roles[role], "role")]  # type: ignore[index]
-    if role in forms.ORGANISATION_ROLES:
-        rows.append(
-            engine.Row(
-                "申报单位",
-                f"{declarant['org_name']}({declarant['org_uscc']}),"
-                f"经办人{declarant['contact_name']} {declarant['contact_phone']}",
-                "declarant",
-            )
-        )
-    else:
-        rows.append(
-            engine.Row(
-                "申报人",
-                f"{declarant['declarant_name']} "
-                f"{identity.mask_id_number(declarant['declarant_id_number'])} "
-                f"{declarant['declarant_phone']}",
-                "declarant",
-            )
-        )
-    holder = ctx.session.get(Person, holder_id(ctx))
-    assert holder is not None
-    rows.append(
-        engine.Row(
-            "持证人",
-            f"{holder.name} {identity.mask_id_number(holder.id_number)}",
-            "role" if role == "self" else "applicant",
-        )
-    )
-    if common.CONSENT in answers:
-        rows.append(engine.Row("持证人同意", "已通过短信验证码确认", "applicant"))
-    reason = answers["reason"]
-    words = forms.REASON_WORDS[reason["reason"]]
-    if reason.get("reason_detail"):
-        words += f":{reason['reason_detail']}"
-    leave = date.fromisoformat(reason["leave_date"])
-    rows += [
-        engine.Row("注销原因", words, "reason"),
-        engine.Row("离开日期", f"{leave.year}年{leave.month}月{leave.day}日", "reason"),
-    ]
-    return rows
-
-
 WIZARD = engine.Wizard(
     name="deregister",
+    title="注销居住证",
+    case_kind=CaseKind.DEREGISTER,
+    action=ACTION,
+    agent_title="申报人",
+    outcomes={"deregistered": engine.Outcome("注销", "已注销")},
     steps=(
         engine.Step(
             "role",
@@ -310,8 +242,7 @@ WIZARD = engine.Wizard(
             validate=validate_declarant,
             prefill=prefill_declarant,
         ),
-        engine.Step(
-            "applicant",
+        common.applicant_step(
             ApplicantForm,
             applies=for_someone_else,
             # The leave date was checked against this holder's 签发日期.
@@ -319,22 +250,12 @@ WIZARD = engine.Wizard(
             validate=validate_applicant,
             store=store_applicant,
             prefill=prefill_applicant,
-            limit=common.LOOKUP_LIMIT,
         ),
-        engine.Step(
-            "consent",
-            forms.ConsentForm,
-            applies=consent_applies,
-            validate=common.validate_consent,
-            store=common.store_consent,
-            resend=lambda ctx: common.resend_consent(ctx, SERVICE_WORDS),
-            limit=common.CONSENT_LIMIT,
-        ),
+        common.consent_step(forms.ConsentForm, applies=consent_applies, action=ACTION),
         engine.Step("reason", forms.ReasonForm, validate=validate_reason),
     ),
     check_form=forms.DeclarationForm,
     blocked=blocked,
     submit=submit,
-    summary=summary,
     outlook=outlook,
 )

@@ -1,0 +1,146 @@
+"""Who may act for whom, and on what basis (STYLE: policy.py).
+
+Every service asks here, and nobody re-derives it: a holder acts for themself; a family
+member for the people on their list (SPEC 2.9), or for anyone who consented by SMS code in a
+wizard (2.10); the recorded landlord, employer, school or hotel may declare a deregistration
+(2.8). The workspace and staff scopes will be answered here too.
+
+Refusals are typed (all `NotAllowed`); views turn each into a Chinese message.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlmodel import Session, select
+
+from epermit import identity
+from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit
+from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole
+
+
+class Basis(StrEnum):
+    """Why an actor may act for a holder; recorded with what they did."""
+
+    SELF = "self"
+    FAMILY = "family"  # the holder is on the actor's family list
+    CONSENT = "consent"  # the holder gave the actor a code sent to their phone
+    LANDLORD = "landlord"
+    EMPLOYER = "employer"
+    SCHOOL = "school"
+    HOTEL = "hotel"
+
+
+class NotAllowed(Exception):
+    """The actor has no basis to act for this holder."""
+
+
+class NotFamilyMember(NotAllowed):
+    """The holder is not on the actor's family list, and did not consent by SMS."""
+
+
+class DeclarantMismatch(NotAllowed):
+    """The declared person (name + ID number) is not the signed-in account."""
+
+
+class NotRecordedLandlord(NotAllowed):
+    """The actor is not the landlord of the holder's registered address."""
+
+
+class NotRecordedOrganisation(NotAllowed):
+    """The organisation is not the holder's registered employer, school or hotel."""
+
+
+class UnknownOrganisation(NotAllowed):
+    """No organisation has that credit code, or not one of the kind the role needs."""
+
+
+class NotOperator(NotAllowed):
+    """The actor is not a recorded operator of the organisation."""
+
+
+def is_family_member(session: Session, owner_id: int, member_id: int) -> bool:
+    """Whether `member_id` is on `owner_id`'s family list."""
+    query = select(FamilyLink.id).where(
+        FamilyLink.person_id == owner_id, FamilyLink.member_id == member_id
+    )
+    return session.exec(query).first() is not None
+
+
+def viewing_basis(session: Session, viewer_id: int, holder_id: int) -> Basis | None:
+    """Who may see a permit, show its code and switch to it (切换): the holder, or a person
+    with the holder on their list. None for anyone else."""
+    if viewer_id == holder_id:
+        return Basis.SELF
+    return Basis.FAMILY if is_family_member(session, viewer_id, holder_id) else None
+
+
+def may_view(session: Session, viewer_id: int, holder_id: int) -> bool:
+    return viewing_basis(session, viewer_id, holder_id) is not None
+
+
+def acting_basis(session: Session, actor_id: int, holder_id: int, *, consented: bool) -> Basis:
+    """The basis for acting for a holder as themself or their agent (签注, a family member's
+    注销): self, family list, or consent given in this application. Raises NotFamilyMember."""
+    basis = viewing_basis(session, actor_id, holder_id)
+    if basis is not None:
+        return basis
+    if consented:
+        return Basis.CONSENT
+    raise NotFamilyMember()
+
+
+def operated_organisation(session: Session, actor_id: int, role: str, uscc: str) -> Organisation:
+    """The organisation of the role's kind with this credit code, if the actor operates it."""
+    if role not in ORGANISATION_ROLES:
+        raise ValueError(f"role {role!r} is not declared by an organisation")
+    organisation = session.exec(
+        select(Organisation).where(
+            Organisation.uscc == identity.normalise_uscc(uscc), Organisation.kind == role
+        )
+    ).first()
+    if organisation is None:
+        raise UnknownOrganisation()
+    operator = session.exec(
+        select(OrgOperator.id).where(
+            OrgOperator.organisation_id == organisation.id, OrgOperator.person_id == actor_id
+        )
+    ).first()
+    if operator is None:
+        raise NotOperator()
+    return organisation
+
+
+def declaring_basis(
+    session: Session,
+    *,
+    role: DeclarantRole | str,
+    actor_id: int,
+    permit: Permit,
+    organisation_uscc: str | None = None,
+    consented: bool = False,
+) -> Basis:
+    """The basis for declaring this permit's deregistration in this role (SPEC 2.8), or the
+    typed reason why not. Reads only."""
+    role = DeclarantRole(role)
+    holder_id = permit.person_id
+    if role is DeclarantRole.SELF:
+        if actor_id != holder_id:
+            raise DeclarantMismatch()
+        return Basis.SELF
+    if role is DeclarantRole.FAMILY:
+        # Nobody is their own family member: the holder declares as "self".
+        if actor_id == holder_id:
+            raise NotFamilyMember()
+        return acting_basis(session, actor_id, holder_id, consented=consented)
+    if role is DeclarantRole.LANDLORD:
+        address = session.get(Address, permit.address_id)
+        if address is None or address.landlord_id != actor_id:
+            raise NotRecordedLandlord()
+        return Basis.LANDLORD
+    if not organisation_uscc:
+        raise UnknownOrganisation()
+    organisation = operated_organisation(session, actor_id, role, organisation_uscc)
+    if getattr(permit, f"{role.value}_id") != organisation.id:
+        raise NotRecordedOrganisation()
+    return Basis(role.value)

@@ -1,0 +1,86 @@
+"""The domain's enumerations, each declared once (STYLE: vocabulary.py).
+
+Database CHECK constraints, form choices and services derive from these; the Chinese words
+for each value live with the forms and templates that show them (epermit.forms), never here.
+Pure: no Flask, no database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Relationship(StrEnum):
+    """What a family member, or an applicant, is to the person acting (SPEC 2.9)."""
+
+    SPOUSE = "spouse"
+    PARENT = "parent"
+    CHILD = "child"
+    SIBLING = "sibling"
+    GRANDPARENT = "grandparent"
+    GRANDCHILD = "grandchild"
+    OTHER_RELATIVE = "other_relative"
+
+
+class DeclarantRole(StrEnum):
+    """Who declares a deregistration (SPEC 2.8, 4.3)."""
+
+    SELF = "self"
+    FAMILY = "family"
+    LANDLORD = "landlord"
+    EMPLOYER = "employer"
+    SCHOOL = "school"
+    HOTEL = "hotel"
+
+
+class OrganisationKind(StrEnum):
+    """An organisation's kind; each is also the declarant role it declares as."""
+
+    EMPLOYER = "employer"
+    SCHOOL = "school"
+    HOTEL = "hotel"
+
+
+# Roles declared on behalf of an organisation rather than as a person.
+ORGANISATION_ROLES: tuple[DeclarantRole, ...] = tuple(
+    DeclarantRole(kind.value) for kind in OrganisationKind
+)
+
+
+class Reason(StrEnum):
+    """Why a permit is deregistered (SPEC 2.8)."""
+
+    LEFT_CITY = "left_city"
+    MOVED_OUT = "moved_out"
+    LEFT_JOB = "left_job"
+    LEFT_SCHOOL = "left_school"
+    CHECKED_OUT = "checked_out"
+    OTHER = "other"
+
+
+class CaseKind(StrEnum):
+    """What a case is; each kind has its reference prefix (SPEC 4.6).
+
+    Every kind SPEC 4.6 names is here, so that a service declared later (change of address,
+    objection) needs no change to the case table's CHECK constraint.
+    """
+
+    ENDORSE = "endorse"
+    DEREGISTER = "deregister"
+    MOVE = "move"
+    OBJECTION = "objection"
+
+
+REFERENCE_PREFIXES: dict[CaseKind, str] = {
+    CaseKind.ENDORSE: "QZ",
+    CaseKind.DEREGISTER: "ZX",
+    CaseKind.MOVE: "BG",
+    CaseKind.OBJECTION: "YY",
+}
+
+
+def sql_in(column: str, values: Iterable[StrEnum]) -> str:
+    """A CHECK constraint's condition: the column holds one of the values."""
+    listed = ", ".join(f"'{value.value}'" for value in values)
+    return f"{column} IN ({listed})"
