@@ -17,7 +17,9 @@ LI_NA = ("李娜", "510104199208152241", "13800000002")
 def stranger_names_li_na(client_request) -> str:
     """赵强, who has no relation to 李娜, starts an endorsement for her; a code goes to her."""
     location = client_request.get("/endorse", expected_status=303).location
-    draft = re.fullmatch(r"/endorse/([\w-]+)/who", location).group(1)
+    match = re.fullmatch(r"/endorse/([\w-]+)/who", location)
+    assert match, location
+    draft = match.group(1)
     client_request.post(f"/endorse/{draft}/who", {"for_whom": "other"})
     return draft
 

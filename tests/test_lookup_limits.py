@@ -19,7 +19,9 @@ def valid_guess(n: int) -> str:
 
 def draft(client_request, wizard: str) -> str:
     location = client_request.get(f"/{wizard}", expected_status=303).location
-    return re.fullmatch(rf"/{wizard}/([\w-]+)/\w+", location).group(1)
+    match = re.fullmatch(rf"/{wizard}/([\w-]+)/\w+", location)
+    assert match, location
+    return match.group(1)
 
 
 def probe_endorse(client_request, draft_id: str, id_number: str, expected_status: int):
