@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import re
 
+from epermit import demo
 from tests.conftest import csrf_token_of
 from tests.test_deregister_wizard import org_declarant
 
@@ -62,7 +63,7 @@ def test_deregistration_steps_fit_their_budgets(client, auth):
         f"{draft}/applicant",
         data={
             "applicant_name": "张伟",
-            "applicant_id_number": "430102199003071234",
+            "applicant_id_number": demo.person("张伟").id_number,
             "csrf_token": token,
         },
     )

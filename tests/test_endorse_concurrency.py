@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import func, select
 
+from epermit import demo
 from epermit.models import Case, Endorsement, Permit, Person
 from tests.conftest import csrf_token_of
 
@@ -151,8 +152,8 @@ def test_two_agents_at_once_endorse_xiaoming_once(
     xiaoming = dbsession.exec(select(Person).where(Person.name == "张小明")).one()
     requests = []
     for agent_client, name, id_number, phone in (
-        (client, "张伟", "430102199003071234", "13800000001"),
-        (other, "李娜", "510104199208152241", "13800000002"),
+        (client, "张伟", demo.person("张伟").id_number, demo.phone("张伟")),
+        (other, "李娜", demo.person("李娜").id_number, demo.phone("李娜")),
     ):
         draft = re.search(
             r"/endorse/([\w-]+)/who", agent_client.get("/endorse").headers["Location"]

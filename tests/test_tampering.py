@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlmodel import func, select
 
+from epermit import demo
 from epermit.models import Deregistration, Draft, Endorsement, FamilyLink, OneTimeCode
 from tests.conftest import csrf_token_of
 
@@ -144,8 +145,8 @@ def test_control_characters_in_a_reason_are_dropped_not_stored(client_request, a
         f"/deregister/{draft}/declarant",
         {
             "declarant_name": "赵强",
-            "declarant_id_number": "410102199309144711",
-            "declarant_phone": "13800000020",
+            "declarant_id_number": demo.person("赵强").id_number,
+            "declarant_phone": demo.phone("赵强"),
         },
     )
     answer = client_request.post(
