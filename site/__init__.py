@@ -32,6 +32,7 @@ def create_app(
         # Behind a TLS proxy the client's own address is what rate limits and audit events
         # must see, and https what verification links must carry.
         hops = app.config["TRUSTED_PROXIES"]
+        # Wrapping wsgi_app is how Flask's docs apply middleware; its type calls it a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)

@@ -22,7 +22,7 @@ def make_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             # Let SQLAlchemy, not pysqlite, decide when a transaction begins (see _begin).
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
@@ -33,7 +33,7 @@ def make_engine(url: str) -> sa.Engine:
             cursor.close()
 
         @sa.event.listens_for(engine, "begin")
-        def _begin(connection):  # type: ignore[no-untyped-def]
+        def _begin(connection: sa.Connection) -> None:
             # A deferred transaction that reads and then writes can fail at once with
             # "database is locked" when another writer got in between; taking the write
             # lock up front makes concurrent writers wait their turn instead.
@@ -83,6 +83,7 @@ def engine_of(app: Flask) -> sa.Engine:
 def writes_on_get(view: F) -> F:
     """Mark a GET view that writes (e.g. `GET /endorse` creates a draft), so that its
     transaction takes SQLite's write lock up front like a POST does (see _begin)."""
+    # A function object takes any attribute, though its type declares none.
     view.writes_on_get = True  # type: ignore[attr-defined]
     return view
 

@@ -1,8 +1,13 @@
-"""The demo world of SPEC 7, with dates relative to today."""
+"""The demo world of SPEC 7, with dates relative to today.
+
+Tests take the demo people from here (`person("张伟").id_number`, `phone("张伟")`) rather
+than retyping them, so the demo world is written down once.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from sqlmodel import Session, select
 
@@ -18,6 +23,7 @@ from epermit.models import (
     Person,
 )
 from epermit.services.references import new_reference
+from epermit.sql import saved_id
 
 HUKOU = {
     "430102": "湖南省长沙市芙蓉区",
@@ -30,18 +36,27 @@ HUKOU = {
     "440104": "广东省广州市越秀区",
 }
 
-PEOPLE = [
-    ("张伟", "430102199003071234", "13800000001"),
-    ("李娜", "510104199208152241", "13800000002"),
-    ("张小明", "430102201509051273", None),
-    ("王芳", "450102198801123368", "13800000003"),
-    ("刘洋", "410102199506214459", "13800000004"),
-    ("赵强", "410102199309144711", "13800000020"),
-    ("陈军", "440102197804195176", "13800000010"),
-    ("黄丽", "360102198702032880", "13800000011"),
-    ("周敏", "440111198707101466", "13800000012"),
-    ("吴刚", "440104199005253597", "13800000013"),
-]
+
+
+class DemoPerson(NamedTuple):
+    name: str
+    id_number: str
+    phone: str | None  # 张小明, a child, has none
+
+
+PEOPLE: tuple[DemoPerson, ...] = (
+    DemoPerson("张伟", "430102199003071234", "13800000001"),
+    DemoPerson("李娜", "510104199208152241", "13800000002"),
+    DemoPerson("张小明", "430102201509051273", None),
+    DemoPerson("王芳", "450102198801123368", "13800000003"),
+    DemoPerson("刘洋", "410102199506214459", "13800000004"),
+    DemoPerson("赵强", "410102199309144711", "13800000020"),
+    DemoPerson("陈军", "440102197804195176", "13800000010"),
+    DemoPerson("黄丽", "360102198702032880", "13800000011"),
+    DemoPerson("周敏", "440111198707101466", "13800000012"),
+    DemoPerson("吴刚", "440104199005253597", "13800000013"),
+)
+_BY_NAME = {demo_person.name: demo_person for demo_person in PEOPLE}
 
 ORGANISATIONS = [
     ("广州示例科技有限公司", "91440106MA5ABC120A", "employer", "黄丽"),
@@ -52,6 +67,19 @@ ORGANISATIONS = [
 HOME = ("天河区", "广州市天河区天河路100号1201房")
 
 
+def person(name: str) -> DemoPerson:
+    """The demo person of that name, as seeded (KeyError for anyone else)."""
+    return _BY_NAME[name]
+
+
+def phone(name: str) -> str:
+    """The phone the demo person of that name signs in with (ValueError for 张小明)."""
+    number = person(name).phone
+    if number is None:
+        raise ValueError(f"{name} has no phone in the demo world")
+    return number
+
+
 def is_empty(session: Session) -> bool:
     return session.exec(select(Person.id).limit(1)).first() is None
 
@@ -59,18 +87,18 @@ def is_empty(session: Session) -> bool:
 def seed(session: Session, today: date, now: datetime) -> None:
     """Create the demo world; the caller commits."""
     people: dict[str, Person] = {}
-    for name, id_number, phone in PEOPLE:
-        person = Person(
+    for name, id_number, phone_number in PEOPLE:
+        row = Person(
             name=name,
             id_number=id_number,
-            phone=phone,
+            phone=phone_number,
             sex=identity.sex_of(id_number),
             ethnicity="汉族",
             birth_date=identity.birth_date_of(id_number),
             hukou=HUKOU[id_number[:6]],
         )
-        session.add(person)
-        people[name] = person
+        session.add(row)
+        people[name] = row
     session.flush()
 
     orgs: dict[str, Organisation] = {}
@@ -78,7 +106,9 @@ def seed(session: Session, today: date, now: datetime) -> None:
         org = Organisation(name=org_name, uscc=uscc, kind=kind)
         session.add(org)
         session.flush()
-        session.add(OrgOperator(organisation_id=org.id, person_id=people[operator].id))
+        session.add(
+            OrgOperator(organisation_id=saved_id(org), person_id=saved_id(people[operator]))
+        )
         orgs[kind] = org
 
     def address(district: str, line: str, landlord: Person | None = None) -> Address:
@@ -93,17 +123,25 @@ def seed(session: Session, today: date, now: datetime) -> None:
     baiyun = address("白云区", "广州市白云区机场路200号505房")
 
     def permit(
-        person: Person, place: Address, valid_until: date, **orgs_of: Organisation
+        holder: Person,
+        place: Address,
+        valid_until: date,
+        *,
+        employer: Organisation | None = None,
+        school: Organisation | None = None,
+        hotel: Organisation | None = None,
     ) -> Permit:
         issued = rules.add_years(valid_until, -1)
         row = Permit(
-            person_id=person.id,
-            address_id=place.id,
+            person_id=saved_id(holder),
+            address_id=saved_id(place),
             issuing_authority=f"广州市公安局{place.district.removesuffix('区')}分局",
             issue_date=issued,
             valid_until=valid_until,
             continuity_start=issued,
-            **{f"{kind}_id": org.id for kind, org in orgs_of.items()},
+            employer_id=employer.id if employer else None,
+            school_id=school.id if school else None,
+            hotel_id=hotel.id if hotel else None,
         )
         session.add(row)
         session.flush()
@@ -117,7 +155,7 @@ def seed(session: Session, today: date, now: datetime) -> None:
     liu = permit(people["刘洋"], haizhu, today + d(days=100))
     permit(people["赵强"], baiyun, today + d(days=150))
 
-    for person, member, relationship in [
+    for holder, member, relationship in [
         ("张伟", "李娜", "spouse"),
         ("李娜", "张伟", "spouse"),
         ("张伟", "张小明", "child"),
@@ -125,8 +163,8 @@ def seed(session: Session, today: date, now: datetime) -> None:
     ]:
         session.add(
             FamilyLink(
-                person_id=people[person].id,
-                member_id=people[member].id,
+                person_id=saved_id(people[holder]),
+                member_id=saved_id(people[member]),
                 relationship=relationship,
                 created_at=now,
             )
@@ -136,9 +174,9 @@ def seed(session: Session, today: date, now: datetime) -> None:
     case = Case(
         reference=new_reference("deregister", left_on),
         kind="deregister",
-        permit_id=liu.id,
-        applicant_id=people["刘洋"].id,
-        agent_id=people["刘洋"].id,
+        permit_id=saved_id(liu),
+        applicant_id=saved_id(people["刘洋"]),
+        agent_id=saved_id(people["刘洋"]),
         outcome="deregistered",
         details={"declarant_role": "self", "reason": "left_city"},
         created_at=now - d(days=30),
@@ -147,13 +185,13 @@ def seed(session: Session, today: date, now: datetime) -> None:
     session.flush()
     session.add(
         Deregistration(
-            permit_id=liu.id,
+            permit_id=saved_id(liu),
             declarant_role="self",
-            declarant_id=people["刘洋"].id,
+            declarant_id=saved_id(people["刘洋"]),
             reason="left_city",
             leave_date=left_on,
             declared_at=now - d(days=30),
-            case_id=case.id,
+            case_id=saved_id(case),
         )
     )
     session.flush()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, SQLModel
@@ -155,19 +155,6 @@ def outbox(app: Flask) -> Outbox:
     return Outbox(Path(app.config["SMS_OUTBOX"]))
 
 
-PHONES = {
-    "张伟": "13800000001",
-    "李娜": "13800000002",
-    "王芳": "13800000003",
-    "刘洋": "13800000004",
-    "赵强": "13800000020",
-    "陈军": "13800000010",
-    "黄丽": "13800000011",
-    "周敏": "13800000012",
-    "吴刚": "13800000013",
-}
-
-
 def csrf_token_of(client: FlaskClient) -> str:
     page = client.get("/login")
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
@@ -181,7 +168,8 @@ class Auth:
     outbox: Outbox
 
     def login(self, who: str) -> None:
-        phone = PHONES.get(who, who)
+        """Sign in as a demo person, by name ("张伟"), or with any phone number."""
+        phone = who if who.isdigit() else demo.phone(who)
         token = csrf_token_of(self.client)
         answer = self.client.post("/login", data={"phone": phone, "csrf_token": token})
         assert answer.status_code == 303, answer.get_data(as_text=True)
@@ -231,9 +219,16 @@ class Page:
     def errors(self) -> dict[str, str]:
         """Field name -> message, read from the per-field messages."""
         return {
-            p["id"].removesuffix("-error"): " ".join(p.get_text(" ", strip=True).split())
+            attr(p, "id").removesuffix("-error"): " ".join(p.get_text(" ", strip=True).split())
             for p in self.soup.select("p.error-message")
         }
+
+
+def attr(tag: Tag, name: str, default: str | None = None) -> str:
+    """A single-valued attribute's text: bs4 types any attribute as maybe a list or absent."""
+    value = tag.get(name, default)
+    assert isinstance(value, str), f"<{tag.name}> has no {name!r} attribute"
+    return value
 
 
 def check_page(soup: BeautifulSoup, html: str) -> None:
@@ -250,8 +245,11 @@ def check_page(soup: BeautifulSoup, html: str) -> None:
     has_summary = soup.select_one(".error-summary") is not None
     assert title.startswith("错误: ") == has_summary, "error title prefix iff error summary"
     if has_summary:
-        first = soup.find("main").find(True)
-        assert "error-summary" in first.get("class", []), "the error summary opens <main>"
+        main = soup.find("main")
+        first = main.find(True) if isinstance(main, Tag) else None
+        assert isinstance(first, Tag) and "error-summary" in first.get_attribute_list("class"), (
+            "the error summary opens <main>"
+        )
     check_fragment(soup)
 
 
@@ -263,17 +261,17 @@ def check_fragment(soup: BeautifulSoup) -> None:
     known = set(ids)
     for form in soup.find_all("form"):
         assert form.get("action"), f"form without action: {form}"
-        if form.get("method", "get").lower() == "post":
+        if attr(form, "method", "get").lower() == "post":
             assert form.find("input", attrs={"name": "csrf_token"}), "POST form without CSRF token"
-    for label in soup.find_all("label", attrs={"for": True}):
+    for label in soup.select("label[for]"):
         assert label["for"] in known, f"label for missing id {label['for']}"
-    for element in soup.find_all(attrs={"aria-describedby": True}):
-        for ref in element["aria-describedby"].split():
+    for element in soup.select("[aria-describedby]"):
+        for ref in attr(element, "aria-describedby").split():
             assert ref in known, f"aria-describedby points at missing id {ref}"
     for link in soup.select(".error-summary a"):
-        assert link["href"].lstrip("#") in known, f"error summary link to missing {link['href']}"
+        assert attr(link, "href").lstrip("#") in known, f"error summary link to missing {link['href']}"
     for message in soup.select("p.error-message"):
-        assert message.get("id", "").endswith("-error")
+        assert attr(message, "id", "").endswith("-error")
 
 
 class ClientRequest:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from epermit import demo
 from epermit.models import AuditEvent, OneTimeCode
 from tests.conftest import csrf_token_of
 
+PHONE = demo.phone("张伟")  # who signs in throughout
 
-def start_login(client_request, phone="13800000001"):
+
+def start_login(client_request, phone=PHONE):
     return client_request.post("/login", {"phone": phone})
 
 
 def test_sign_in_with_code_from_outbox_shows_own_permit(client_request, outbox):
     start_login(client_request)
-    code = outbox.last_code("13800000001")
+    code = outbox.last_code(PHONE)
     assert len(code) == 6 and code.isdigit()
     answer = client_request.post("/login/verify", {"code": code})
     assert answer.location == "/permit"
@@ -26,25 +29,25 @@ def test_sign_in_with_code_from_outbox_shows_own_permit(client_request, outbox):
 
 def test_code_is_stored_hashed(client_request, outbox, dbsession):
     start_login(client_request)
-    code = outbox.last_code("13800000001")
+    code = outbox.last_code(PHONE)
     row = dbsession.exec(select(OneTimeCode)).one()
     assert code not in row.code_hash and len(row.code_hash) == 64
 
 
 def test_sms_outbox_line_has_the_spec_keys(client_request, outbox):
     start_login(client_request)
-    message = outbox.messages("13800000001")[-1]
+    message = outbox.messages(PHONE)[-1]
     assert set(message) == {"to", "text", "code", "at"}
     assert message["code"] in message["text"]
 
 
 def test_phone_is_normalised_before_sending(client_request, outbox):
     start_login(client_request, "+86 138-0000-0001")
-    assert outbox.last_code("13800000001")
+    assert outbox.last_code(PHONE)
 
 
 def test_unknown_number_gets_the_same_answer_and_no_sms(client_request, outbox):
-    known = start_login(client_request, "13800000001")
+    known = start_login(client_request, PHONE)
     unknown = start_login(client_request, "13900000009")
     assert known.location == unknown.location == "/login/verify"
     page = client_request.get("/login/verify")
@@ -68,7 +71,7 @@ def test_empty_phone_is_refused(client_request):
 
 def test_wrong_code_says_how_many_tries_remain(client_request, outbox):
     start_login(client_request)
-    code = outbox.last_code("13800000001")
+    code = outbox.last_code(PHONE)
     wrong = "000000" if code != "000000" else "111111"
     page = client_request.post("/login/verify", {"code": wrong}, expected_status=422)
     assert page.errors()["code"] == "验证码不正确,请核对短信后重新输入(还可尝试4次)"
@@ -76,7 +79,7 @@ def test_wrong_code_says_how_many_tries_remain(client_request, outbox):
 
 def test_five_wrong_tries_end_the_code(client_request, outbox):
     start_login(client_request)
-    code = outbox.last_code("13800000001")
+    code = outbox.last_code(PHONE)
     wrong = "000000" if code != "000000" else "111111"
     for _ in range(4):
         client_request.post("/login/verify", {"code": wrong}, expected_status=422)
@@ -89,7 +92,7 @@ def test_five_wrong_tries_end_the_code(client_request, outbox):
 
 def test_expired_code_is_refused(client_request, outbox, clock):
     start_login(client_request)
-    code = outbox.last_code("13800000001")
+    code = outbox.last_code(PHONE)
     clock.advance(seconds=301)
     page = client_request.post("/login/verify", {"code": code}, expected_status=422)
     assert page.errors()["code"] == "验证码已过期,请点击“重新获取验证码”"
@@ -103,7 +106,7 @@ def test_malformed_code_is_refused(client_request):
 
 def test_full_width_code_is_accepted(client_request, outbox):
     start_login(client_request)
-    code = outbox.last_code("13800000001")
+    code = outbox.last_code(PHONE)
     full_width = "".join(chr(ord(c) + 0xFEE0) for c in code)
     assert client_request.post("/login/verify", {"code": full_width}).location == "/permit"
 
@@ -111,12 +114,12 @@ def test_full_width_code_is_accepted(client_request, outbox):
 def test_resend_waits_sixty_seconds(client_request, outbox, clock):
     start_login(client_request)
     start_login(client_request)
-    assert len(outbox.messages("13800000001")) == 1
+    assert len(outbox.messages(PHONE)) == 1
     page = client_request.get("/login/verify")
     assert "秒后重新获取" in page.main_text
     clock.advance(seconds=61)
     start_login(client_request)
-    assert len(outbox.messages("13800000001")) == 2
+    assert len(outbox.messages(PHONE)) == 2
 
 
 def test_signing_in_again_right_after_signing_out_sends_a_new_code_at_once(
@@ -125,9 +128,9 @@ def test_signing_in_again_right_after_signing_out_sends_a_new_code_at_once(
     auth.login("张伟")
     auth.logout()
     start_login(client_request)
-    assert len(outbox.messages("13800000001")) == 2
+    assert len(outbox.messages(PHONE)) == 2
     assert "秒后重新获取" not in client_request.get("/login/verify").main_text
-    answer = client_request.post("/login/verify", {"code": outbox.last_code("13800000001")})
+    answer = client_request.post("/login/verify", {"code": outbox.last_code(PHONE)})
     assert answer.location == "/permit"
 
 
@@ -136,16 +139,16 @@ def test_five_wrong_tries_still_wait_for_the_next_code(client_request, outbox):
     for _ in range(5):
         client_request.post("/login/verify", {"code": "000000"}, expected_status=422)
     start_login(client_request)
-    assert len(outbox.messages("13800000001")) == 1
+    assert len(outbox.messages(PHONE)) == 1
     assert "秒后重新获取" in client_request.get("/login/verify").main_text
 
 
 def test_someone_elses_wrong_guesses_do_not_end_my_code(app, client_request, outbox):
     start_login(client_request)
-    mine = outbox.last_code("13800000001")
+    mine = outbox.last_code(PHONE)
     stranger = app.test_client()
     token = csrf_token_of(stranger)
-    stranger.post("/login", data={"phone": "13800000001", "csrf_token": token})
+    stranger.post("/login", data={"phone": PHONE, "csrf_token": token})
     for _ in range(5):
         stranger.post("/login/verify", data={"code": "000000", "csrf_token": token})
     # The stranger only used up the code their own request made.
@@ -157,19 +160,19 @@ def test_resubmitting_someones_number_does_not_use_up_their_sign_ins(app, client
     stranger = app.test_client()
     token = csrf_token_of(stranger)
     for _ in range(12):  # answered "too soon" after the first: no code, no count
-        stranger.post("/login", data={"phone": "13800000001", "csrf_token": token})
-    assert len(outbox.messages("13800000001")) == 1
+        stranger.post("/login", data={"phone": PHONE, "csrf_token": token})
+    assert len(outbox.messages(PHONE)) == 1
     answer = start_login(client_request)
     assert answer.location == "/login/verify"
-    assert len(outbox.messages("13800000001")) == 2
+    assert len(outbox.messages(PHONE)) == 2
 
 
 def test_new_code_replaces_the_old_one(client_request, outbox, clock):
     start_login(client_request)
-    old = outbox.last_code("13800000001")
+    old = outbox.last_code(PHONE)
     clock.advance(seconds=61)
     start_login(client_request)
-    new = outbox.last_code("13800000001")
+    new = outbox.last_code(PHONE)
     if old != new:
         page = client_request.post("/login/verify", {"code": old}, expected_status=422)
         assert "code" in page.errors()
@@ -180,7 +183,7 @@ def test_sign_in_is_rate_limited_per_phone(client_request, clock):
     for _ in range(10):
         start_login(client_request)
         clock.advance(seconds=61)
-    page = client_request.post("/login", {"phone": "13800000001"}, expected_status=429)
+    page = client_request.post("/login", {"phone": PHONE}, expected_status=429)
     assert page.errors()["phone"] == "操作过于频繁,请稍后再试"
 
 
@@ -225,13 +228,13 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_address(client_request, 
         assert login_from("203.0.113.7", f"1390000{n:04d}") == 303
     assert login_from("203.0.113.7", "13900009999") == 429
     # Another person behind the same proxy is not held back by the first one's tries.
-    assert login_from("198.51.100.2", "13800000001") == 303
+    assert login_from("198.51.100.2", PHONE) == 303
     event = dbsession.exec(select(AuditEvent).where(AuditEvent.action == "login_code_sent")).one()
     assert event.client_address == "198.51.100.2"
 
 
 def test_post_without_csrf_token_is_refused(client_request):
-    page = client_request.post("/login", {"phone": "13800000001"}, expected_status=400, csrf=False)
+    page = client_request.post("/login", {"phone": PHONE}, expected_status=400, csrf=False)
     assert page.h1 == "请求无法处理"
 
 
@@ -311,23 +314,23 @@ def test_a_cookie_kept_from_before_sign_out_signs_in_nobody(app, client_request,
     ],
 )
 def test_next_is_never_offsite_or_broken(client_request, outbox, clock, target):
-    client_request.post("/login", {"phone": "13800000001"})
+    client_request.post("/login", {"phone": PHONE})
     client_request.client.get("/login", query_string={"next": target})
     answer = client_request.client.post(
         "/login",
         query_string={"next": target},
-        data={"phone": "13800000001", "csrf_token": csrf_token_of(client_request.client)},
+        data={"phone": PHONE, "csrf_token": csrf_token_of(client_request.client)},
     )
     assert answer.status_code == 303
-    answer = client_request.post("/login/verify", {"code": outbox.last_code("13800000001")})
+    answer = client_request.post("/login/verify", {"code": outbox.last_code(PHONE)})
     assert answer.location == "/permit"
 
 
 def test_next_is_kept_through_sign_in(client_request, auth, outbox):
     draft = client_request.get("/endorse", expected_status=303)
     assert draft.location == "/login?next=/endorse"
-    client_request.post("/login?next=/endorse/abc-_D9/who?change=1", {"phone": "13800000001"})
-    answer = client_request.post("/login/verify", {"code": outbox.last_code("13800000001")})
+    client_request.post("/login?next=/endorse/abc-_D9/who?change=1", {"phone": PHONE})
+    answer = client_request.post("/login/verify", {"code": outbox.last_code(PHONE)})
     assert answer.location == "/endorse/abc-_D9/who?change=1"
 
 
@@ -347,7 +350,7 @@ def test_failed_delivery_keeps_the_message_in_the_outbox(app, client_request, db
     assert answer.location == "/login/verify"
     dbsession.rollback()
     waiting = dbsession.exec(select(SmsOutbox).where(SmsOutbox.delivered_at.is_(None))).all()
-    assert [m.to for m in waiting] == ["13800000001"]
+    assert [m.to for m in waiting] == [PHONE]
 
 
 def test_a_delivered_code_is_not_kept_readable_in_the_outbox_table(client_request, dbsession):
@@ -366,4 +369,4 @@ def test_delivery_run_sends_each_message_once(app, client_request, outbox):
     start_login(client_request)
     with app.app_context():
         assert deliver_outbox() == 0
-    assert len(outbox.messages("13800000001")) == 1
+    assert len(outbox.messages(PHONE)) == 1

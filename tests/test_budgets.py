@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import re
 
+from epermit import demo
+from tests.conftest import csrf_token_of
 from tests.test_deregister_wizard import org_declarant
 
 FULL_BUDGET = 14 * 1024
@@ -17,22 +19,19 @@ def weigh(client, url: str) -> tuple[int, int]:
     full = client.get(url)
     assert full.status_code == 200, (url, full.status_code)
     html = full.data
-    css_url = re.search(rb'href="(/static/site.css[^"]*)"', html).group(1).decode()
+    css_link = re.search(rb'href="(/static/site.css[^"]*)"', html)
+    assert css_link, f"{url} links no site.css"
+    css_url = css_link.group(1).decode()
     css = client.get(css_url).data
     partial = client.get(url, headers={"HX-Request": "true"}).data
     return len(gzip.compress(html + css)), len(partial)
 
 
-def csrf(client) -> str:
-    return re.search(
-        r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)
-    ).group(1)
-
 
 def test_endorsement_steps_fit_their_budgets(client, auth):
     auth.login("张伟")
     draft = client.get("/endorse").headers["Location"].rsplit("/", 1)[0]
-    token = csrf(client)
+    token = csrf_token_of(client)
     sizes = {}
     sizes["who"] = weigh(client, f"{draft}/who")
     client.post(f"{draft}/who", data={"for_whom": "other", "csrf_token": token})
@@ -52,7 +51,7 @@ def test_endorsement_steps_fit_their_budgets(client, auth):
 def test_deregistration_steps_fit_their_budgets(client, auth):
     auth.login("黄丽")
     draft = client.get("/deregister").headers["Location"].rsplit("/", 1)[0]
-    token = csrf(client)
+    token = csrf_token_of(client)
     sizes = {"role": weigh(client, f"{draft}/role")}
     client.post(f"{draft}/role", data={"declarant_role": "employer", "csrf_token": token})
     sizes["declarant"] = weigh(client, f"{draft}/declarant")
@@ -64,7 +63,7 @@ def test_deregistration_steps_fit_their_budgets(client, auth):
         f"{draft}/applicant",
         data={
             "applicant_name": "张伟",
-            "applicant_id_number": "430102199003071234",
+            "applicant_id_number": demo.person("张伟").id_number,
             "csrf_token": token,
         },
     )
@@ -76,7 +75,7 @@ def test_deregistration_steps_fit_their_budgets(client, auth):
 
 def test_other_pages_fit_the_first_visit_budget(client, auth, clock):
     auth.login("张伟")
-    token = csrf(client)
+    token = csrf_token_of(client)
     for url in ["/family", "/family/add", "/permit/code", "/cases", "/no-such-page"]:
         html = client.get(url).data
         css = client.get(re.search(rb'href="(/static/site.css[^"]*)"', html).group(1)).data
@@ -92,7 +91,7 @@ def test_error_states_sent_to_htmx_fit_the_partial_budget(client, auth):
     responses are gzip-compressed for every browser (SPEC 8)."""
     auth.login("张伟")
     draft = client.get("/endorse").headers["Location"].rsplit("/", 1)[0]
-    token = csrf(client)
+    token = csrf_token_of(client)
     client.post(f"{draft}/who", data={"for_whom": "other", "csrf_token": token})
     refused = {
         "agent_name": "",

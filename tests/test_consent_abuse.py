@@ -8,16 +8,19 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from epermit import demo
 from epermit.models import OneTimeCode
 from epermit.services import codes
 
-LI_NA = ("李娜", "510104199208152241", "13800000002")
+LI_NA = ("李娜", demo.person("李娜").id_number, demo.phone("李娜"))
 
 
 def stranger_names_li_na(client_request) -> str:
     """赵强, who has no relation to 李娜, starts an endorsement for her; a code goes to her."""
     location = client_request.get("/endorse", expected_status=303).location
-    draft = re.fullmatch(r"/endorse/([\w-]+)/who", location).group(1)
+    match = re.fullmatch(r"/endorse/([\w-]+)/who", location)
+    assert match, location
+    draft = match.group(1)
     client_request.post(f"/endorse/{draft}/who", {"for_whom": "other"})
     return draft
 
@@ -27,8 +30,8 @@ def applicant_step(client_request, draft, expected_status=303):
         f"/endorse/{draft}/applicant",
         {
             "agent_name": "赵强",
-            "agent_id_number": "410102199309144711",
-            "agent_phone": "13800000020",
+            "agent_id_number": demo.person("赵强").id_number,
+            "agent_phone": demo.phone("赵强"),
             "member": "other",
             "applicant_name": LI_NA[0],
             "applicant_id_number": LI_NA[1],
@@ -126,4 +129,4 @@ def test_wrong_tries_against_a_phone_stop_its_codes_for_a_day(dbsession, clock):
     assert not codes.recipient_capped(
         dbsession, LI_NA[2], clock() + timedelta(hours=20), codes.CONSENT_CAP
     )
-    assert not codes.recipient_capped(dbsession, "13800000001", clock(), codes.CONSENT_CAP)
+    assert not codes.recipient_capped(dbsession, demo.phone("张伟"), clock(), codes.CONSENT_CAP)

@@ -8,7 +8,7 @@ import re
 
 from stdnum.cn import ric
 
-from tests.test_endorse_wizard import ZHANG_WEI
+from epermit import demo
 
 
 def valid_guess(n: int) -> str:
@@ -19,16 +19,18 @@ def valid_guess(n: int) -> str:
 
 def draft(client_request, wizard: str) -> str:
     location = client_request.get(f"/{wizard}", expected_status=303).location
-    return re.fullmatch(rf"/{wizard}/([\w-]+)/\w+", location).group(1)
+    match = re.fullmatch(rf"/{wizard}/([\w-]+)/\w+", location)
+    assert match, location
+    return match.group(1)
 
 
 def probe_endorse(client_request, draft_id: str, id_number: str, expected_status: int):
     return client_request.post(
         f"/endorse/{draft_id}/applicant",
         {
-            "agent_name": ZHANG_WEI["name"],
-            "agent_id_number": ZHANG_WEI["id"],
-            "agent_phone": ZHANG_WEI["phone"],
+            "agent_name": "张伟",
+            "agent_id_number": demo.person("张伟").id_number,
+            "agent_phone": demo.phone("张伟"),
             "member": "other",
             "applicant_name": "赵强",
             "applicant_id_number": id_number,
@@ -45,12 +47,12 @@ def test_applicant_guesses_are_limited_and_refused_next_to_the_field(client_requ
     for n in range(10):
         page = probe_endorse(client_request, endorse, valid_guess(n), 422)
         assert "未找到" in page.errors()["applicant_id_number"]
-    page = probe_endorse(client_request, endorse, "410102199309144711", 429)
+    page = probe_endorse(client_request, endorse, demo.person("赵强").id_number, 429)
     assert page.errors() == {"applicant_id_number": "操作过于频繁,请稍后再试"}
-    assert page.soup.select_one("#applicant_id_number")["value"] == "410102199309144711"
+    assert page.soup.select_one("#applicant_id_number")["value"] == demo.person("赵强").id_number
     assert page.soup.title.get_text().startswith("错误: ")
     # The right guess, made too often, neither passed nor texted 赵强 a code.
-    assert outbox.messages("13800000020") == []
+    assert outbox.messages(demo.phone("赵强")) == []
 
 
 def test_the_budget_is_shared_by_both_wizards_and_adding_family(client_request, auth):
@@ -61,8 +63,8 @@ def test_the_budget_is_shared_by_both_wizards_and_adding_family(client_request, 
         f"/deregister/{deregister}/declarant",
         {
             "declarant_name": "陈军",
-            "declarant_id_number": "440102197804195176",
-            "declarant_phone": "13800000010",
+            "declarant_id_number": demo.person("陈军").id_number,
+            "declarant_phone": demo.phone("陈军"),
         },
     )
     for n in range(10):
@@ -73,7 +75,7 @@ def test_the_budget_is_shared_by_both_wizards_and_adding_family(client_request, 
         )
     page = client_request.post(
         "/family/add",
-        {"name": "李娜", "id_number": "510104199208152241", "relationship": "spouse"},
+        {"name": "李娜", "id_number": demo.person("李娜").id_number, "relationship": "spouse"},
         expected_status=429,
     )
     assert page.errors() == {"id_number": "操作过于频繁,请稍后再试"}
@@ -91,7 +93,7 @@ def test_another_account_from_the_same_address_shares_it(client_request, auth):
     auth.login("赵强")
     page = client_request.post(
         "/family/add",
-        {"name": "李娜", "id_number": "510104199208152241", "relationship": "spouse"},
+        {"name": "李娜", "id_number": demo.person("李娜").id_number, "relationship": "spouse"},
         expected_status=429,
     )
     assert "操作过于频繁" in page.errors()["id_number"]

@@ -8,11 +8,12 @@ import re
 
 import pytest
 import zxingcpp
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from PIL import Image, ImageDraw
 from sqlmodel import select
 
 from epermit.models import Person
+from tests.conftest import attr
 from tests.test_site import gzip_size
 
 
@@ -20,11 +21,13 @@ def render_svg(svg: str, scale: int = 8) -> Image.Image:
     """Rasterise segno's drawing: one path of horizontal 1-unit strokes, absolute M then
     relative m/h moves, centred on y + 0.5. A stand-in for a browser, to feed a real decoder."""
     soup = BeautifulSoup(svg, "html.parser")
-    width, height = (int(float(n)) for n in soup.svg["viewbox"].split()[2:])
+    svg_tag, path_tag = soup.find("svg"), soup.find("path")
+    assert isinstance(svg_tag, Tag) and isinstance(path_tag, Tag), svg
+    width, height = (int(float(n)) for n in attr(svg_tag, "viewbox").split()[2:])
     image = Image.new("L", (width * scale, height * scale), 255)
     draw = ImageDraw.Draw(image)
     x = y = 0.0
-    for command, numbers in re.findall(r"([MmHh])([-\d. ]+)", soup.path["d"]):
+    for command, numbers in re.findall(r"([MmHh])([-\d. ]+)", attr(path_tag, "d")):
         values = [float(n) for n in numbers.split()]
         if command in "Mm":
             x, y = values if command == "M" else (x + values[0], y + values[1])

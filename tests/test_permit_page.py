@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from epermit import demo
+
 
 def cn(d):
     return f"{d.year}年{d.month}月{d.day}日"
@@ -25,7 +27,7 @@ def test_card_shows_masked_id_and_registration(client_request, auth):
     page = client_request.get("/permit")
     card = page.text(".permit-card")
     assert "4301**********1234" in card
-    assert "430102199003071234" not in page.response.get_data(as_text=True)
+    assert demo.person("张伟").id_number not in page.response.get_data(as_text=True)
     assert "广州市天河区天河路100号1201房" in card
     assert "广州市公安局天河分局" in card
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 from stdnum.cn import ric
 
-from epermit import db, rules
+from epermit import db, demo, rules
 from epermit.models import Permit, Person, Reminder, SmsOutbox
 from epermit.services import reminders
 
@@ -36,17 +36,17 @@ def test_holder_whose_window_is_open_gets_one_sms_with_the_date(app, outbox, clo
     assert "queued 1 reminders" in output
     # 张伟 (due in 10 days) only: 李娜's window is months away, 张小明 has no phone,
     # 王芳's window has closed (suspended) and 刘洋's permit is deregistered.
-    assert reminded_phones(outbox) == ["13800000001"]
+    assert reminded_phones(outbox) == [demo.phone("张伟")]
     valid_until = clock.today + timedelta(days=10)
-    text = outbox.messages("13800000001")[-1]["text"]
+    text = outbox.messages(demo.phone("张伟"))[-1]["text"]
     assert f"请于{valid_until.year}年{valid_until.month}月{valid_until.day}日前" in text
-    assert "code" not in outbox.messages("13800000001")[-1]
+    assert "code" not in outbox.messages(demo.phone("张伟"))[-1]
 
 
 def test_running_twice_sends_nothing_new(app, outbox, dbsession):
     send_reminders(app)
     assert "queued 0 reminders" in send_reminders(app)
-    assert reminded_phones(outbox) == ["13800000001"]
+    assert reminded_phones(outbox) == [demo.phone("张伟")]
     assert dbsession.exec(select(sa.func.count()).select_from(Reminder)).one() == 1
     assert dbsession.exec(select(sa.func.count()).select_from(SmsOutbox)).one() == 1
 
@@ -56,10 +56,10 @@ def test_reminder_goes_out_on_the_day_the_window_opens_not_before(app, outbox, c
     opens = rules.window_opens(clock.today + timedelta(days=200))
     clock.advance(days=(opens - clock.today).days - 1)
     send_reminders(app)
-    assert "13800000002" not in reminded_phones(outbox)
+    assert demo.phone("李娜") not in reminded_phones(outbox)
     clock.advance(days=1)
     send_reminders(app)
-    assert reminded_phones(outbox).count("13800000002") == 1
+    assert reminded_phones(outbox).count(demo.phone("李娜")) == 1
 
 
 def test_next_period_gets_its_own_reminder(app, outbox, dbsession, clock):
@@ -70,17 +70,17 @@ def test_next_period_gets_its_own_reminder(app, outbox, dbsession, clock):
     dbsession.add(permit)
     dbsession.commit()
     send_reminders(app)
-    assert reminded_phones(outbox) == ["13800000001"]
+    assert reminded_phones(outbox) == [demo.phone("张伟")]
     clock.advance(days=350)  # the new window opens about 345 days from now
     send_reminders(app)
     send_reminders(app)
-    assert reminded_phones(outbox) == ["13800000001", "13800000001"]
+    assert reminded_phones(outbox) == [demo.phone("张伟"), demo.phone("张伟")]
 
 
 def test_deregistered_permit_gets_no_reminder_even_in_its_window(app, outbox, clock):
     clock.advance(days=75)  # 刘洋's valid-until (D+100) is now 25 days away
     send_reminders(app)
-    assert "13800000004" not in reminded_phones(outbox)
+    assert demo.phone("刘洋") not in reminded_phones(outbox)
 
 
 def test_holder_without_phone_is_skipped_and_not_marked(app, outbox, dbsession):
@@ -113,10 +113,10 @@ def test_month_end_window_opening_is_reminded(app, outbox, dbsession, clock):
     dbsession.commit()
     clock.moment = clock.moment.replace(year=2027, month=2, day=27)
     send_reminders(app)
-    assert "13800000002" not in reminded_phones(outbox)
+    assert demo.phone("李娜") not in reminded_phones(outbox)
     clock.advance(days=1)  # 2027-02-28: the window of 2027-03-31 opens (SPEC 2.3)
     send_reminders(app)
-    assert "13800000002" in reminded_phones(outbox)
+    assert demo.phone("李娜") in reminded_phones(outbox)
 
 
 def test_reminders_are_claimed_in_the_database(app, dbsession, clock):

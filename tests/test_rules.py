@@ -308,4 +308,4 @@ def test_endorsement_is_allowed_exactly_when_status_is_due_or_suspended(offset):
 def test_endorsement_outcome_is_immutable():
     outcome = plan_endorsement(D("2025-06-15"), CONTINUITY, D("2025-06-01"))
     with pytest.raises(FrozenInstanceError):
-        outcome.new_valid_until = D("2099-01-01")  # type: ignore[misc]
+        outcome.new_valid_until = D("2099-01-01")

@@ -92,8 +92,12 @@ def login_attempts(ports: list[int], count: int) -> list[int]:
         connection.request("GET", "/login")
         response = connection.getresponse()
         html = response.read().decode()
-        cookie = response.getheader("Set-Cookie").split(";", 1)[0]
-        token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        set_cookie = response.getheader("Set-Cookie")
+        assert set_cookie, "the sign-in page sets the session cookie"
+        cookie = set_cookie.split(";", 1)[0]
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert match, "the sign-in page has a CSRF token"
+        token = match.group(1)
         connection.request(
             "POST",
             "/login",

@@ -7,7 +7,9 @@ import re
 import pytest
 from sqlmodel import func, select
 
+from epermit import demo
 from epermit.models import Deregistration, Draft, Endorsement, FamilyLink, OneTimeCode
+from tests.conftest import csrf_token_of
 
 JUNK = [
     "",
@@ -48,7 +50,9 @@ def rows(dbsession, model) -> int:
 
 
 def draft_of(client, wizard: str) -> str:
-    return re.search(rf"/{wizard}/([\w-]+)/", client.get(f"/{wizard}").headers["Location"]).group(1)
+    match = re.search(rf"/{wizard}/([\w-]+)/", client.get(f"/{wizard}").headers["Location"])
+    assert match, "starting a wizard redirects to its draft"
+    return match.group(1)
 
 
 @pytest.mark.parametrize("junk", JUNK)
@@ -64,7 +68,7 @@ def test_junk_in_endorsement_steps_is_refused_cleanly(client_request, auth, dbse
             client_request.post(f"/endorse/{draft}/residence", {"address_unchanged": "yes"})
         answer = client_request.client.post(
             f"/endorse/{draft}/{step}",
-            data={field: junk for field in fields} | {"csrf_token": csrf(client_request.client)},
+            data={field: junk for field in fields} | {"csrf_token": csrf_token_of(client_request.client)},
         )
         assert answer.status_code in (422, 303), (step, answer.status_code)
     assert rows(dbsession, Endorsement) == 0
@@ -79,7 +83,7 @@ def test_junk_in_deregistration_steps_is_refused_cleanly(client_request, auth, d
             client_request.post(f"/deregister/{draft}/role", {"declarant_role": "self"})
         answer = client_request.client.post(
             f"/deregister/{draft}/{step}",
-            data={field: junk for field in fields} | {"csrf_token": csrf(client_request.client)},
+            data={field: junk for field in fields} | {"csrf_token": csrf_token_of(client_request.client)},
         )
         assert answer.status_code in (422, 303), (step, answer.status_code)
     assert rows(dbsession, Deregistration) == 1  # 刘洋's, from the demo
@@ -92,11 +96,6 @@ def test_unknown_step_and_draft_are_404(client_request, auth):
     client_request.get("/endorse/not-a-draft/who", expected_status=404)
     client_request.post(f"/endorse/{draft}/nonsense", {"x": "1"}, expected_status=404)
 
-
-def csrf(client) -> str:
-    return re.search(
-        r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)
-    ).group(1)
 
 
 # Forms outside the wizards, each with the fields it posts.
@@ -114,11 +113,11 @@ def test_junk_in_every_other_form_is_refused_cleanly(client_request, auth, dbses
     for url, fields in OTHER_FORMS.items():
         answer = client_request.client.post(
             url,
-            data={field: junk for field in fields} | {"csrf_token": csrf(client_request.client)},
+            data={field: junk for field in fields} | {"csrf_token": csrf_token_of(client_request.client)},
         )
         assert answer.status_code in (303, 400, 404, 422), (url, answer.status_code)
     answer = client_request.client.post(
-        "/login/verify", data={"code": junk, "csrf_token": csrf(client_request.client)}
+        "/login/verify", data={"code": junk, "csrf_token": csrf_token_of(client_request.client)}
     )
     assert answer.status_code in (303, 422), answer.status_code
     assert rows(dbsession, FamilyLink) == 4  # the demo's
@@ -132,7 +131,7 @@ def test_junk_in_an_organisations_declaration_is_refused_cleanly(client_request,
     fields = ["org_name", "org_uscc", "contact_name", "contact_phone"]
     answer = client_request.client.post(
         f"/deregister/{draft}/declarant",
-        data={field: junk for field in fields} | {"csrf_token": csrf(client_request.client)},
+        data={field: junk for field in fields} | {"csrf_token": csrf_token_of(client_request.client)},
     )
     assert answer.status_code == 422
 
@@ -146,8 +145,8 @@ def test_control_characters_in_a_reason_are_dropped_not_stored(client_request, a
         f"/deregister/{draft}/declarant",
         {
             "declarant_name": "赵强",
-            "declarant_id_number": "410102199309144711",
-            "declarant_phone": "13800000020",
+            "declarant_id_number": demo.person("赵强").id_number,
+            "declarant_phone": demo.phone("赵强"),
         },
     )
     answer = client_request.post(
@@ -193,7 +192,7 @@ def test_stale_drafts_and_old_codes_are_purged(app, client_request, auth, dbsess
     auth.login("张伟")
     abandoned = draft_of(client_request.client, "endorse")
     submitted = draft_of(client_request.client, "endorse")
-    token = csrf(client_request.client)
+    token = csrf_token_of(client_request.client)
     client_request.client.post(
         f"/endorse/{submitted}/who", data={"for_whom": "self", "csrf_token": token}
     )

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from epermit import demo
 from epermit.models import Case, Deregistration, Permit, Person
 from epermit.services import permit_code
 
@@ -46,7 +47,7 @@ def test_verification_shows_masked_name_status_valid_until_authority_and_check_t
     assert checked["datetime"] == "2026-11-25T10:02:00+08:00"
     assert page.text("#checked-at") == "2026年11月25日 10:02:00"
     html = page.response.get_data(as_text=True)
-    assert "张小明" not in html and "430102201509051273" not in html
+    assert "张小明" not in html and demo.person("张小明").id_number not in html
     assert "4301" not in html  # not even the masked ID number
 
 

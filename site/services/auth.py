@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from epermit.models import Person
 from epermit.services import audit, codes, sms
@@ -68,8 +68,8 @@ def sign_out(
     """End every session of this person: cookies made before now stop working."""
     session.execute(
         sa.update(Person)
-        .where(Person.id == person_id)
-        .values(session_epoch=Person.session_epoch + 1)
+        .where(col(Person.id) == person_id)
+        .values(session_epoch=col(Person.session_epoch) + 1)
     )
     audit.record(
         session,

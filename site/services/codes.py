@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from epermit.models import OneTimeCode
+from epermit.sql import rowcount
 
 MAX_ATTEMPTS = 5
 RESEND_AFTER = timedelta(seconds=60)
@@ -64,12 +65,12 @@ def recipient_capped(session: Session, phone: str, now: datetime, cap: Recipient
     sent_today, sent_this_hour, wrong_tries = session.execute(
         sa.select(
             sa.func.count(),
-            sa.func.count().filter(OneTimeCode.created_at > hour_ago),
+            sa.func.count().filter(col(OneTimeCode.created_at) > hour_ago),
             sa.func.coalesce(sa.func.sum(OneTimeCode.attempts), 0),
         ).where(
-            OneTimeCode.phone == phone,
-            OneTimeCode.purpose.in_(cap.purposes),  # type: ignore[attr-defined]
-            OneTimeCode.created_at > day_ago,
+            col(OneTimeCode.phone) == phone,
+            col(OneTimeCode.purpose).in_(cap.purposes),
+            col(OneTimeCode.created_at) > day_ago,
         )
     ).one()
     return (
@@ -93,16 +94,16 @@ def _digest(secret: str, purpose: str, subject: str, code: str) -> str:
 def purge_old(session: Session, created_before: datetime) -> int:
     """Delete codes long dead: nothing reads a code a day after it expired."""
     result = session.execute(
-        sa.delete(OneTimeCode).where(OneTimeCode.created_at < created_before)  # type: ignore[arg-type]
+        sa.delete(OneTimeCode).where(col(OneTimeCode.created_at) < created_before)
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def _latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
     query = (
         select(OneTimeCode)
-        .where(OneTimeCode.purpose == purpose, OneTimeCode.subject == subject)
-        .order_by(OneTimeCode.id.desc())  # type: ignore[union-attr]
+        .where(col(OneTimeCode.purpose) == purpose, col(OneTimeCode.subject) == subject)
+        .order_by(col(OneTimeCode.id).desc())
         .limit(1)
     )
     return session.exec(query).first()
@@ -133,9 +134,9 @@ def issue(
     session.execute(
         sa.update(OneTimeCode)
         .where(
-            OneTimeCode.purpose == purpose,
-            OneTimeCode.subject == subject,
-            OneTimeCode.consumed_at.is_(None),  # type: ignore[union-attr]
+            col(OneTimeCode.purpose) == purpose,
+            col(OneTimeCode.subject) == subject,
+            col(OneTimeCode.consumed_at).is_(None),
         )
         .values(consumed_at=now)
     )
@@ -173,8 +174,8 @@ def verify(
         # A conditional update, so concurrent guesses cannot share one try.
         session.execute(
             sa.update(OneTimeCode)
-            .where(OneTimeCode.id == current.id)
-            .values(attempts=OneTimeCode.attempts + 1)
+            .where(col(OneTimeCode.id) == current.id)
+            .values(attempts=col(OneTimeCode.attempts) + 1)
         )
         session.refresh(current)
         remaining = MAX_ATTEMPTS - current.attempts
@@ -184,9 +185,9 @@ def verify(
         raise CodeWrong(remaining)
     consumed = session.execute(
         sa.update(OneTimeCode)
-        .where(OneTimeCode.id == current.id, OneTimeCode.consumed_at.is_(None))  # type: ignore[union-attr]
+        .where(col(OneTimeCode.id) == current.id, col(OneTimeCode.consumed_at).is_(None))
         .values(consumed_at=now)
     )
-    if consumed.rowcount != 1:
+    if rowcount(consumed) != 1:
         raise CodeMissing()
     return current

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from epermit import rules
 from epermit.models import Deregistration, Permit, Person, Reminder, SmsOutbox
@@ -34,7 +34,7 @@ def latest_valid_until_in_window(today: date) -> date:
     return latest
 
 
-def _cn_date(column: sa.ColumnElement[date]) -> sa.ColumnElement[str]:
+def _cn_date(column: sa.ColumnExpressionArgument[date]) -> sa.ColumnElement[str]:
     """2027年1月28日, built in SQL so that no row has to come back to Python."""
 
     def part(field: str) -> sa.ColumnElement[str]:
@@ -47,16 +47,18 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     """Queue a reminder for every permit whose window is open and that has none for its
     current period; return how many. The caller commits, then delivers the outbox."""
     candidates = (
-        sa.select(Permit.id, Permit.valid_until, sa.literal(now, sa.DateTime(timezone=True)))
-        .join(Person, Person.id == Permit.person_id)  # type: ignore[arg-type]
+        sa.select(
+            col(Permit.id), col(Permit.valid_until), sa.literal(now, sa.DateTime(timezone=True))
+        )
+        .join(Person, col(Person.id) == Permit.person_id)
         .where(
-            Permit.is_current,  # type: ignore[arg-type]
-            Permit.valid_until >= today,  # type: ignore[operator]
-            Permit.valid_until <= latest_valid_until_in_window(today),  # type: ignore[operator]
-            Person.phone.is_not(None),  # type: ignore[union-attr]
-            ~sa.exists().where(Deregistration.permit_id == Permit.id),
+            col(Permit.is_current),
+            col(Permit.valid_until) >= today,
+            col(Permit.valid_until) <= latest_valid_until_in_window(today),
+            col(Person.phone).is_not(None),
+            ~sa.exists().where(col(Deregistration.permit_id) == Permit.id),
             ~sa.exists().where(
-                Reminder.permit_id == Permit.id, Reminder.period == Permit.valid_until
+                col(Reminder.permit_id) == Permit.id, col(Reminder.period) == Permit.valid_until
             ),
         )
     )
@@ -68,21 +70,21 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
         insert(Reminder)
         .from_select(columns, candidates)
         .on_conflict_do_nothing()
-        .returning(Reminder.id)  # type: ignore[arg-type]
+        .returning(col(Reminder.id))
     )
     claimed = [row[0] for row in session.execute(claim)]
     text = (
         sa.literal("【广东省电子居住证】您的居住证已进入签注办理期,请于")
-        + _cn_date(Permit.valid_until)  # type: ignore[arg-type]
+        + _cn_date(col(Permit.valid_until))
         + "前(含当日)办理签注,逾期将中止使用。可登录电子居住证网上办理。"
     )
     for start in range(0, len(claimed), CHUNK):
         messages = (
-            sa.select(Person.phone, text, sa.literal(now, sa.DateTime(timezone=True)))
+            sa.select(col(Person.phone), text, sa.literal(now, sa.DateTime(timezone=True)))
             .select_from(Reminder)
-            .join(Permit, Permit.id == Reminder.permit_id)  # type: ignore[arg-type]
-            .join(Person, Person.id == Permit.person_id)  # type: ignore[arg-type]
-            .where(Reminder.id.in_(claimed[start : start + CHUNK]))  # type: ignore[union-attr]
+            .join(Permit, col(Permit.id) == Reminder.permit_id)
+            .join(Person, col(Person.id) == Permit.person_id)
+            .where(col(Reminder.id).in_(claimed[start : start + CHUNK]))
         )
         session.execute(sa.insert(SmsOutbox).from_select(["to", "text", "created_at"], messages))
     return len(claimed)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from epermit.models import SmsOutbox
 
@@ -84,8 +84,8 @@ def deliver_pending(session: Session, sender: Sender, now: datetime, limit: int 
     """Send what is waiting; rows are locked so two processes never send the same one."""
     query = (
         select(SmsOutbox)
-        .where(SmsOutbox.delivered_at.is_(None))  # type: ignore[union-attr]
-        .order_by(SmsOutbox.id)  # type: ignore[arg-type]
+        .where(col(SmsOutbox.delivered_at).is_(None))
+        .order_by(col(SmsOutbox.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -97,7 +97,7 @@ def deliver_pending(session: Session, sender: Sender, now: datetime, limit: int 
         redacted = message.text.replace(message.code, "******") if message.code else message.text
         session.execute(
             sa.update(SmsOutbox)
-            .where(SmsOutbox.id == message.id)
+            .where(col(SmsOutbox.id) == message.id)
             .values(delivered_at=now, code=None, text=redacted)
         )
         sent += 1

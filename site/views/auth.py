@@ -16,12 +16,14 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
 from epermit.extensions import limiter, phone_key
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
 from epermit.htmx import is_partial, render_page
 from epermit.services import auth, codes
+from epermit.sql import saved_id
 from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
 
 bp = Blueprint("auth", __name__)
@@ -48,13 +50,13 @@ def _safe_next(target: str | None) -> str:
 def _too_many(_error: Exception) -> Response:
     """Rate limits answer next to the field, like any other refusal (SPEC 3.5)."""
     if request.endpoint == "auth.verify" and session.get("login_phone"):
-        form: LoginForm | VerifyForm = VerifyForm(today=clock.today())
-        form.code.errors = [TOO_OFTEN]
+        verify_form = VerifyForm(today=clock.today())
+        verify_form.code.errors = [TOO_OFTEN]
         phone = session["login_phone"]
         return render_page(
             "auth/verify.html",
             status=429,
-            form=form,
+            form=verify_form,
             phone=phone,
             masked_phone=phone[:3] + "****" + phone[-4:],
             resend_wait=None,
@@ -74,13 +76,14 @@ def _too_many(_error: Exception) -> Response:
     methods=["POST"],
     deduct_when=lambda _response: g.get("code_issued", False),
 )
-def login() -> Response:
+def login() -> BaseResponse:
     form = LoginForm(today=clock.today())
     expired = request.args.get("expired") == "1"
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render_page("auth/login.html", status=status, form=form, expired=expired)
     phone = form.phone.data
+    assert phone is not None  # a required field that validated
     browser = session.setdefault("login_browser", secrets.token_urlsafe(12))
     try:
         auth.request_code(
@@ -105,7 +108,7 @@ def login() -> Response:
 
 @bp.route("/login/verify", methods=["GET", "POST"])
 @limiter.limit(VERIFY_LIMIT, methods=["POST"])
-def verify() -> Response:
+def verify() -> BaseResponse:
     phone = session.get("login_phone")
     if not phone:
         return redirect(url_for("auth.login"), 303)
@@ -118,12 +121,14 @@ def verify() -> Response:
     if not form.validate_on_submit():
         status = 422 if request.method == "POST" else 200
         return render_page("auth/verify.html", status=status, form=form, **context)
+    code = form.code.data
+    assert code is not None  # a required field that validated
     try:
         person = auth.verify_code(
             dbs(),
             phone=phone,
             browser=session.get("login_browser", ""),
-            code=form.code.data,
+            code=code,
             now=clock.now(),
             secret=current_app.config["SECRET_KEY"],
             client_address=client_address(),
@@ -142,17 +147,19 @@ def verify() -> Response:
 
 
 @bp.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     person = current_person()
     if person is not None:
-        auth.sign_out(dbs(), person_id=person.id, now=clock.now(), client_address=client_address())
+        auth.sign_out(
+            dbs(), person_id=saved_id(person), now=clock.now(), client_address=client_address()
+        )
         dbs().commit()
     session.clear()
     return redirect(url_for("main.index", signed_out=1), 303)
 
 
 @bp.get("/session/warning")
-def session_warning() -> Response:
+def session_warning() -> BaseResponse:
     """Fetched by htmx shortly before the idle limit; not counted as activity."""
     if not is_partial():
         return redirect(url_for("permit.show"), 303)
@@ -162,7 +169,7 @@ def session_warning() -> Response:
 
 
 @bp.post("/session/extend")
-def session_extend() -> Response:
+def session_extend() -> BaseResponse:
     # Reaching here already counted as activity (security._expire_idle_session).
     back = request.form.get("back")
     return redirect(_safe_next(back) if current_person() else url_for("auth.login"), 303)

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
 from epermit.htmx import is_partial, render_page
@@ -48,12 +49,12 @@ def code() -> Response:
 
 
 @bp.get("/permit/code/live")
-def code_live() -> Response:
+def code_live() -> BaseResponse:
     """The code alone, fetched by htmx every minute; it does not count as activity, so an
     open code page does not keep an idle session alive (see epermit.security)."""
     if not is_partial():
         # Someone opened the fragment's address itself: show them the page it belongs to.
-        return redirect(url_for("permit.code"), 303)  # type: ignore[return-value]
+        return redirect(url_for("permit.code"), 303)
     if current_person() is None:
         return Response(render_template("permit/_code.html", card=None, code=None))
     return Response(render_template("permit/_code.html", **_code_context()))

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, sync_playwright
+
+from tests.browser.helpers import without_javascript
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -20,7 +22,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PHONE = {"width": 360, "height": 740}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 
 
 @pytest.fixture(scope="session")
@@ -47,11 +49,12 @@ def page(browser: Browser, live_server: str, js: bool) -> Iterator[Page]:
     )
     context.set_default_timeout(10_000)
     page = context.new_page()
-    page.js_enabled = js  # read by helpers.assert_accessible
+    if not js:
+        without_javascript(page)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
 
-    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+    def on_console(message: ConsoleMessage) -> None:
         # A 422 or 404 answer is part of the journey; script errors and CSP refusals are not.
         if (
             message.type == "error"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
+
+from tests.conftest import Outbox
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -23,6 +26,14 @@ SPILLED_CONTENT = """() => [...document.querySelectorAll('body *')]
   .map(el => `${el.tagName.toLowerCase()}.${el.className}: ${el.textContent.trim().slice(0, 30)}`)"""
 
 
+_WITHOUT_JAVASCRIPT: weakref.WeakSet[Page] = weakref.WeakSet()
+
+
+def without_javascript(page: Page) -> None:
+    """Mark a page whose context runs no JavaScript, for assert_accessible."""
+    _WITHOUT_JAVASCRIPT.add(page)
+
+
 def assert_accessible(page: Page, name: str = "") -> None:
     """Zero axe-core violations, and no horizontal scrolling on a phone-sized screen.
 
@@ -31,9 +42,11 @@ def assert_accessible(page: Page, name: str = "") -> None:
     """
     target = page
     mirror = None
-    if not getattr(page, "js_enabled", True):
+    if page in _WITHOUT_JAVASCRIPT:
         html = page.content()
-        mirror = page.context.browser.new_context(  # type: ignore[union-attr]
+        browser = page.context.browser
+        assert browser is not None, "a page opened through a Browser has one"
+        mirror = browser.new_context(
             viewport=page.viewport_size, java_script_enabled=True, bypass_csp=True
         )
         target = mirror.new_page()
@@ -114,7 +127,7 @@ def type_into(page: Page, selector: str, text: str) -> None:
     page.keyboard.type(text)
 
 
-def login(page: Page, js: bool, phone: str, outbox) -> None:  # type: ignore[no-untyped-def]
+def login(page: Page, js: bool, phone: str, outbox: Outbox) -> None:
     """Sign in with the keyboard only, reading the code from the SMS outbox."""
     page.goto("/login")
     type_into(page, "#phone", phone)

@@ -18,6 +18,7 @@ from tests.browser.helpers import (
     tab_to,
     type_into,
 )
+from tests.conftest import Outbox
 
 # SPEC 4.6: ZX, the date, six characters and a check character.
 REFERENCE = re.compile(r"^ZX\d{8}[0-9A-Z]{7}$")
@@ -94,7 +95,9 @@ def check_and_confirm(page: Page, js: bool, name: str, holder: str, *facts: str)
     expect(page.locator("main")).to_contain_text(f"{holder}的居住证已立即终止使用")
 
 
-def holder_sees_deregistered(page: Page, js: bool, phone: str, outbox, name: str) -> None:  # type: ignore[no-untyped-def]
+def holder_sees_deregistered(
+    page: Page, js: bool, phone: str, outbox: Outbox, name: str
+) -> None:
     """The holder was told by SMS, and their permit page now says 已注销."""
     assert any("注销" in message["text"] for message in outbox.messages(phone))
     sign_out(page)

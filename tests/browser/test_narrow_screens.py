@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 from sqlmodel import select
 
 from epermit.models import Permit, Person
 from epermit.services import permit_code
-from tests.browser.helpers import assert_accessible
+from tests.browser.helpers import assert_accessible, without_javascript
 
-NARROW = {"width": 320, "height": 640}
+NARROW: ViewportSize = {"width": 320, "height": 640}
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def narrow(browser: Browser, live_server: str) -> Iterator[Page]:
         base_url=live_server, viewport=NARROW, java_script_enabled=False, locale="zh-CN"
     )
     page = context.new_page()
-    page.js_enabled = False  # read by helpers.assert_accessible
+    without_javascript(page)
     yield page
     context.close()
 
