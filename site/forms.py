@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import date
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -47,10 +47,12 @@ def plain_text(raw: str | None) -> str:
     ).strip()
 
 
+E = TypeVar("E", bound=StrEnum)
+
 TOO_OFTEN = "操作过于频繁,请稍后再试"
 
 
-def choices(words: Mapping[StrEnum, str]) -> list[tuple[str, str]]:
+def choices(words: Mapping[E, str]) -> list[tuple[str, str]]:
     """Form choices in the vocabulary's order, each value with its words; a value without
     words is a KeyError at import, not a blank radio."""
     enum = type(next(iter(words)))
@@ -78,7 +80,8 @@ class Form(FlaskForm):
     def refuse(self, field: str, key: str) -> None:
         """Show next to `field` the message this form has for `key`."""
         message = self.refusals.get(f"{field}.{key}") or self.refusals[key]
-        getattr(self, field).errors.append(message)
+        refused = getattr(self, field)
+        refused.errors = [*refused.errors, message]
 
     @property
     def field_errors(self) -> list[tuple[Field, str]]:
@@ -172,9 +175,10 @@ class ChoiceField(RadioField):
         super().__init__(label, choices=choices, validate_choice=False, **kwargs)
         self.message = message
         self.check_label = check_label
+        self.values = {value for value, _ in choices}
 
     def pre_validate(self, form: Form) -> None:  # type: ignore[override]
-        if self.data not in {value for value, _ in self.choices}:  # type: ignore[union-attr]
+        if self.data not in self.values:
             self.data = None
             raise ValidationError(self.message)
 
@@ -246,7 +250,7 @@ class ApplicantChoiceMixin:
     def set_members(self, members: list[tuple[str, str, str]]) -> None:
         """Offer the family list: (person id, name, relationship) each."""
         choices = [
-            (person_id, f"{name}({RELATIONSHIP_WORDS[relationship]})")
+            (person_id, f"{name}({RELATIONSHIP_WORDS[Relationship(relationship)]})")
             for person_id, name, relationship in members
         ]
         choices.append((OTHER_PERSON, "其他人(填写下面的姓名和公民身份号码)"))
@@ -304,10 +308,10 @@ class EndorseApplicantForm(ApplicantChoiceMixin, Form):
 
     def check_rows_for(self, person: Any) -> list[tuple[str, str]]:
         agent = (
-            f"{self.agent_name.data} {identity.mask_id_number(self.agent_id_number.data)}"
+            f"{self.agent_name.data} {identity.mask_id_number(self.agent_id_number.data or '')}"
             f" {self.agent_phone.data}"
         )
-        relation = RELATIONSHIP_WORDS[self.relationship.data]
+        relation = RELATIONSHIP_WORDS[Relationship(self.relationship.data)]
         return [("代办人", agent), ("申请人", f"{self.person_words(person)}(您的{relation})")]
 
 
@@ -315,9 +319,8 @@ class ConsentForm(Form):
     consent_code = CodeField("申请人收到的短信验证码", description="6位数字,5分钟内有效")
 
     def refuse_code(self, error: codes.CodeError) -> None:
-        self.consent_code.errors.append(
-            code_error(error, resend="重新发送验证码", check_with="向申请人")
-        )
+        message = code_error(error, resend="重新发送验证码", check_with="向申请人")
+        self.consent_code.errors = [*self.consent_code.errors, message]
 
     def check_rows(self) -> list[tuple[str, str]]:
         # The code is never kept; that the applicant agreed is the answer.
@@ -471,6 +474,8 @@ class DateTextField(StringField):
     screen readers, and with the keyboard alone.
     """
 
+    data: Any  # the text typed, then the date it names once checked
+
     def pre_validate(self, form: Form) -> None:  # type: ignore[override]
         raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())
         if not raw:
@@ -489,7 +494,7 @@ class DateTextField(StringField):
     def _value(self) -> str:
         if isinstance(self.data, date):
             return self.data.isoformat()
-        return super()._value()
+        return str(self.data) if self.data is not None else ""
 
     def display(self) -> Markup:
         """As every page shows a date (SPEC 4.8)."""
@@ -518,6 +523,5 @@ class ReasonForm(Form):
             raise ValidationError("离开日期不能晚于今天")
 
     def refuse_before_issue(self, issued: date) -> None:
-        self.leave_date.errors.append(
-            f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)"
-        )
+        message = f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)"
+        self.leave_date.errors = [*self.leave_date.errors, message]

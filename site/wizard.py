@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from epermit.acting import Acting
 from epermit.budgets import Budget
 from epermit.models import Case, Draft, Person
+from epermit.sql import rowcount
 from epermit.vocabulary import REFERENCE_PREFIXES, CaseKind
 
 if TYPE_CHECKING:
@@ -415,7 +416,7 @@ def save_answers(session: Session, draft: Draft, answers: Answers, now: datetime
         .where(col(Draft.id) == draft.id, col(Draft.case_id).is_(None))
         .values(answers=answers, updated_at=now)
     )
-    if result.rowcount == 1:
+    if rowcount(result) == 1:
         draft.answers = answers
         draft.updated_at = now
         return True
@@ -429,7 +430,7 @@ def mark_submitted(session: Session, draft: Draft, case: Case) -> bool:
         .where(col(Draft.id) == draft.id, col(Draft.case_id).is_(None))
         .values(case_id=case.id)
     )
-    if result.rowcount == 1:
+    if rowcount(result) == 1:
         draft.case_id = case.id
         return True
     return False
@@ -443,7 +444,7 @@ def purge_stale_drafts(session: Session, untouched_since: datetime) -> int:
             col(Draft.case_id).is_(None), col(Draft.updated_at) < untouched_since
         )
     )
-    return result.rowcount
+    return rowcount(result)
 
 
 def case_of(session: Session, draft: Draft) -> Case | None:

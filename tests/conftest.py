@@ -81,6 +81,8 @@ def app(
 ) -> Iterator[Flask]:
     # @pytest.mark.app_config(KEY=value) sets what create_app must see from the start.
     marker = request.node.get_closest_marker("app_config")
+    # @pytest.mark.app_wizards(*wizards) serves those services instead of the registered ones.
+    wizards = request.node.get_closest_marker("app_wizards")
     app = create_app(
         {
             "TESTING": True,
@@ -92,7 +94,8 @@ def app(
             "CLOCK": clock,
             "PUBLIC_BASE_URL": "http://localhost",
             **(marker.kwargs if marker else {}),
-        }
+        },
+        **({"wizards": wizards.args} if wizards else {}),
     )
     engine = db.engine_of(app)
     empty_all_tables(engine)

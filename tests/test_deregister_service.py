@@ -21,6 +21,8 @@ from epermit.models import AuditEvent, Case, Deregistration, Permit, Person, Sms
 from epermit.services import deregister, endorse, permits, sms
 from epermit.services.deregister import Declaration
 from epermit.services.references import is_well_formed
+from epermit.sql import saved_id
+from epermit.vocabulary import DeclarantRole, Reason
 
 EMPLOYER = "91440106MA5ABC120A"
 SCHOOL = "12440111455123453T"
@@ -70,10 +72,10 @@ def declaration(
     consented: bool = False,
 ) -> Attempt:
     return Attempt(
-        role=role,
-        actor_id=person(session, actor).id,
-        applicant_id=person(session, applicant).id,
-        reason=reason,
+        role=DeclarantRole(role),
+        actor_id=saved_id(person(session, actor)),
+        applicant_id=saved_id(person(session, applicant)),
+        reason=Reason(reason),
         reason_detail=reason_detail,
         leave_date=today if leave_date is None else leave_date,
         organisation_uscc=uscc,

@@ -8,25 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import func, select
 
+from epermit import demo
 from epermit.models import AuditEvent, Case, Deregistration, Draft, Person
 
-PEOPLE = {
-    "张伟": ("430102199003071234", "13800000001"),
-    "李娜": ("510104199208152241", "13800000002"),
-    "张小明": ("430102201509051273", None),
-    "王芳": ("450102198801123368", "13800000003"),
-    "刘洋": ("410102199506214459", "13800000004"),
-    "赵强": ("410102199309144711", "13800000020"),
-    "陈军": ("440102197804195176", "13800000010"),
-    "黄丽": ("360102198702032880", "13800000011"),
-    "周敏": ("440111198707101466", "13800000012"),
-    "吴刚": ("440104199005253597", "13800000013"),
-}
-ORGS = {
-    "employer": ("广州示例科技有限公司", "91440106MA5ABC120A"),
-    "school": ("广州市白云区示例小学", "12440111455123453T"),
-    "hotel": ("广州示例酒店有限公司", "91440104MA5HXT887K"),
-}
+# The demo world's organisations by role: (name, credit code).
+ORGS = {role: (org[0], org[1]) for org in demo.ORGANISATIONS for role in [org[2]]}
 
 
 def cn(d) -> str:
@@ -41,8 +27,11 @@ def start(client_request) -> str:
 
 
 def person_declarant(name: str) -> dict[str, str]:
-    id_number, phone = PEOPLE[name]
-    return {"declarant_name": name, "declarant_id_number": id_number, "declarant_phone": phone}
+    return {
+        "declarant_name": name,
+        "declarant_id_number": demo.person(name).id_number,
+        "declarant_phone": demo.phone(name),
+    }
 
 
 def org_declarant(role: str, contact: str) -> dict[str, str]:
@@ -51,12 +40,12 @@ def org_declarant(role: str, contact: str) -> dict[str, str]:
         "org_name": org_name,
         "org_uscc": uscc,
         "contact_name": contact,
-        "contact_phone": PEOPLE[contact][1],
+        "contact_phone": demo.phone(contact),
     }
 
 
 def applicant(name: str) -> dict[str, str]:
-    return {"member": "other", "applicant_name": name, "applicant_id_number": PEOPLE[name][0]}
+    return {"member": "other", "applicant_name": name, "applicant_id_number": demo.person(name).id_number}
 
 
 def reason(today, **extra) -> dict[str, str]:
@@ -123,7 +112,7 @@ def test_registered_relation_can_deregister(
     assert dbsession.exec(
         select(AuditEvent).where(AuditEvent.subject_id == holder_person.id)
     ).first()
-    phone = PEOPLE[holder][1]
+    phone = demo.person(holder).phone
     if phone:
         assert "注销" in outbox.messages(phone)[-1]["text"]
         assert "我们已向持证人发送短信" in done.main_text

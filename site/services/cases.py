@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from epermit.models import Case, Person
 
@@ -32,7 +32,7 @@ def cases_for(session: Session, person_id: int, limit: int = 100) -> list[CaseRe
     """Newest first; as applicant (holder) or as agent/declarant."""
     query = (
         _query()
-        .where(sa.or_(Case.applicant_id == person_id, Case.agent_id == person_id))
+        .where(sa.or_(col(Case.applicant_id) == person_id, col(Case.agent_id) == person_id))
         .order_by(Case.created_at.desc(), Case.id.desc())  # type: ignore[attr-defined, union-attr]
         .limit(limit)
     )
@@ -42,13 +42,13 @@ def cases_for(session: Session, person_id: int, limit: int = 100) -> list[CaseRe
 def record_for(session: Session, person_id: int, reference: str) -> CaseRecord | None:
     """One case, only for a party to it."""
     query = _query().where(
-        Case.reference == reference,
-        sa.or_(Case.applicant_id == person_id, Case.agent_id == person_id),
+        col(Case.reference) == reference,
+        sa.or_(col(Case.applicant_id) == person_id, col(Case.agent_id) == person_id),
     )
     row = session.execute(query).first()
     return CaseRecord(*row) if row else None
 
 
 def record_of(session: Session, case: Case) -> CaseRecord:
-    row = session.execute(_query().where(Case.id == case.id)).one()
+    row = session.execute(_query().where(col(Case.id) == case.id)).one()
     return CaseRecord(*row)

@@ -7,13 +7,14 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from epermit import policy, rules
 from epermit.acting import Acting
 from epermit.models import Case, Deregistration, Endorsement, Permit, Person
 from epermit.services import audit, permits, sms
 from epermit.services.references import new_reference
+from epermit.sql import rowcount
 from epermit.vocabulary import CaseKind
 
 
@@ -99,10 +100,10 @@ def endorse(
     permit, outcome = assessment.permit, assessment.outcome
     changed = session.execute(
         sa.update(Permit)
-        .where(Permit.id == permit.id, Permit.valid_until == outcome.period)
+        .where(col(Permit.id) == permit.id, col(Permit.valid_until) == outcome.period)
         .values(valid_until=outcome.new_valid_until, continuity_start=outcome.continuity_start)
     )
-    if changed.rowcount != 1:
+    if rowcount(changed) != 1:
         raise AlreadyEndorsed(endorsement_case(session, permit.id, outcome.period))  # type: ignore[arg-type]
     holder = session.get(Person, holder_id)
     assert holder is not None

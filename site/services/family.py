@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from epermit import identity, policy, rules
 from epermit.acting import Acting
 from epermit.models import FamilyLink, Person
 from epermit.services import audit, codes, permits, sms
+from epermit.sql import rowcount, saved_id
 from epermit.vocabulary import Relationship
 
 PURPOSE = "family"
@@ -289,7 +290,7 @@ def _link(
             session.add(
                 FamilyLink(
                     person_id=owner_id,
-                    member_id=person.id,
+                    member_id=saved_id(person),
                     relationship=relationship,
                     created_at=now,
                 )
@@ -314,11 +315,10 @@ def remove(session: Session, acting: Acting, *, member_id: int) -> Person:
     person = session.get(Person, member_id)
     removed = session.execute(
         sa.delete(FamilyLink).where(
-            FamilyLink.person_id == owner_id,  # type: ignore[arg-type]
-            FamilyLink.member_id == member_id,  # type: ignore[arg-type]
+            col(FamilyLink.person_id) == owner_id, col(FamilyLink.member_id) == member_id
         )
     )
-    if removed.rowcount != 1 or person is None:
+    if rowcount(removed) != 1 or person is None:
         raise NotAMember()
     audit.record(
         session,

@@ -85,7 +85,8 @@ class WizardViews:
     def template(self, page: str) -> str:
         """The wizard's own template for the page, or the engine's generic one."""
         fallback = GENERIC_TEMPLATES.get(page, "wizard/generic_step.html")
-        return current_app.jinja_env.select_template([f"{self.name}/{page}.html", fallback]).name
+        chosen = current_app.jinja_env.select_template([f"{self.name}/{page}.html", fallback])
+        return chosen.name or fallback
 
     # --- routes ---------------------------------------------------------------------------
 

@@ -66,7 +66,7 @@ def switch() -> BaseResponse:
     if not form.validate():
         abort(400)
     try:
-        person = family.check_switch(dbs(), owner_id, form.member.data)
+        person = family.check_switch(dbs(), owner_id, int(form.member.data or 0))
     except family.NotAMember:
         # Same answer as for a person who does not exist: no way to probe who is registered.
         abort(404)
@@ -94,8 +94,8 @@ def add() -> BaseResponse:
         outcome = family.request_adding(
             dbs(),
             who,
-            name=form.name.data,
-            id_number=form.id_number.data,
+            name=form.name.data or "",
+            id_number=form.id_number.data or "",
             relationship=form.relationship.data,
             ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
             secret=current_app.config["SECRET_KEY"],
@@ -167,7 +167,7 @@ def consent() -> BaseResponse:
             who,
             member_id=member_id,
             relationship=relationship,
-            code=form.consent_code.data,
+            code=form.consent_code.data or "",
             secret=current_app.config["SECRET_KEY"],
         )
     except codes.CodeError as error:

@@ -37,7 +37,7 @@ def applicant_of(answers: engine.Answers) -> int | None:
 def needs_consent(answers: engine.Answers) -> bool:
     """The applicant is not on the agent's family list, so must agree by SMS code."""
     applicant = answers.get(APPLICANT)
-    return bool(applicant) and applicant.get("family") is False
+    return applicant is not None and applicant.get("family") is False
 
 
 def consented(answers: engine.Answers) -> bool:
