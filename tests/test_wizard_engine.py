@@ -161,7 +161,7 @@ def test_check_answers_rows_come_from_the_forms_with_each_choice_in_words():
         answers = {"pet": {"has_pet": "yes"}, "name": {"pet_name": "旺财"}, "colour": {}}
         today = None
 
-    rows = engine.check_rows(PETS, Ctx())  # type: ignore[arg-type]
+    rows = engine.check_rows(PETS, Ctx())
     assert rows == [
         engine.Row("您有宠物吗?", "有", "pet"),
         engine.Row("宠物的名字", "旺财", "name"),
@@ -181,7 +181,7 @@ def test_a_step_overrides_its_rows_and_where_they_are_changed():
         answers = {"pet": {"has_pet": "no"}, "colour": {"colour": "red"}}
         today = None
 
-    assert engine.check_rows(wizard, Ctx())[-1] == engine.Row("颜色代码", "RED", "pet")  # type: ignore[arg-type]
+    assert engine.check_rows(wizard, Ctx())[-1] == engine.Row("颜色代码", "RED", "pet")
 
 
 @pytest.mark.parametrize(
