@@ -1,11 +1,18 @@
 """Benchmarks (SPEC 8), printed as figures and ratios against baselines from the same run.
 
+0. CPU: server CPU time per request for each step of the endorsement journey (sign-in,
+   /permit, every wizard step's GET and POST, done), without and with JavaScript (htmx),
+   measured in process (bench/cpu.py) against a bare Flask page measured the same way, and
+   against another git revision (BENCH_COMPARE_REF, by default 1276c69, issue 8's baseline)
+   checked out into a temporary worktree and measured in the same run.
 1. Load: full endorsements (sign in to confirmation) by many people at once, against
    gunicorn on this machine, compared with a bare Flask page served the same way.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
 
-Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite.
+Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
+comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
+by default) to run only those, BENCH_COMPARE_REF to a commit to compare CPU with (empty: none).
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 BARE_REQUESTS = int(os.environ.get("BENCH_BARE_REQUESTS", "2000"))
 STEPS: dict[str, list[float]] = {}
 MAX_PERMITS = int(os.environ.get("BENCH_MAX_PERMITS", "1000000"))
+ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup").split(",")
+# Issue 8: server CPU per endorsement journey at most 60 % of this commit's.
+GOAL_REF, GOAL_RATIO = "1276c69", 0.60
+COMPARE_REF = os.environ.get("BENCH_COMPARE_REF", GOAL_REF)
+CPU_ROUNDS = int(os.environ.get("BENCH_CPU_ROUNDS", "5"))
 
 
 def free_port() -> int:
@@ -101,7 +113,9 @@ class Client:
 
 
 def csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page without a CSRF token"
+    return match.group(1)
 
 
 def last_code(outbox: Path, phone: str) -> str:
@@ -176,11 +190,10 @@ def ms(seconds: float) -> str:
 
 
 def seed_bench_holders(database_url: str, count: int) -> list[str]:
-    """Holders whose permits are due, each with a phone to sign in with."""
+    """Holders whose permits are due, each with a phone to sign in with (plain SQL, so
+    that it seeds any revision's schema the CPU comparison imports)."""
     import sqlalchemy as sa
     from stdnum.cn import ric
-
-    from epermit import identity
 
     engine = sa.create_engine(database_url)
     today = datetime.now(UTC).astimezone().date()
@@ -202,7 +215,7 @@ def seed_bench_holders(database_url: str, count: int) -> list[str]:
                 {
                     "i": id_number,
                     "n": f"测试{n}",
-                    "b": identity.birth_date_of(id_number),
+                    "b": date(int(body[6:10]), int(body[10:12]), int(body[12:14])),
                     "p": phone,
                 },
             ).scalar()
@@ -379,7 +392,111 @@ def lookup_benchmark() -> None:
         print(f"ratio {MAX_PERMITS:,d}/1,000: {large / small:.2f}x")
 
 
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def run_cpu(what: str, site: Path | None = None) -> str:
+    """What one fresh process of bench/cpu.py prints, importing epermit from `site`."""
+    command = [sys.executable, str(ROOT / "bench" / "cpu.py"), what]
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run(
+            [*command, *([str(site)] if site else [])],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} {site or ''} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def cpu_measurement(what: str, site: Path | None = None) -> dict:
+    figures = json.loads(run_cpu(what, site).splitlines()[-1])
+    if site is not None:
+        assert Path(figures["epermit"]).parent == site, (figures["epermit"], site)
+    return figures
+
+
+def best_of(rounds: list[dict]) -> dict[str, dict[str, float]]:
+    """Per mode and step the lowest of the rounds' means (the round least disturbed by
+    whatever else the machine ran), and the journey as the sum of those."""
+    best: dict[str, dict[str, float]] = {}
+    for mode in ("plain", "htmx"):
+        steps = rounds[0][mode]
+        best[mode] = {step: min(r[mode][step] for r in rounds) for step in steps}
+        best[mode]["journey"] = sum(best[mode].values())
+    return best
+
+
+def cpu_benchmark() -> None:
+    head = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "--", "site")
+    this = head + ("+changes" if dirty else "")
+    with tempfile.TemporaryDirectory() as tmp:
+        other = None
+        if COMPARE_REF:
+            other = git("rev-parse", "--short", COMPARE_REF)
+            git("worktree", "add", "--detach", "--quiet", f"{tmp}/ref", other)
+        try:
+            new_rounds, old_rounds, bare_rounds = [], [], []
+            for _ in range(CPU_ROUNDS):  # interleaved, so that both see the same machine
+                bare_rounds.append(cpu_measurement("bare"))
+                new_rounds.append(cpu_measurement("journey", ROOT / "site"))
+                if other:
+                    old_rounds.append(cpu_measurement("journey", Path(tmp) / "ref" / "site"))
+        finally:
+            if other:
+                git("worktree", "remove", "--force", f"{tmp}/ref")
+    bare = min(r["GET /"] for r in bare_rounds)
+    new = best_of(new_rounds)
+    old = best_of(old_rounds) if other else None
+    journeys = int(os.environ.get("BENCH_CPU_JOURNEYS", "60"))
+    print(
+        f"== Server CPU per request, endorsement journey: in process, {journeys} journeys a"
+        f" round, lowest of {CPU_ROUNDS} rounds' means, SQLite"
+    )
+    print(f"bare Flask page: {bare * 1000:.3f} ms CPU per request")
+    for mode, title in (("plain", "without JavaScript"), ("htmx", "with JavaScript (htmx)")):
+        columns = f"{other:>10}  {this:>14}  new/old" if old else f"{this:>14}"
+        print(f"{title:<22}{columns}  x bare")
+        for step, seconds in new[mode].items():
+            label = f"{step} ({len(new[mode]) - 1} requests)" if step == "journey" else step
+            line = f"{label:<22}"
+            if old:
+                line += f"{old[mode][step] * 1000:7.2f} ms  {seconds * 1000:11.2f} ms"
+                line += f"  {seconds / old[mode][step]:6.0%}"
+            else:
+                line += f"{seconds * 1000:11.2f} ms"
+            print(f"{line}  {seconds / bare:6.0f}x")
+    if old:
+        ratios = ", ".join(
+            f"{mode} {new[mode]['journey'] / old[mode]['journey']:.0%}" for mode in new
+        )
+        verdict = ""
+        if other and git("rev-parse", other) == git("rev-parse", GOAL_REF):
+            met = all(new[m]["journey"] <= GOAL_RATIO * old[m]["journey"] for m in new)
+            verdict = f" (issue 8 goal: at most {GOAL_RATIO:.0%}: {'met' if met else 'not met'})"
+        print(f"journey CPU {this} / {other}: {ratios}{verdict}")
+    for label, rounds in ((this, new_rounds), (other or "", old_rounds)):
+        if rounds:  # how far apart the rounds were: the noise these figures carry
+            spread = ", ".join(
+                f"{mode} {min(sums):.1f}–{max(sums):.1f} ms"
+                for mode in ("plain", "htmx")
+                for sums in [[sum(r[mode].values()) * 1000 for r in rounds]]
+            )
+            print(f"rounds' journey totals (noise), {label}: {spread}")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    load_benchmark()
-    lookup_benchmark()
+    if "cpu" in ONLY:
+        cpu_benchmark()
+    if "profile" in ONLY:
+        print(run_cpu("profile", ROOT / "site"))
+    if "load" in ONLY:
+        load_benchmark()
+    if "lookup" in ONLY:
+        lookup_benchmark()

@@ -16,26 +16,46 @@ from epermit.models import Person
 from tests.conftest import attr
 from tests.test_site import gzip_size
 
+QUIET_ZONE = 4
+PATH_COMMAND = re.compile(r"([Mm])(-?\d+) (-?\d+(?:\.5)?)|h([1-9]\d*)")
+
 
 def render_svg(svg: str, scale: int = 8) -> Image.Image:
-    """Rasterise segno's drawing: one path of horizontal 1-unit strokes, absolute M then
-    relative m/h moves, centred on y + 0.5. A stand-in for a browser, to feed a real decoder."""
-    soup = BeautifulSoup(svg, "html.parser")
-    svg_tag, path_tag = soup.find("svg"), soup.find("path")
-    assert isinstance(svg_tag, Tag) and isinstance(path_tag, Tag), svg
-    width, height = (int(float(n)) for n in attr(svg_tag, "viewbox").split()[2:])
+    """Rasterise qr_svg's drawing, refusing anything else: a square viewBox, one path of
+    horizontal 1-unit strokes (an absolute M first, then relative m moves and h strokes, on
+    row centres y + 0.5), each module painted at most once and none in the 4-module quiet
+    zone. A stand-in for a browser, to feed a real decoder."""
+    svg_tag = BeautifulSoup(svg, "html.parser").svg
+    assert svg_tag is not None, svg
+    assert set(svg_tag.attrs) == {"viewbox"}, svg_tag.attrs
+    left, top, width, height = (int(n) for n in attr(svg_tag, "viewbox").split())
+    assert (left, top) == (0, 0) and width == height
+    (path,) = svg_tag.find_all(recursive=False)
+    assert isinstance(path, Tag) and path.name == "path" and not path.contents
+    assert set(path.attrs) == {"shape-rendering", "stroke", "d"}, path.attrs
+    assert path["shape-rendering"] == "crispEdges" and path["stroke"] == "#000"
+    d = attr(path, "d")
+    commands = list(PATH_COMMAND.finditer(d))
+    assert "".join(c.group(0) for c in commands) == d, "only M, m and h commands"
+    assert commands[0].group(1) == "M" and all(c.group(1) != "M" for c in commands[1:])
     image = Image.new("L", (width * scale, height * scale), 255)
     draw = ImageDraw.Draw(image)
-    x = y = 0.0
-    for command, numbers in re.findall(r"([MmHh])([-\d. ]+)", attr(path_tag, "d")):
-        values = [float(n) for n in numbers.split()]
-        if command in "Mm":
-            x, y = values if command == "M" else (x + values[0], y + values[1])
-        else:
-            end = x + values[0] if command == "h" else values[0]
-            top = (y - 0.5) * scale
-            draw.rectangle([x * scale, top, end * scale - 1, top + scale - 1], fill=0)
-            x = end
+    painted: set[tuple[int, float]] = set()
+    x, y = 0, 0.0
+    for move, dx, dy, length in (c.groups() for c in commands):
+        if move:
+            x, y = (int(dx), float(dy)) if move == "M" else (x + int(dx), y + float(dy))
+            assert y % 1 == 0.5, "strokes run along row centres"
+            continue
+        end = x + int(length)
+        assert QUIET_ZONE <= x and end <= width - QUIET_ZONE, "a stroke in the quiet zone"
+        assert QUIET_ZONE <= y - 0.5 < height - QUIET_ZONE, "a stroke in the quiet zone"
+        modules = {(column, y) for column in range(x, end)}
+        assert not modules & painted, "a module painted twice"
+        painted |= modules
+        row_top = (y - 0.5) * scale
+        draw.rectangle([x * scale, row_top, end * scale - 1, row_top + scale - 1], fill=0)
+        x = end
     return image
 
 
@@ -188,6 +208,24 @@ def test_qr_svg_is_small(client, auth):
     svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
     assert len(svg) < 4000 and len(gzip.compress(svg.encode())) < 1500
     assert "<?xml" not in svg and 'width="' not in svg  # inline, scaled by CSS
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://localhost", "https://epermit.guangzhou.gov.cn", "https://" + "e" * 40]
+)
+def test_qr_svg_is_within_3kb_and_reads_back_at_level_m_for_any_permit(origin):
+    """Up to a 48-character public origin: the longest token, the largest permit id and a
+    time stamp of ten digits, stays QR version 6 and under 3 KB."""
+    from datetime import UTC, datetime
+
+    from epermit.services import permit_code
+
+    token = permit_code.make_token(99_999_999, datetime(2286, 1, 1, tzinfo=UTC), "secret")
+    url = f"{origin}/v/{token}"
+    svg = permit_code.qr_svg(url)
+    assert len(svg.encode()) <= 3 * 1024, len(svg.encode())
+    (result,) = zxingcpp.read_barcodes(render_svg(svg))
+    assert result.text == url and result.ec_level == "M"
 
 
 @pytest.mark.parametrize("ttl", [60, 300])

@@ -1,0 +1,285 @@
+"""Server CPU per request of the endorsement journey, measured in one process.
+
+Run by bench/run.py, one fresh process per measurement, and printing JSON on stdout:
+
+    python bench/cpu.py journey [SITE_DIR]   # the journey; epermit imported from SITE_DIR
+    python bench/cpu.py bare                 # bench/bare.py's page, the baseline
+    python bench/cpu.py profile              # cProfile of the journey, printed as text
+
+Each request goes through the Flask test client, and a WSGI wrapper reads the process's CPU
+time (`time.process_time`, every thread) around the application alone, the response body
+included and the test client's own work left out. SQLite file database in a temporary
+folder, demo world plus one due holder per journey, rate limits off.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import importlib.util
+import io
+import json
+import os
+import pstats
+import re
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+JOURNEYS = int(os.environ.get("BENCH_CPU_JOURNEYS", "60"))
+WARM_UP = int(os.environ.get("BENCH_CPU_WARM_UP", "15"))
+BARE_REQUESTS = int(os.environ.get("BENCH_CPU_BARE_REQUESTS", "3000"))
+# The endorsement wizard's steps for a due holder endorsing their own permit, and answers.
+WIZARD = (
+    ("who", {"for_whom": "self"}),
+    ("residence", {"address_unchanged": "yes"}),
+    ("check", {"declaration": "y"}),
+)
+# How a browser with JavaScript asks (hx-boost): the same requests, answered with partials.
+HTMX_HEADERS = {"HX-Request": "true", "HX-Boosted": "true"}
+
+
+def load_epermit(site: Path) -> None:
+    """Import `site/` of another tree as `epermit`, ahead of the editable install's finder
+    (which sits after the path finder on sys.meta_path, so submodules follow __path__)."""
+    assert "epermit" not in sys.modules
+    spec = importlib.util.spec_from_file_location(
+        "epermit", site / "__init__.py", submodule_search_locations=[str(site)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["epermit"] = module
+    spec.loader.exec_module(module)
+
+
+class CpuMeter:
+    """WSGI middleware: CPU seconds the last request took, body and teardown included."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+        self.last = 0.0
+        self.step = ""  # what the next request is, for profiles kept per step
+        self.profiles: dict[str, cProfile.Profile] | None = None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        profile = None
+        if self.profiles is not None:
+            profile = self.profiles.setdefault(self.step, cProfile.Profile())
+            profile.enable()
+        started = time.process_time()
+        body = self.app(environ, start_response)
+        try:
+            chunks = list(body)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        self.last = time.process_time() - started
+        if profile is not None:
+            profile.disable()
+        return chunks
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page without a CSRF token"
+    return match.group(1)
+
+
+def last_code(outbox: Path, phone: str) -> str:
+    for line in reversed(outbox.read_text().splitlines()):
+        record = json.loads(line)
+        if record["to"] == phone and "code" in record:
+            return record["code"]
+    raise RuntimeError(f"no code for {phone}")
+
+
+def journey(client: Any, meter: CpuMeter, phone: str, outbox: Path, htmx: bool, record) -> None:
+    """Sign in, open the permit, endorse it: every request a person's browser makes, in
+    order, each recorded under its step name with the CPU it took."""
+    headers = HTMX_HEADERS if htmx else {}
+
+    def hit(step: str, method: str, path: str, form: dict | None = None, status: int = 200):
+        meter.step = step
+        answer = client.open(path, method=method, data=form, headers=headers)
+        record(step, meter.last)
+        assert answer.status_code == status, (step, answer.status_code, path)
+        return answer, urllib.parse.urlsplit(answer.headers.get("Location", "")).path
+
+    page, _ = hit("GET /login", "GET", "/login")
+    form = {"phone": phone, "csrf_token": csrf(page.text)}
+    _, to = hit("POST /login", "POST", "/login", form, 303)
+    page, _ = hit("GET /login/verify", "GET", to)
+    form = {"code": last_code(outbox, phone), "csrf_token": csrf(page.text)}
+    _, to = hit("POST /login/verify", "POST", to, form, 303)
+    assert to == "/permit", to
+    page, _ = hit("GET /permit", "GET", to)
+    assert 'id="permit-code"' in page.text, "the permit page shows its QR code"
+    _, to = hit("GET /endorse", "GET", "/endorse", status=303)
+    for step, answers in WIZARD:
+        assert to.endswith(f"/{step}"), (step, to)
+        page, _ = hit(f"GET {step}", "GET", to)
+        _, to = hit(f"POST {step}", "POST", to, {**answers, "csrf_token": csrf(page.text)}, 303)
+    assert to.endswith("/done"), to
+    page, _ = hit("GET done", "GET", to)
+    assert 'id="reference"' in page.text
+
+
+def measure_journeys(profiles: dict[str, cProfile.Profile] | None = None) -> dict[str, Any]:
+    """Mean CPU per step over JOURNEYS journeys without and with JavaScript (htmx)."""
+    sys.path.insert(0, str(BENCH))
+    from run import seed_bench_holders  # type: ignore[import-not-found]
+
+    from epermit import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = Path(tmp)
+        outbox = instance / "outbox.jsonl"
+        database_url = f"sqlite:///{instance / 'bench.db'}"
+        os.environ.update(
+            EPERMIT_INSTANCE=str(instance),
+            DATABASE_URL=database_url,
+            SMS_OUTBOX=str(outbox),
+            SMS_BACKEND="file",
+            RATELIMIT_ENABLED="0",
+            SECRET_KEY="bench-secret",
+            PUBLIC_BASE_URL="https://epermit.guangzhou.gov.cn",
+        )
+        app = create_app()
+        for command in (["migrate"], ["seed-demo"]):
+            result = app.test_cli_runner().invoke(args=command)
+            assert result.exit_code == 0, (command, result.output, result.exception)
+        phones = iter(seed_bench_holders(database_url, 2 * (WARM_UP + JOURNEYS)))
+        meter = CpuMeter(app.wsgi_app)
+        app.wsgi_app = meter  # type: ignore[method-assign]
+        figures: dict[str, Any] = {"epermit": sys.modules["epermit"].__file__}
+        if profiles is not None:
+            import sqlalchemy as sa
+
+            statements: dict[str, dict[str, int]] = {}
+            figures["statements"] = statements
+
+            @sa.event.listens_for(sa.Engine, "before_cursor_execute")
+            def count(_connection, _cursor, statement: str, *_args: Any) -> None:
+                if meter.profiles is not None:
+                    step = statements.setdefault(meter.step, {})
+                    key = " ".join(statement.split())[:90]
+                    step[key] = step.get(key, 0) + 1
+
+        for mode, htmx in (("plain", False), ("htmx", True)):
+            steps: dict[str, list[float]] = {}
+            for n in range(WARM_UP + JOURNEYS):
+                counted = n >= WARM_UP
+                meter.profiles = profiles if counted else None
+                journey(
+                    app.test_client(),
+                    meter,
+                    next(phones),
+                    outbox,
+                    htmx,
+                    lambda step, seconds, counted=counted, steps=steps: (
+                        counted and steps.setdefault(step, []).append(seconds)
+                    ),
+                )
+            meter.profiles = None
+            figures[mode] = {step: sum(times) / len(times) for step, times in steps.items()}
+        figures["journeys"] = JOURNEYS
+        return figures
+
+
+def measure_bare() -> dict[str, Any]:
+    sys.path.insert(0, str(BENCH))
+    from bare import app  # type: ignore[import-not-found]
+
+    meter = CpuMeter(app.wsgi_app)
+    app.wsgi_app = meter
+    client = app.test_client()
+    times = []
+    for n in range(BARE_REQUESTS + 200):
+        assert client.get("/").status_code == 200
+        if n >= 200:
+            times.append(meter.last)
+    return {"GET /": sum(times) / len(times)}
+
+
+# Where a function's own time goes, by what its file or built-in belongs to; first match wins.
+BUCKETS = (
+    ("QR", ("zxingcpp", "permit_code.py:", "nanobind")),
+    ("templates", ("jinja2", "markupsafe", ".html:", "templating.py")),
+    ("SQL", ("sqlalchemy", "sqlmodel", "sqlite3")),
+    ("forms+CSRF", ("wtforms", "flask_wtf")),
+    ("signing", ("itsdangerous", "hmac", "hashlib", "zlib", "base64", "json")),
+    ("limiter", ("flask_limiter", "/limits/")),
+    ("Flask+Werkzeug", ("flask", "werkzeug", "htmx_flask", "click")),
+    ("epermit", ("/site/",)),
+)
+
+
+def bucket(function: tuple[str, int, str]) -> str:
+    where = f"{function[0]}:{function[1]}({function[2]})"
+    return next((name for name, marks in BUCKETS if any(m in where for m in marks)), "other")
+
+
+def print_profile() -> None:
+    """Per step: CPU under the profiler, split by whose code spent it (own time), and the
+    epermit functions taking the most time including what they call."""
+    profiles: dict[str, cProfile.Profile] = {}
+    statements = measure_journeys(profiles)["statements"]
+    names = [name for name, _ in BUCKETS] + ["other"]
+    print(f"{'profiled ms/request':<20}{'total':>7}" + "".join(f"{n[:10]:>11}" for n in names))
+    totals: dict[str, float] = {}
+    for step, profile in profiles.items():
+        stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+        calls = max(s[1] for f, s in stats.items() if f[2] == "wsgi_app")
+        split = dict.fromkeys(names, 0.0)
+        for function, (_, _, own, _, _) in stats.items():
+            split[bucket(function)] += own / calls
+        for name, seconds in split.items():
+            totals[name] = totals.get(name, 0.0) + seconds
+        print(
+            f"{step:<20}{sum(split.values()) * 1000:7.2f}"
+            + "".join(f"{split[n] * 1000:11.2f}" for n in names)
+        )
+    print(
+        f"{'journey (2 modes)':<20}{sum(totals.values()) * 1000:7.2f}"
+        + "".join(f"{totals[n] * 1000:11.2f}" for n in names)
+    )
+    requests = 2 * JOURNEYS  # each step once a journey, without and with htmx
+    print("\nSQL statements per request (BEGIN/COMMIT included where SQLAlchemy sends them)")
+    for step, counted in statements.items():
+        print(f"{step:<20}{sum(counted.values()) / requests:5.1f}")
+    journey: dict[str, int] = {}
+    for counted in statements.values():
+        for statement, times in counted.items():
+            journey[statement] = journey.get(statement, 0) + times
+    print("\nmost frequent statements, per journey")
+    for statement, times in sorted(journey.items(), key=lambda item: -item[1])[:15]:
+        print(f"{times / requests:5.1f}  {statement}")
+    for step, profile in profiles.items():
+        out = io.StringIO()
+        stats = pstats.Stats(profile, stream=out).sort_stats("cumulative")
+        stats.print_stats(r"/site/(?!views/_common|__init__)", 8)
+        lines = [line for line in out.getvalue().splitlines() if "/site/" in line]
+        print(f"\n-- {step}: epermit functions by cumulative time (whole run)")
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    what = sys.argv[1]
+    if what == "journey":
+        if len(sys.argv) > 2:
+            load_epermit(Path(sys.argv[2]).resolve())
+        print(json.dumps(measure_journeys()))
+    elif what == "bare":
+        print(json.dumps(measure_bare()))
+    elif what == "profile":
+        if len(sys.argv) > 2:
+            load_epermit(Path(sys.argv[2]).resolve())
+        print_profile()
+    else:
+        raise SystemExit(f"unknown measurement {what!r}")
