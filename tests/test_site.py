@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import re
+from pathlib import Path
 
 import pytest
+
+import epermit
 
 STRICT_CSP = "default-src 'self'"
 
@@ -39,6 +42,17 @@ def test_pages_have_no_inline_script_or_style(client_request, auth):
         html = client_request.get(url).response.get_data(as_text=True)
         assert not re.search(r"<script(?![^>]*\bsrc=)", html)
         assert "<style" not in html and " style=" not in html and "hx-on" not in html
+
+
+def test_every_form_is_drawn_by_the_form_macro():
+    """One way to write a form: CSRF token, novalidate and a button disabled in flight."""
+    templates = Path(epermit.__file__).parent / "templates"
+    hand_written = [
+        str(path.relative_to(templates))
+        for path in templates.rglob("*.html")
+        if "<form" in path.read_text() and path.name != "macros.html"
+    ]
+    assert hand_written == []
 
 
 def test_htmx_is_vendored_deferred_and_immutable(client):
