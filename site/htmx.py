@@ -31,9 +31,15 @@ def is_partial() -> bool:
     return bool(headers) and not headers.history_restore_request
 
 
-def render_page(template_name: str, status: int = 200, **context: Any) -> Response:
-    """The page, or for an htmx swap its title and main region (layouts/partial.html)."""
+def render_page(template_name: str, status: int | None = None, **context: Any) -> Response:
+    """The page, or for an htmx swap its title and main region (layouts/partial.html).
+
+    A POSTed `form` with errors answers 422 (SPEC 4.4), anything else 200, unless the
+    caller says otherwise (429 for a rate limit, 409 for a refused submission).
+    """
     form = context.get("form")
     context.setdefault("has_errors", bool(form is not None and form.errors))
+    if status is None:
+        status = 422 if request.method == "POST" and context["has_errors"] else 200
     context["partial"] = is_partial()
     return htmx_flask.make_response(render_template(template_name, **context), status)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 import epermit
+from epermit.forms import LoginForm
+from epermit.htmx import render_page
 
 STRICT_CSP = "default-src 'self'"
 
@@ -53,6 +55,18 @@ def test_every_form_is_drawn_by_the_form_macro():
         if "<form" in path.read_text() and path.name != "macros.html"
     ]
     assert hand_written == []
+
+
+def test_a_posted_form_with_errors_answers_422_unless_the_view_says_otherwise(app, clock):
+    def answer(method, status=None):
+        with app.test_request_context("/login", method=method, data={"phone": "12"}):
+            form = LoginForm(today=clock.today)
+            form.validate()
+            return render_page("auth/login.html", status=status, form=form, expired=False)
+
+    assert answer("POST").status_code == 422
+    assert answer("POST", status=429).status_code == 429
+    assert answer("GET").status_code == 200  # a GET only shows the form: nothing was refused
 
 
 def test_htmx_is_vendored_deferred_and_immutable(client):

@@ -78,8 +78,7 @@ def login() -> Response:
     form = LoginForm(today=clock.today())
     expired = request.args.get("expired") == "1"
     if not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render_page("auth/login.html", status=status, form=form, expired=expired)
+        return render_page("auth/login.html", form=form, expired=expired)
     phone = form.phone.data
     browser = session.setdefault("login_browser", secrets.token_urlsafe(12))
     try:
@@ -116,8 +115,7 @@ def verify() -> Response:
         "resend_wait": session.get("resend_wait"),
     }
     if not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render_page("auth/verify.html", status=status, form=form, **context)
+        return render_page("auth/verify.html", form=form, **context)
     try:
         person = auth.verify_code(
             dbs(),
@@ -131,7 +129,7 @@ def verify() -> Response:
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count
         form.code.errors = [code_error(error, resend="重新获取验证码")]
-        return render_page("auth/verify.html", status=422, form=form, **context)
+        return render_page("auth/verify.html", form=form, **context)
     dbs().commit()
     target = session.get("login_next") or url_for("permit.show")
     session.clear()
