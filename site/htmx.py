@@ -31,6 +31,13 @@ def is_partial() -> bool:
     return bool(headers) and not headers.history_restore_request
 
 
+def current_path(default: str) -> str:
+    """The page the browser shows (HX-Current-URL) as a path on this site, for a fragment's
+    form that leads back to it; `default` when htmx did not say."""
+    url = request.htmx.current_url or default  # type: ignore[attr-defined]
+    return url.replace(request.host_url[:-1], "")
+
+
 def render_page(template_name: str, status: int | None = None, **context: Any) -> Response:
     """The page, or for an htmx swap its title and main region (layouts/partial.html).
 

@@ -20,7 +20,7 @@ from flask import (
 from epermit import clock
 from epermit.extensions import limiter, phone_key
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
-from epermit.htmx import is_partial, render_page
+from epermit.htmx import current_path, is_partial, render_page
 from epermit.services import auth, codes
 from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
 
@@ -155,7 +155,11 @@ def session_warning() -> Response:
     if not is_partial():
         return redirect(url_for("permit.show"), 303)
     return Response(
-        render_template("auth/_session_warning.html", signed_in=current_person() is not None)
+        render_template(
+            "auth/_session_warning.html",
+            signed_in=current_person() is not None,
+            back=current_path(default=url_for("permit.show")),
+        )
     )
 
 
