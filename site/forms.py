@@ -93,7 +93,34 @@ class Form(FlaskForm):
         ]
 
 
-class CheckedField(StringField):
+class TextField(StringField):
+    """A one-line text input that knows how it is drawn (components/macros.html `field`).
+
+    The class says what suits every field of its kind (`PhoneField.input_type = "tel"`); a
+    keyword argument says what suits one field (`NameField(..., autocomplete="name")`).
+    """
+
+    input_type = "text"
+    autocomplete: str | None = None
+    inputmode: str | None = None
+    width: int | None = None  # the input's `w-N` class: room for about N characters
+    spellcheck = False  # names, numbers and codes are not words
+
+    def __init__(
+        self,
+        *args: Any,
+        autocomplete: str | None = None,
+        width: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if autocomplete is not None:
+            self.autocomplete = autocomplete
+        if width is not None:
+            self.width = width
+
+
+class CheckedField(TextField):
     """A text field whose value is normalised and checked by an `identity` function."""
 
     checker: Callable[..., str]
@@ -118,6 +145,7 @@ class CheckedField(StringField):
 class IdNumberField(CheckedField):
     checker = staticmethod(identity.check_id_number)
     needs_today = True
+    width = 18
 
     def display(self) -> str:
         """As check answers show it: masked, as every page but the form shows an ID number."""
@@ -126,18 +154,28 @@ class IdNumberField(CheckedField):
 
 class UsccField(CheckedField):
     checker = staticmethod(identity.check_uscc)
+    width = 18
 
 
 class PhoneField(CheckedField):
     checker = staticmethod(identity.check_phone)
+    input_type = "tel"
+    autocomplete = "tel"
+    inputmode = "tel"
+    width = 11
 
 
 class NameField(CheckedField):
     checker = staticmethod(identity.check_name)
 
 
-class CodeField(StringField):
+class CodeField(TextField):
     """A six-digit SMS code; full-width digits and spaces from input methods are accepted."""
+
+    # A text input, not type=number: it keeps leading zeros and shows no spinner.
+    autocomplete = "one-time-code"
+    inputmode = "numeric"
+    width = 6
 
     def pre_validate(self, form: Form) -> None:  # type: ignore[override]
         raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())
@@ -294,7 +332,7 @@ class EndorseApplicantForm(ApplicantChoiceMixin, Form):
         "agent_id_number.not_account": "代办人公民身份号码须与登录账号的公民身份号码一致",
     }
 
-    agent_name = NameField("代办人姓名", hint="即您本人,须与登录账号一致")
+    agent_name = NameField("代办人姓名", hint="即您本人,须与登录账号一致", autocomplete="name")
     agent_id_number = IdNumberField("代办人公民身份号码")
     agent_phone = PhoneField("代办人手机号码")
     member = member_field()
@@ -350,8 +388,9 @@ class DeclarationForm(Form):
 
 
 class FamilyAddForm(Form):
-    name = NameField("家庭成员姓名", hint="须与其居住证上的姓名一致")
-    id_number = IdNumberField("家庭成员公民身份号码")
+    # Someone else's name and number: the browser must not offer the person's own.
+    name = NameField("家庭成员姓名", hint="须与其居住证上的姓名一致", autocomplete="off", width=18)
+    id_number = IdNumberField("家庭成员公民身份号码", autocomplete="off")
     relationship = ChoiceField(
         "此人是您的",
         choices=RELATIONSHIPS,
@@ -412,12 +451,14 @@ class DeclarantForm(Form):
     `setup` keeps only the group that fits the role chosen.
     """
 
-    declarant_name = NameField("申报人姓名", hint="即您本人,须与登录账号一致")
+    declarant_name = NameField("申报人姓名", hint="即您本人,须与登录账号一致", autocomplete="name")
     declarant_id_number = IdNumberField("申报人公民身份号码")
     declarant_phone = PhoneField("申报人手机号码")
-    org_name = StringField("单位名称", description="与营业执照或登记证书上的名称一致")
+    org_name = TextField(
+        "单位名称", description="与营业执照或登记证书上的名称一致", autocomplete="organization"
+    )
     org_uscc = UsccField("统一社会信用代码", hint="18位,见营业执照或登记证书")
-    contact_name = NameField("经办人姓名", hint="即您本人,须与登录账号一致")
+    contact_name = NameField("经办人姓名", hint="即您本人,须与登录账号一致", autocomplete="name")
     contact_phone = PhoneField("经办人手机号码")
 
     refusals: ClassVar[dict[str, str]] = {
@@ -467,7 +508,7 @@ class DeregisterApplicantForm(ApplicantChoiceMixin, Form):
         return [("持证人", self.person_words(person))]
 
 
-class DateTextField(StringField):
+class DateTextField(TextField):
     """A date typed as text: 2026-11-25, 2026/11/25, 2026年11月25日 or 20261125.
 
     A text box rather than a date picker: it reads and types the same on every phone, with
@@ -475,6 +516,8 @@ class DateTextField(StringField):
     """
 
     data: Any  # the text typed, then the date it names once checked
+    inputmode = "numeric"
+    width = 11
 
     def pre_validate(self, form: Form) -> None:  # type: ignore[override]
         raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())

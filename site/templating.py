@@ -40,6 +40,3 @@ def init_app(app: Flask) -> None:
         mask_id_number=identity.mask_id_number,
         mask_name=identity.mask_name,
     )
-    # The macros are a global rather than an import, so that a page's `main` block can be
-    # rendered alone for htmx (see epermit.htmx) and still find them.
-    app.jinja_env.globals["m"] = app.jinja_env.get_template("components/macros.html").module

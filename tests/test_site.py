@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import gzip
 import re
+from pathlib import Path
 
 import pytest
+
+import epermit
+from epermit.forms import LoginForm
+from epermit.htmx import render_page
 
 STRICT_CSP = "default-src 'self'"
 
@@ -39,6 +44,29 @@ def test_pages_have_no_inline_script_or_style(client_request, auth):
         html = client_request.get(url).response.get_data(as_text=True)
         assert not re.search(r"<script(?![^>]*\bsrc=)", html)
         assert "<style" not in html and " style=" not in html and "hx-on" not in html
+
+
+def test_every_form_is_drawn_by_the_form_macro():
+    """One way to write a form: CSRF token, novalidate and a button disabled in flight."""
+    templates = Path(epermit.__file__).parent / "templates"
+    hand_written = [
+        str(path.relative_to(templates))
+        for path in templates.rglob("*.html")
+        if "<form" in path.read_text() and path.name != "macros.html"
+    ]
+    assert hand_written == []
+
+
+def test_a_posted_form_with_errors_answers_422_unless_the_view_says_otherwise(app, clock):
+    def answer(method, status=None):
+        with app.test_request_context("/login", method=method, data={"phone": "12"}):
+            form = LoginForm(today=clock.today)
+            form.validate()
+            return render_page("auth/login.html", status=status, form=form, expired=False)
+
+    assert answer("POST").status_code == 422
+    assert answer("POST", status=429).status_code == 429
+    assert answer("GET").status_code == 200  # a GET only shows the form: nothing was refused
 
 
 def test_htmx_is_vendored_deferred_and_immutable(client):

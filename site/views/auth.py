@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from epermit import clock
 from epermit.extensions import limiter, phone_key
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
-from epermit.htmx import is_partial, render_page
+from epermit.htmx import current_path, is_partial, render_page
 from epermit.services import auth, codes
 from epermit.sql import saved_id
 from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
@@ -80,8 +80,7 @@ def login() -> BaseResponse:
     form = LoginForm(today=clock.today())
     expired = request.args.get("expired") == "1"
     if not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render_page("auth/login.html", status=status, form=form, expired=expired)
+        return render_page("auth/login.html", form=form, expired=expired)
     phone = form.phone.data
     assert phone is not None  # a required field that validated
     browser = session.setdefault("login_browser", secrets.token_urlsafe(12))
@@ -119,8 +118,7 @@ def verify() -> BaseResponse:
         "resend_wait": session.get("resend_wait"),
     }
     if not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render_page("auth/verify.html", status=status, form=form, **context)
+        return render_page("auth/verify.html", form=form, **context)
     code = form.code.data
     assert code is not None  # a required field that validated
     try:
@@ -136,7 +134,7 @@ def verify() -> BaseResponse:
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count
         form.code.errors = [code_error(error, resend="重新获取验证码")]
-        return render_page("auth/verify.html", status=422, form=form, **context)
+        return render_page("auth/verify.html", form=form, **context)
     dbs().commit()
     target = session.get("login_next") or url_for("permit.show")
     session.clear()
@@ -164,7 +162,11 @@ def session_warning() -> BaseResponse:
     if not is_partial():
         return redirect(url_for("permit.show"), 303)
     return Response(
-        render_template("auth/_session_warning.html", signed_in=current_person() is not None)
+        render_template(
+            "auth/_session_warning.html",
+            signed_in=current_person() is not None,
+            back=current_path(default=url_for("permit.show")),
+        )
     )
 
 

@@ -10,7 +10,6 @@ from flask import (
     current_app,
     flash,
     redirect,
-    request,
     session,
     url_for,
 )
@@ -88,8 +87,7 @@ def add() -> BaseResponse:
         form.id_number.errors = [TOO_OFTEN]
         return render_page("family/add.html", status=429, form=form)
     if not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render_page("family/add.html", status=status, form=form)
+        return render_page("family/add.html", form=form)
     try:
         outcome = family.request_adding(
             dbs(),
@@ -103,7 +101,7 @@ def add() -> BaseResponse:
     except family.FamilyError as error:
         dbs().rollback()
         _explain(form, error)
-        return render_page("family/add.html", status=422, form=form)
+        return render_page("family/add.html", form=form)
     commit_and_deliver()
     if isinstance(outcome, family.Added):
         flash(outcome.member.name, "added")
@@ -159,8 +157,7 @@ def consent() -> BaseResponse:
         form.consent_code.errors = [TOO_OFTEN]
         return render_page("family/consent.html", status=429, form=form, **context)
     if not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render_page("family/consent.html", status=status, form=form, **context)
+        return render_page("family/consent.html", form=form, **context)
     try:
         added = family.confirm_adding(
             dbs(),
@@ -173,7 +170,7 @@ def consent() -> BaseResponse:
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count
         form.consent_code.errors = [code_error(error, resend="重新发送验证码", check_with="向对方")]
-        return render_page("family/consent.html", status=422, form=form, **context)
+        return render_page("family/consent.html", form=form, **context)
     except family.AlreadyMember:
         dbs().rollback()
         session.pop(PENDING, None)
