@@ -3,6 +3,8 @@ and switch whose permit /permit shows and the wizards act for."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     Response,
@@ -151,7 +153,7 @@ def consent() -> BaseResponse:
         session.pop(PENDING, None)
         return redirect(url_for("family.add"), 303)
     form = FamilyConsentForm(today=who.today)
-    context = {"person": person}
+    context: dict[str, Any] = {"person": person}
     if form.is_submitted() and not allowed(CONSENT_TRIES, who.person_id, who.client_address):
         # Guesses at consent codes share one budget with the wizards' consent steps.
         form.consent_code.errors = [TOO_OFTEN]
