@@ -79,7 +79,10 @@ class Form(FlaskForm):
 
     def refuse(self, field: str, key: str) -> None:
         """Show next to `field` the message this form has for `key`."""
-        message = self.refusals.get(f"{field}.{key}") or self.refusals[key]
+        self.add_error(field, self.refusals.get(f"{field}.{key}") or self.refusals[key])
+
+    def add_error(self, field: str, message: str) -> None:
+        """A refusal found after the form validated (a check against the database)."""
         refused = getattr(self, field)
         refused.errors = [*refused.errors, message]
 
@@ -357,8 +360,9 @@ class ConsentForm(Form):
     consent_code = CodeField("申请人收到的短信验证码", description="6位数字,5分钟内有效")
 
     def refuse_code(self, error: codes.CodeError) -> None:
-        message = code_error(error, resend="重新发送验证码", check_with="向申请人")
-        self.consent_code.errors = [*self.consent_code.errors, message]
+        self.add_error(
+            "consent_code", code_error(error, resend="重新发送验证码", check_with="向申请人")
+        )
 
     def check_rows(self) -> list[tuple[str, str]]:
         # The code is never kept; that the applicant agreed is the answer.
@@ -481,6 +485,19 @@ class DeclarantForm(Form):
         for name in drop:
             delattr(self, name)
 
+    def check_rows(self) -> list[tuple[str, str]]:
+        # One row for who declares, as one change link leads to all of it.
+        if "org_uscc" in self:  # the fields kept for an organisation (keep_fields_for)
+            return [
+                (
+                    "申报单位",
+                    f"{self.org_name.data}({self.org_uscc.data}),"
+                    f"经办人{self.contact_name.data} {self.contact_phone.data}",
+                )
+            ]
+        masked = identity.mask_id_number(self.declarant_id_number.data or "")
+        return [("申报人", f"{self.declarant_name.data} {masked} {self.declarant_phone.data}")]
+
     def validate_org_name(self, field: Field) -> None:
         field.data = " ".join(plain_text(field.data).split())
         if not field.data:
@@ -566,5 +583,7 @@ class ReasonForm(Form):
             raise ValidationError("离开日期不能晚于今天")
 
     def refuse_before_issue(self, issued: date) -> None:
-        message = f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)"
-        self.leave_date.errors = [*self.leave_date.errors, message]
+        self.add_error(
+            "leave_date",
+            f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)",
+        )

@@ -418,3 +418,36 @@ def test_receipt_is_only_for_parties_to_the_case(client_request, auth, clock):
     auth.login("张伟")
     client_request.get(f"/cases/{reference}", expected_status=404)
     assert reference not in client_request.get("/cases").main_text
+
+
+def check_rows(page) -> list[tuple[str, str]]:
+    return [
+        (row.dt.get_text(strip=True), " ".join(row.dd.get_text(" ", strip=True).split()))
+        for row in page.soup.select("dl.summary .summary-row")
+    ]
+
+
+def test_check_answers_name_the_declarant_in_one_row_for_a_person_or_an_organisation(
+    client_request, auth, clock
+):
+    auth.login("陈军")
+    draft = start(client_request)
+    walk(client_request, draft, "landlord", person_declarant("陈军"), "李娜")
+    client_request.post(f"/deregister/{draft}/reason", reason(clock.today))
+    rows = check_rows(client_request.get(f"/deregister/{draft}/check"))
+    assert rows[:3] == [
+        ("申报身份", "房东(屋主、出租屋主或其代理人)"),
+        ("申报人", "陈军 4401**********5176 13800000010"),
+        ("持证人", "李娜 5101**********2241"),
+    ]
+    # One change link for the declarant step, not one per field of it.
+    links = client_request.get(f"/deregister/{draft}/check").soup.select(".summary-action a")
+    assert [a["href"] for a in links].count(f"/deregister/{draft}/declarant?change=1") == 1
+
+    auth.logout()
+    auth.login("黄丽")
+    draft = start(client_request)
+    walk(client_request, draft, "employer", org_declarant("employer", "黄丽"), "张伟")
+    client_request.post(f"/deregister/{draft}/reason", reason(clock.today))
+    rows = check_rows(client_request.get(f"/deregister/{draft}/check"))
+    assert rows[1] == ("申报单位", "广州示例科技有限公司(91440106MA5ABC120A),经办人黄丽 13800000011")
