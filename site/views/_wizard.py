@@ -54,6 +54,9 @@ class WizardViews:
     def __init__(self, wizard: engine.Wizard) -> None:
         self.wizard = wizard
         self.name = wizard.name
+        # Which template serves each page: found once, as templates do not change while
+        # the app runs, rather than a failed look-up of the wizard's own on every request.
+        self.templates: dict[str, str] = {}
 
     def blueprint(self) -> Blueprint:
         bp = Blueprint(self.name, __name__)
@@ -84,9 +87,11 @@ class WizardViews:
 
     def template(self, page: str) -> str:
         """The wizard's own template for the page, or the engine's generic one."""
-        fallback = GENERIC_TEMPLATES.get(page, "wizard/generic_step.html")
-        chosen = current_app.jinja_env.select_template([f"{self.name}/{page}.html", fallback])
-        return chosen.name or fallback
+        if page not in self.templates:
+            fallback = GENERIC_TEMPLATES.get(page, "wizard/generic_step.html")
+            names = [f"{self.name}/{page}.html", fallback]
+            self.templates[page] = current_app.jinja_env.select_template(names).name or fallback
+        return self.templates[page]
 
     # --- routes ---------------------------------------------------------------------------
 
@@ -157,7 +162,10 @@ class WizardViews:
             session=dbs(), acting=acting(), draft=draft, settings=current_app.config
         )
 
-    def render(self, ctx: engine.StepContext, page: str, form: Any, status: int) -> Response:
+    def render(
+        self, ctx: engine.StepContext, page: str, form: Any, status: int | None = None
+    ) -> Response:
+        """The page for `form`; 200, or 422 for a refused one (htmx.render_page's rule)."""
         previous = engine.back(
             self.wizard, ctx.answers, page, changing=bool(request.args.get("change"))
         )
@@ -179,7 +187,7 @@ class WizardViews:
         if request.method == "GET":
             saved = ctx.answers.get(step.name)
             data = saved if saved is not None else (step.prefill(ctx) if step.prefill else {})
-            return self.render(ctx, step.name, engine.stored_form(step, ctx, data), 200)
+            return self.render(ctx, step.name, engine.stored_form(step, ctx, data))
         form = step.form(today=ctx.today)
         engine.form_setup(form, ctx)
         limit = step.limit
@@ -193,7 +201,7 @@ class WizardViews:
         if not valid:
             # Nothing of an invalid step is saved; wrong consent codes are counted, though.
             ctx.session.commit()
-            return self.render(ctx, step.name, form, 422)
+            return self.render(ctx, step.name, form)
         data = engine.answer_data(form)
         if step.store is not None:
             data.update(step.store(form, ctx))
@@ -208,10 +216,10 @@ class WizardViews:
     def check(self, ctx: engine.StepContext) -> BaseResponse:
         if request.method == "GET":
             form = self.wizard.check_form(formdata=None, today=ctx.today)
-            return self.render(ctx, engine.CHECK, form, 200)
+            return self.render(ctx, engine.CHECK, form)
         form = self.wizard.check_form(today=ctx.today)
         if not form.validate():
-            return self.render(ctx, engine.CHECK, form, 422)
+            return self.render(ctx, engine.CHECK, form)
         try:
             case = self.wizard.submit(ctx)
         except engine.Refused as refused:

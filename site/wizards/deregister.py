@@ -171,7 +171,8 @@ def validate_reason(form: Any, ctx: engine.StepContext) -> bool:
 
 def blocked(ctx: engine.StepContext) -> engine.Block | None:
     holder = holder_id(ctx)
-    if holder is None or (consent_applies(ctx.answers) and common.consent_pending(ctx.answers)):
+    # Only a family member's applicant can be waiting to consent: other roles store no tie.
+    if holder is None or common.consent_pending(ctx.answers):
         return None
     step = "role" if role_of(ctx.answers) == DeclarantRole.SELF else common.APPLICANT
     permit = permits.current_permit(ctx.session, holder)
