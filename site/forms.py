@@ -588,13 +588,17 @@ class ReasonForm(Form):
 # Workspace (SPEC 10): the roster's ticked rows, a batch's reason, a file of departures.
 
 
+ROW_ID = re.compile(r"[0-9a-f]{20}")
+
+
 class RowIdsField(Field):
     """The roster's checkboxes `selected`: opaque row ids, kept only when well-formed."""
 
     data: list[str]
 
     def process_formdata(self, valuelist: list[Any]) -> None:
-        self.data = [v for v in valuelist if isinstance(v, str) and re.fullmatch(r"[0-9a-f]{20}", v)][:5000]
+        well_formed = [v for v in valuelist if isinstance(v, str) and ROW_ID.fullmatch(v)]
+        self.data = well_formed[:5000]
 
     def _value(self) -> str:
         return ""
@@ -656,7 +660,10 @@ class DepartureUploadForm(Form):
         "old_excel": "不支持旧版Excel(.xls)文件,请另存为.xlsx或CSV后重新上传",
         "bad_excel": "无法读取该Excel文件,请确认文件没有损坏,或另存为CSV后重新上传",
         "bad_csv": "无法读取该CSV文件,请确认文件没有损坏后重新上传",
-        "header": "文件第一行应为表头“公民身份号码,姓名,离开日期”(可加第4列“原因”),请按模板修改后重新上传",
+        "header": (
+            "文件第一行应为表头“公民身份号码,姓名,离开日期”(可加第4列“原因”),"
+            "请按示例修改后重新上传"
+        ),
         "no_rows": "文件只有表头,没有人员,请填写后重新上传",
     }
 
@@ -676,7 +683,10 @@ class DepartureUploadForm(Form):
             text = f"与第{detail['first']}行的公民身份号码重复"
         elif code == "date_before_issue":
             issued = detail["issued"]
-            text = f"离开日期不能早于该人员居住证签发日期({issued.year}年{issued.month}月{issued.day}日)"
+            text = (
+                "离开日期不能早于该人员居住证签发日期"
+                f"({issued.year}年{issued.month}月{issued.day}日)"
+            )
         elif code == "reason_too_long":
             text = f"原因不能超过{detail['max']}个字"
         else:
@@ -686,7 +696,9 @@ class DepartureUploadForm(Form):
                 "date_empty": "请填写离开日期",
                 "date_unreadable": "离开日期应按“年-月-日”填写,如2026-11-05",
                 "date_not_real": "离开日期不是一个存在的日期,请核对",
-                "date_number": "离开日期是一个数字,不是日期。请把该列设为日期或文本,按“年-月-日”填写",
+                "date_number": (
+                    "离开日期是一个数字,不是日期。请把该列设为日期或文本,按“年-月-日”填写"
+                ),
                 "date_future": "离开日期不能晚于今天",
             }[code]
         return f"第{problem.row}行:{text}"

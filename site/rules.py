@@ -150,7 +150,9 @@ def plan_endorsement(
 
 # How people write a date, by hand or as Excel and WPS save one in China: 2026-11-25,
 # 2026/11/5, 2026.11.5, 2026年11月5日 or 20261125 (year, month, day in that order).
-_WRITTEN_DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})", re.ASCII)
+_WRITTEN_DATE = re.compile(
+    r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})", re.ASCII
+)
 
 
 class DateUnreadable(ValueError):

@@ -83,7 +83,7 @@ def read_table(data: bytes) -> list[tuple[int, list[Cell]]]:
         names.pop()
     if tuple(names[:3]) != HEADER or names[3:] not in ([], [REASON_COLUMN]):
         raise FileRefused("header")
-    rows = []
+    rows: list[tuple[int, list[Cell]]] = []
     for number, cells in enumerate(table, start=2):
         if all(_blank(c) for c in cells):
             continue
@@ -194,7 +194,9 @@ def check_rows(
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for number, (id_cell, name_cell, date_cell, reason_cell) in table:
-        found = _check_row(number, id_cell, name_cell, date_cell, reason_cell, members, today, reason_words, seen)
+        found = _check_row(
+            number, id_cell, name_cell, date_cell, reason_cell, members, today, reason_words, seen
+        )
         if isinstance(found, Problem):
             problems.append(found)
         else:

@@ -140,7 +140,9 @@ def start_from_file(
     return batch
 
 
-def batch_for(session: Session, person_id: int, token: str) -> tuple[DepartureBatch, workspace.Roster]:
+def batch_for(
+    session: Session, person_id: int, token: str
+) -> tuple[DepartureBatch, workspace.Roster]:
     """The person's own batch and its roster, checked against the policy now. NoSuchBatch."""
     if len(token) > 32:
         raise NoSuchBatch()

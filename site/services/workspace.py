@@ -134,7 +134,7 @@ def _members(roster: Roster) -> sa.Select:
     # Until the register records when a person came to their current address, the permit's
     # issue date stands for it.
     return (
-        select(
+        sa.select(
             col(Permit.id),
             col(Person.id),
             col(Person.name),
@@ -225,7 +225,7 @@ def members_by_id_number(session: Session, roster: Roster) -> dict[str, Member]:
 
 def _all_members(session: Session, roster: Roster) -> list[Member]:
     query = (
-        select(
+        sa.select(
             col(Person.id),
             col(Permit.id),
             col(Person.name),
@@ -303,6 +303,8 @@ def places(session: Session, person_id: int) -> list[Place]:
             select(func.count()).select_from(_members(roster).subquery())
         ).scalar_one()
         found.append(
-            Place(roster, organisation.name, None, registered, awaiting_confirmation(session, roster))
+            Place(
+                roster, organisation.name, None, registered, awaiting_confirmation(session, roster)
+            )
         )
     return found

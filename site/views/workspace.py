@@ -141,7 +141,12 @@ def export(kind: str, place: str) -> Response:
     writer.writerow(["姓名", "公民身份号码", "登记日期", "居住地址"])
     for row in rows:
         writer.writerow(
-            [_cell(row.name), row.masked_id_number, row.registered_since.isoformat(), _cell(row.address_line)]
+            [
+                _cell(row.name),
+                row.masked_id_number,
+                row.registered_since.isoformat(),
+                _cell(row.address_line),
+            ]
         )
     # The BOM tells Excel the file is UTF-8; without it, Chinese opens as mojibake.
     body = ("\ufeff" + buffer.getvalue()).encode("utf-8")
@@ -150,7 +155,9 @@ def export(kind: str, place: str) -> Response:
         body,
         mimetype="text/csv",
         headers={
-            "Content-Disposition": f"attachment; filename=roster.csv; filename*=UTF-8''{quote(filename)}",
+            "Content-Disposition": (
+                f"attachment; filename=roster.csv; filename*=UTF-8''{quote(filename)}"
+            ),
         },
     )
 
@@ -200,7 +207,9 @@ def upload(kind: str, place: str) -> BaseResponse:
         problems = [form.row_message(p, context["words"]["people"]) for p in checked.problems]
         return render_page("workspace/upload.html", form=form, problems=problems, **context)
     batch = departures.start_from_file(dbs(), who, found, checked.rows)
-    departures.record_upload(dbs(), who, found, size=len(data), batch=batch.token, rows=len(checked.rows))
+    departures.record_upload(
+        dbs(), who, found, size=len(data), batch=batch.token, rows=len(checked.rows)
+    )
     dbs().commit()
     return redirect(url_for("workspace.batch_check", token=batch.token), 303)
 
@@ -215,7 +224,12 @@ def _too_large(_error: RequestEntityTooLarge) -> BaseResponse:
     form = DepartureUploadForm(formdata=None, today=acting().today)
     form.add_error("file", form.FILE_MESSAGES["too_big"])
     return render_page(
-        "workspace/upload.html", status=413, form=form, problems=[], has_errors=True, **_context(found)
+        "workspace/upload.html",
+        status=413,
+        form=form,
+        problems=[],
+        has_errors=True,
+        **_context(found),
     )
 
 
@@ -265,7 +279,9 @@ def batch_reason(token: str) -> BaseResponse:
         dbs().commit()
         return redirect(url_for("workspace.batch_check", token=token), 303)
     people = departures.entries(dbs(), who, batch, found)
-    return render_page("workspace/reason.html", form=form, people=people, **_batch_context(batch, found))
+    return render_page(
+        "workspace/reason.html", form=form, people=people, **_batch_context(batch, found)
+    )
 
 
 @bp.route("/workspace/batches/<token>/check", methods=["GET", "POST"])
@@ -283,7 +299,9 @@ def batch_check(token: str) -> BaseResponse:
         commit_and_deliver()
         return redirect(url_for("workspace.batch_result", token=token), 303)
     people = departures.entries(dbs(), who, batch, found)
-    return render_page("workspace/check.html", form=form, people=people, **_batch_context(batch, found))
+    return render_page(
+        "workspace/check.html", form=form, people=people, **_batch_context(batch, found)
+    )
 
 
 @bp.get("/workspace/batches/<token>")
@@ -297,4 +315,3 @@ def batch_result(token: str) -> BaseResponse:
     return render_page(
         "workspace/result.html", people=people, declared=declared, **_batch_context(batch, found)
     )
-
