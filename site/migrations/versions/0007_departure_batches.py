@@ -8,6 +8,7 @@ The reason CHECK is written out, not imported: a migration keeps meaning what it
 """
 
 import sqlalchemy as sa
+import sqlmodel
 from alembic import op
 
 revision = "0007"
@@ -31,8 +32,8 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=20), nullable=True),
         sa.Column("reason_detail", sa.String(length=200), nullable=True),
         sa.Column("leave_date", sa.Date(), nullable=True),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("submitted_at", sa.DateTime(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("submitted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.CheckConstraint(REASONS, name=op.f("ck_departurebatch_reason")),
         sa.CheckConstraint(
             "source IN ('roster', 'upload')", name=op.f("ck_departurebatch_source")
