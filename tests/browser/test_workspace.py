@@ -7,7 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 from sqlmodel import select
 
 from epermit import demo
@@ -112,7 +112,8 @@ def gbk_csv(*rows: list[str]) -> bytes:
 
 def choose_file(page: Page, data: bytes) -> None:
     tab_to(page, "#file")
-    page.set_input_files("#file", files=[{"name": "离职人员.csv", "mimeType": "text/csv", "buffer": data}])
+    payload: FilePayload = {"name": "离职人员.csv", "mimeType": "text/csv", "buffer": data}
+    page.set_input_files("#file", files=[payload])
 
 
 def test_employer_uploads_a_gbk_file_fixes_a_bad_row_and_confirms(page: Page, js: bool, outbox: Outbox, clock, dbsession):
