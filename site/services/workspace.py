@@ -131,15 +131,13 @@ def _matching(query: sa.Select, q: str) -> sa.Select:
 
 
 def _members(roster: Roster) -> sa.Select:
-    # Until the register records when a person came to their current address, the permit's
-    # issue date stands for it.
     return (
         sa.select(
             col(Permit.id),
             col(Person.id),
             col(Person.name),
             col(Person.id_number),
-            col(Permit.issue_date).label("registered_since"),
+            col(Permit.registered_since),
             col(Address.line),
         )
         .join(Person, col(Person.id) == col(Permit.person_id))
