@@ -91,9 +91,32 @@ def acting_basis(session: Session, actor_id: int, holder_id: int, *, consented: 
 
 
 def operated_organisation(session: Session, actor_id: int, role: str, uscc: str) -> Organisation:
-    """The organisation of the role's kind with this credit code, if the actor operates it."""
+    """The organisation of the role's kind with this credit code, if the actor operates it.
+
+    Answered once per transaction and question: a batch of a thousand departures asks it
+    for each person, and within one transaction the answer holds for all of them.
+    """
     if role not in ORGANISATION_ROLES:
         raise ValueError(f"role {role!r} is not declared by an organisation")
+    transaction, known = session.info.get("operated_organisation", (None, {}))
+    if transaction is not session.get_transaction():
+        known = {}
+        session.info["operated_organisation"] = (session.get_transaction(), known)
+    key = (actor_id, role, uscc)
+    if key not in known:
+        try:
+            known[key] = _operated_organisation(session, actor_id, role, uscc)
+        except NotAllowed as refusal:
+            known[key] = type(refusal)
+    found = known[key]
+    if isinstance(found, type):
+        raise found()
+    return found
+
+
+def _operated_organisation(
+    session: Session, actor_id: int, role: str, uscc: str
+) -> Organisation:
     organisation = session.exec(
         select(Organisation).where(
             Organisation.uscc == identity.normalise_uscc(uscc), Organisation.kind == role

@@ -184,7 +184,7 @@ class EntryView:
 
 
 def _declaration(
-    batch: DepartureBatch, roster: workspace.Roster, entry: DepartureEntry
+    batch: DepartureBatch, roster: workspace.Roster, entry: DepartureEntry | sa.Row
 ) -> service.Declaration | None:
     leave_date = entry.leave_date or batch.leave_date
     if leave_date is None:
@@ -276,13 +276,24 @@ def submit(
     )
     if rowcount(claimed) != 1:
         return False
-    listed = session.exec(
-        select(DepartureEntry)
-        .where(DepartureEntry.batch_id == batch.id)
+    # Plain rows, not tracked objects: the outcomes are written in one statement at the end.
+    listed = session.execute(
+        sa.select(
+            col(DepartureEntry.id),
+            col(DepartureEntry.person_id),
+            col(DepartureEntry.leave_date),
+            col(DepartureEntry.reason),
+            col(DepartureEntry.reason_detail),
+        )
+        .where(col(DepartureEntry.batch_id) == batch.id)
         .order_by(col(DepartureEntry.position))
     ).all()
-    on_roster = workspace.registered_person_ids(session, roster, [e.person_id for e in listed])
+    person_ids = [e.person_id for e in listed]
+    on_roster = workspace.registered_person_ids(session, roster, person_ids)
+    # Kept referenced, so that the service's look-ups of each holder find them in the session.
+    _holders = session.exec(select(Person).where(col(Person.id).in_(person_ids))).all()
     counts: dict[str, int] = {}
+    outcomes: list[dict[str, object]] = []
     for entry in listed:
         declaration = _declaration(batch, roster, entry)
         outcome, case_id = Outcome.NOT_ALLOWED, None
@@ -295,9 +306,12 @@ def submit(
                 outcome = _outcome_of(error)
             else:
                 outcome, case_id = Outcome.DECLARED, case.id
-        entry.outcome, entry.case_id = outcome, case_id
+        outcomes.append({"id": entry.id, "outcome": outcome, "case_id": case_id})
         counts[outcome] = counts.get(outcome, 0) + 1
-    session.add_all(listed)
+    # By primary key, one executemany; the session holds no entry objects to bring up to date.
+    session.execute(
+        sa.update(DepartureEntry), outcomes, execution_options={"synchronize_session": False}
+    )
     audit.record(
         session,
         action="workspace_batch_submitted",

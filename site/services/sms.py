@@ -95,10 +95,13 @@ def deliver_pending(session: Session, sender: Sender, now: datetime, limit: int 
         # Once sent, a code has no reason to stay readable in the database: codes are kept
         # hashed (services.codes), and the outbox must not undo that.
         redacted = message.text.replace(message.code, "******") if message.code else message.text
+        # No bringing the loaded messages up to date: they are not read again, and matching
+        # each update against everything the session holds cost more than the update.
         session.execute(
             sa.update(SmsOutbox)
             .where(col(SmsOutbox.id) == message.id)
-            .values(delivered_at=now, code=None, text=redacted)
+            .values(delivered_at=now, code=None, text=redacted),
+            execution_options={"synchronize_session": False},
         )
         sent += 1
     session.commit()
