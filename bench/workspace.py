@@ -5,9 +5,8 @@ with BENCH_DATABASE_URL, on PostgreSQL.
 Each request goes through the Flask test client in this process: the figures are server time
 per request, rendering and the audit event's commit included. The database holds the demo
 world and an employer with 1,000 people (the roster measured); it then grows to
-BENCH_WORKSPACE_PERMITS permits (default 10 million) with `flask --app wsgi seed-bulk` when
-the app has it (else with this file's own set-based generator), and the same pages are
-measured again; then the employer reports all 1,000 as gone: upload of a 1,000-row CSV, the
+BENCH_WORKSPACE_PERMITS permits (default 10 million) with `flask --app wsgi seed-bulk`, and
+the same pages are measured again; then the employer reports all 1,000 as gone: upload of a 1,000-row CSV, the
 check page, and the submission (1,000 deregistration cases and SMS).
 """
 
@@ -106,72 +105,21 @@ def seed_employer(engine: sa.Engine, today: date) -> int:
     return org
 
 
-def own_grow(engine: sa.Engine, total: int, today: date) -> None:
-    """Set-based growth to `total` permits, for an app without seed-bulk: people at addresses
-    of 1 to about 20 people, 60 % with one of 20,000 employers."""
-    postgres = engine.dialect.name == "postgresql"
+def grow(url: str, total: int) -> None:
+    """Grow to `total` permits with the app's own generator (`flask --app wsgi seed-bulk`,
+    set-based, with a city's spread of flats, dormitories and employers)."""
+    engine = sa.create_engine(url)
     with engine.connect() as c:
-        have = c.execute(sa.text("SELECT count(*) FROM permit")).scalar_one()
-    missing = total - have
-    if missing <= 0:
-        return
-    addresses, employers = max(1, missing // 5), max(1, missing // 500)
-
-    def numbers(lo: int, hi: int) -> str:
-        if postgres:
-            return f"SELECT i FROM generate_series({lo}, {hi - 1}) AS i"
-        return f"WITH RECURSIVE n(i) AS (SELECT {lo} UNION ALL SELECT i + 1 FROM n WHERE i < {hi - 1}) SELECT i FROM n"
-
-    pad = "'B' || lpad(i::text, 17, '0')" if postgres else "printf('B%017d', i)"
-    chunk = 500_000
-    with engine.begin() as c:
-        c.execute(sa.text(f"INSERT INTO address (district, line) SELECT '白云区', 'bench ' || {pad} FROM ({numbers(0, addresses)}) AS s"))
-        c.execute(sa.text(f"INSERT INTO organisation (name, uscc, kind) SELECT 'bench', {pad}, 'employer' FROM ({numbers(0, employers)}) AS s"))
-        first_address = c.execute(sa.text("SELECT min(id) FROM address WHERE line LIKE 'bench %'")).scalar_one()
-        first_org = c.execute(sa.text("SELECT min(id) FROM organisation WHERE name = 'bench'")).scalar_one()
-    issued = today - timedelta(days=100)
-    for lo in range(0, missing, chunk):
-        hi = min(missing, lo + chunk)
-        with engine.begin() as c:
-            c.execute(
-                sa.text(
-                    "INSERT INTO person (id_number, name, sex, ethnicity, birth_date, hukou, session_epoch)"
-                    f" SELECT {pad}, '测试', 'male', '汉族', '1990-01-01', '广东省', 0 FROM ({numbers(lo, hi)}) AS s"
-                )
-            )
-            # Addresses get from 1 to about 20 people: the person's number squared, spread.
-            c.execute(
-                sa.text(
-                    "INSERT INTO permit (person_id, address_id, issuing_authority, issue_date, valid_until,"
-                    " continuity_start, registered_since, employer_id, is_current)"
-                    f" SELECT p.id, {first_address} + ((p.id * p.id) % {addresses}), '广州市公安局白云分局',"
-                    f" :i, :v, :i, :i, CASE WHEN p.id % 10 < 6 THEN {first_org} + (p.id % {employers}) END, true"
-                    " FROM person AS p WHERE p.id_number >= :lo AND p.id_number < :hi"
-                ),
-                {
-                    "i": issued,
-                    "v": issued + timedelta(days=365),
-                    "lo": f"B{lo:017d}",
-                    "hi": f"B{hi:017d}",
-                },
-            )
-
-
-def grow(url: str, engine: sa.Engine, total: int, today: date) -> str:
-    """Grow to `total` permits: seed-bulk when this app has it; what was used."""
-    env = {**os.environ, "DATABASE_URL": url}
-    probe = subprocess.run(
-        [str(VENV_BIN / "flask"), "--app", "wsgi", "seed-bulk", "--help"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )
-    if probe.returncode == 0:
+        missing = total - c.execute(sa.text("SELECT count(*) FROM permit")).scalar_one()
+    engine.dispose()
+    if missing > 0:
         subprocess.run(
-            [str(VENV_BIN / "flask"), "--app", "wsgi", "seed-bulk", "--permits", str(total)],
-            cwd=ROOT, env=env, check=True, capture_output=True,
+            [str(VENV_BIN / "flask"), "--app", "wsgi", "seed-bulk", "--permits", str(missing)],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            check=True,
+            capture_output=True,
         )
-        return "seed-bulk"
-    own_grow(engine, total, today)
-    return "bench/workspace.py's generator"
 
 
 def request_time(request: Callable[[], object], rounds: int = ROUNDS) -> tuple[float, float]:
@@ -242,16 +190,10 @@ def run_on(url: str, kind: str) -> None:
             s.update({"person_id": operator, "epoch": 0, "seen": time.time()})
         small = measure_roster(client, org, some[-4:])
         started = time.perf_counter()
-        how = grow(url, engine, PERMITS, today)
+        grow(url, PERMITS)
         grown_in = time.perf_counter() - started
         with engine.connect() as c:
             large_total = c.execute(sa.text("SELECT count(*) FROM permit")).scalar_one()
-            if engine.dialect.name == "postgresql":
-                c.execute(sa.text("ANALYZE"))
-                c.commit()
-            else:
-                c.execute(sa.text("ANALYZE"))
-                c.commit()
         with client.session_transaction() as s:
             s["seen"] = time.time()
         large = measure_roster(client, org, some[-4:])
@@ -259,7 +201,7 @@ def run_on(url: str, kind: str) -> None:
             f"== Workspace, {kind}: a roster of {ROSTER_SIZE:,d} people, 50 a page; per request the"
             f" lowest wall time of {ROUNDS} and the median CPU time"
         )
-        print(f"   grown from {small_total:,d} to {large_total:,d} permits in {grown_in:.0f} s with {how}")
+        print(f"   grown from {small_total:,d} to {large_total:,d} permits in {grown_in:.0f} s (seed-bulk)")
         print(f"   {'permits in the database':28s}{small_total:>20,d}{large_total:>22,d}   ratio (wall, CPU)")
         for step in small:
             (wall_s, cpu_s), (wall_l, cpu_l) = small[step], large[step]
