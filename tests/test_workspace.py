@@ -200,3 +200,26 @@ def test_another_persons_batch_is_not_found(auth, client_request, dbsession, clo
     client_request.post(f"{batch}/check", {"declaration": "y"}, expected_status=404)
     dbsession.rollback()
     assert dbsession.exec(select(DepartureBatch.submitted_at)).one() is None
+
+
+def test_roster_views_batches_and_uploads_are_audit_events(auth, client_request, dbsession, clock):
+    auth.login("陈军")
+    url = f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}"
+    batch = start_batch(client_request, url, "李娜")
+    client_request.post(f"{batch}/reason", {"reason": "moved_out", "leave_date": clock.today.isoformat()})
+    client_request.post(f"{batch}/check", {"declaration": "y"})
+    dbsession.rollback()
+    events = dbsession.exec(select(AuditEvent).order_by(AuditEvent.id)).all()
+    actions = [e.action for e in events if e.action.startswith("workspace_") or e.action == "permit_deregistered"]
+    assert actions == [
+        "workspace_roster_viewed",
+        "workspace_batch_started",
+        "permit_deregistered",
+        "workspace_batch_submitted",
+    ]
+    chen = person_id(dbsession, "陈军")
+    assert all(e.actor_id == chen for e in events if e.action.startswith("workspace_"))
+    viewed = next(e for e in events if e.action == "workspace_roster_viewed")
+    assert person_id(dbsession, "李娜") in viewed.detail["shown"]
+    submitted = next(e for e in events if e.action == "workspace_batch_submitted")
+    assert submitted.detail["outcomes"] == {"declared": 1}
