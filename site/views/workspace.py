@@ -25,8 +25,10 @@ from epermit.forms import (
     DepartureUploadForm,
 )
 from epermit.htmx import render_page
+from epermit.models import DepartureBatch
 from epermit.services import departure_file, departures, workspace
 from epermit.views._common import acting, commit_and_deliver, dbs, login_required
+from epermit.views.main import ERRORS
 from epermit.vocabulary import Reason
 
 bp = Blueprint("workspace", __name__)
@@ -219,7 +221,8 @@ def _too_large(_error: RequestEntityTooLarge) -> BaseResponse:
     """A body over the allowance never reaches the view: say so on the upload page."""
     args = request.view_args or {}
     if request.endpoint != "workspace.upload":
-        abort(413)
+        heading, message = ERRORS[400]
+        return render_page("main/error.html", status=413, heading=heading, message=message)
     found = _roster(args.get("kind", ""), args.get("place", ""))
     form = DepartureUploadForm(formdata=None, today=acting().today)
     form.add_error("file", form.FILE_MESSAGES["too_big"])
@@ -236,14 +239,14 @@ def _too_large(_error: RequestEntityTooLarge) -> BaseResponse:
 # --- Batch departure (SPEC 10.4) -----------------------------------------------------------
 
 
-def _batch(token: str) -> tuple[Any, workspace.Roster]:
+def _batch(token: str) -> tuple[DepartureBatch, workspace.Roster]:
     try:
         return departures.batch_for(dbs(), acting().person_id, token)
     except departures.NoSuchBatch:
         abort(404)
 
 
-def _batch_context(batch: Any, roster: workspace.Roster) -> dict[str, Any]:
+def _batch_context(batch: DepartureBatch, roster: workspace.Roster) -> dict[str, Any]:
     return {
         **_context(roster),
         "batch": batch,
