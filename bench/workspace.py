@@ -256,11 +256,14 @@ def run_on(url: str, kind: str) -> None:
 
 
 def workspace_benchmark() -> None:
-    run_on("sqlite", "SQLite")
+    # BENCH_WORKSPACE_ON=postgresql (or sqlite) runs one database only.
+    on = os.environ.get("BENCH_WORKSPACE_ON", "sqlite,postgresql").split(",")
+    if "sqlite" in on:
+        run_on("sqlite", "SQLite")
     url = os.environ.get("BENCH_DATABASE_URL")
-    if url and url.startswith("postgresql"):
+    if "postgresql" in on and url and url.startswith("postgresql"):
         run_on(url, "PostgreSQL")
-    else:
+    elif "postgresql" in on:
         print("   (PostgreSQL: set BENCH_DATABASE_URL=postgresql+psycopg://… to run it there too)")
 
 
