@@ -198,7 +198,8 @@ def roster_page(
     """One page of the people registered there now, PER_PAGE a page, ordered by address and
     name; the view is an audit event (SPEC 10.8)."""
     matching = _matching(_members(roster), q)
-    total = session.execute(select(func.count()).select_from(matching.subquery())).scalar_one()
+    counted = matching.subquery() if q else _registered(roster)
+    total = session.execute(select(func.count()).select_from(counted)).scalar_one()
     pages = max(1, -(-total // PER_PAGE))
     page = min(max(1, page), pages)
     ordered = _in_order(matching).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
@@ -331,7 +332,7 @@ def places(session: Session, person_id: int) -> list[Place]:
     for organisation in organisations:
         roster = Roster("org", organisation=organisation, answerer_id=person_id)
         registered = session.execute(
-            select(func.count()).select_from(_members(roster).subquery())
+            select(func.count()).select_from(_registered(roster))
         ).scalar_one()
         found.append(
             Place(
