@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -223,24 +224,29 @@ def run_on(url: str, kind: str) -> None:
             ).all()
         leave = (today - timedelta(days=1)).isoformat()
         text = "公民身份号码,姓名,离开日期\r\n" + "".join(f"{i},{n},{leave}\r\n" for i, n in rows)
-        timings = {}
+        timings: dict[str, tuple[float, float]] = {}
         with client.session_transaction() as s:
             s["seen"] = time.time()
-        started = time.perf_counter()
-        answer = client.post(
-            f"/workspace/org/{org}/upload",
-            data={"file": (io.BytesIO(text.encode("gbk")), "离职.csv")},
-            content_type="multipart/form-data",
+
+        def timed(step: str, request: Callable[[], Any]) -> Any:
+            started, cpu = time.perf_counter(), time.process_time()
+            answer = request()
+            timings[step] = (time.perf_counter() - started, time.process_time() - cpu)
+            return answer
+
+        answer = timed(
+            "upload and check 1,000 rows",
+            lambda: client.post(
+                f"/workspace/org/{org}/upload",
+                data={"file": (io.BytesIO(text.encode("gbk")), "离职.csv")},
+                content_type="multipart/form-data",
+            ),
         )
-        timings["upload and check 1,000 rows"] = time.perf_counter() - started
         assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
         check = answer.headers["Location"]
-        started = time.perf_counter()
-        assert client.get(check).status_code == 200
-        timings["check page listing 1,000"] = time.perf_counter() - started
-        started = time.perf_counter()
-        answer = client.post(check, data={"declaration": "y"})
-        timings["submit: 1,000 cases and SMS"] = time.perf_counter() - started
+        page = timed("check page listing 1,000", lambda: client.get(check))
+        assert page.status_code == 200
+        answer = timed("submit: 1,000 cases and SMS", lambda: client.post(check, data={"declaration": "y"}))
         assert answer.status_code == 303
         with engine.connect() as c:
             made = c.execute(
@@ -248,10 +254,14 @@ def run_on(url: str, kind: str) -> None:
             ).scalar_one()
         assert made == BATCH_SIZE, made
         print(f"   batch of {BATCH_SIZE:,d} departures at {large_total:,d} permits ({made:,d} cases made):")
-        for step, seconds in timings.items():
-            print(f"   {step:34s}{seconds:7.2f} s")
-        total = sum(timings.values())
-        print(f"   whole batch {total:.2f} s (goal: at most 10 s: {'met' if total <= 10 else 'not met'})")
+        for step, (seconds, cpu) in timings.items():
+            print(f"   {step:34s}{seconds:7.2f} s  ({cpu:6.2f} s CPU of this process)")
+        total = sum(wall for wall, _ in timings.values())
+        cpu_total = sum(cpu for _, cpu in timings.values())
+        print(
+            f"   whole batch {total:.2f} s, {cpu_total:.2f} s CPU of this process"
+            f" (goal: at most 10 s: {'met' if total <= 10 else 'not met'})"
+        )
         engine.dispose()
 
 
