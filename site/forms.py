@@ -20,6 +20,7 @@ from wtforms.validators import ValidationError
 
 from epermit import identity
 from epermit.services import codes
+from epermit.sql import fits_id
 from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, Reason, Relationship
 
 MESSAGES = {
@@ -413,7 +414,9 @@ class FamilySwitchForm(Form):
 
     def validate_member(self, field: Field) -> None:
         # A row id: ASCII digits that fit a database integer, or not a person at all.
-        if not re.fullmatch(r"[0-9]{1,15}", field.data or ""):
+        if not re.fullmatch(r"[0-9]{1,15}", field.data or "") or not fits_id(
+            int(field.data)
+        ):
             raise ValidationError("请选择要切换的家庭成员")
         field.data = int(field.data)
 

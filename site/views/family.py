@@ -209,7 +209,7 @@ def resend() -> BaseResponse:
 
 
 # A row id fits a 64-bit integer; a larger one would crash the query rather than miss.
-@bp.route("/family/<int(max=9223372036854775807):member_id>/remove", methods=["GET", "POST"])
+@bp.route("/family/<id:member_id>/remove", methods=["GET", "POST"])
 @login_required
 def remove(member_id: int) -> BaseResponse:
     owner_id = _owner_id()
