@@ -47,12 +47,12 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     observability.init_app(app)
-    bounds.init_app(app)
     db.init_app(app)
     delivery.init_app(app)
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     htmx.init_app(app)
+    bounds.init_app(app)
     security.init_app(app)
     commands.init_app(app)
     templating.init_app(app)

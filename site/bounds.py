@@ -40,7 +40,7 @@ def accepts_body(max_bytes: int) -> Callable[[F], F]:
     return mark
 
 
-class Request(FlaskRequest):
+class BoundedRequest(FlaskRequest):
     @property
     def max_content_length(self) -> int | None:
         # Looked up per request from the matched view, so that the bound is known before
@@ -60,5 +60,6 @@ class IdConverter(IntegerConverter):
 def init_app(app: Flask) -> None:
     if app.config.get("MAX_CONTENT_LENGTH") is None:
         app.config["MAX_CONTENT_LENGTH"] = FORM_MAX
-    app.request_class = Request
+    # On top of the request class other extensions chose (htmx-flask's): call after them.
+    app.request_class = type("BoundedRequest", (BoundedRequest, app.request_class), {})
     app.url_map.converters["id"] = IdConverter
