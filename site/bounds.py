@@ -45,9 +45,15 @@ class BoundedRequest(FlaskRequest):
     def max_content_length(self) -> int | None:
         # Looked up per request from the matched view, so that the bound is known before
         # anything (CSRF's check first of all) reads the form.
+        if self._max_content_length is not None:  # set on this very request
+            return self._max_content_length
         view = current_app.view_functions.get(self.endpoint or "")
         bound = getattr(view, "max_body", None)
         return bound if bound is not None else current_app.config["MAX_CONTENT_LENGTH"]
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
 
 
 class IdConverter(IntegerConverter):

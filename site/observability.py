@@ -115,7 +115,7 @@ class OutboxCollector(Collector):
 def _registry(app: Flask) -> CollectorRegistry:
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
     else:
         for metric in (REQUESTS, LATENCY, REFUSALS):
             registry.register(metric)

@@ -44,7 +44,7 @@ def assert_unavailable_page(response) -> None:
 
 def counts(dbsession) -> tuple[int, int, int]:
     dbsession.rollback()
-    return tuple(  # type: ignore[return-value]
+    return tuple(
         dbsession.exec(select(func.count()).select_from(table)).one()
         for table in (OneTimeCode, SmsOutbox, AuditEvent)
     )
@@ -92,7 +92,7 @@ def kill_own_connection_at(
     killed: list[str] = []
 
     @sa.event.listens_for(engine, "before_cursor_execute")
-    def _kill(connection, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+    def _kill(connection, _cursor, statement, *_args) -> None:
         if statement.lstrip().upper().startswith(statement_start) and not killed:
             pid = connection.connection.dbapi_connection.info.backend_pid
             with sa.create_engine(str(engine.url)).connect() as other:
