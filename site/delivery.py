@@ -34,17 +34,30 @@ class Deliverer:
     def wake(self) -> int:
         """Ask for a pass; the ticket to `wait` for it."""
         with self._changed:
-            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-                # A thread does not survive a fork: the first wake in a new worker starts one.
-                self._pid = os.getpid()
-                self._stopping = False
-                self._thread = threading.Thread(
-                    target=self._run, name="sms-deliverer", daemon=True
-                )
-                self._thread.start()
+            self._start_if_needed()
             self._requested += 1
             self._changed.notify_all()
             return self._requested
+
+    def ensure_running(self) -> None:
+        """Start this process's thread if it has none, with a first pass: messages left by
+        a process that is gone are sent without waiting for a new one to be queued."""
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            return  # the common case, without the lock
+        with self._changed:
+            if self._start_if_needed():
+                self._requested += 1
+                self._changed.notify_all()
+
+    def _start_if_needed(self) -> bool:
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            return False
+        # A thread does not survive a fork: the first request or wake in a worker starts one.
+        self._pid = os.getpid()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="sms-deliverer", daemon=True)
+        self._thread.start()
+        return True
 
     def wait(self, ticket: int, timeout: float) -> bool:
         """Wait at most `timeout` seconds for a pass that began after `ticket` was taken."""
@@ -85,7 +98,14 @@ class Deliverer:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["sms_deliverer"] = Deliverer(app)
+    deliverer = app.extensions["sms_deliverer"] = Deliverer(app)
+
+    if app.config.get("SMS_DELIVERER_AUTOSTART"):
+
+        @app.before_request
+        def _deliverer_running() -> None:
+            # Every serving process delivers and retries, whether or not it queues messages.
+            deliverer.ensure_running()
 
 
 def of(app: Flask) -> Deliverer:

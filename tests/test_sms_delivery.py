@@ -291,3 +291,16 @@ def test_a_file_line_is_written_whole_or_not_at_all(tmp_path: Path):
     assert "refused:" in result.stdout, result.stderr
     # The short write was undone: the file holds exactly the earlier, whole line.
     assert outbox.read_bytes() == before
+
+
+@pytest.mark.app_config(SMS_DELIVERER_AUTOSTART=True)
+def test_a_serving_process_sends_what_was_left_in_the_outbox_without_new_messages(
+    app: Flask, client, outbox, clock
+):
+    # Left by a process that stopped before delivering (a restart of every worker).
+    queue_notices(db.engine_of(app), clock, [PHONES[0]])
+    client.get("/")  # any request starts the process's deliverer, with a first pass
+    deadline = time.monotonic() + 10
+    while not outbox.messages() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [m["to"] for m in outbox.messages()] == [PHONES[0]]
