@@ -190,5 +190,10 @@ def test_an_error_page_for_a_signed_in_person_renders_without_the_database(
         answer = client_request.client.get("/permit")
         assert_unavailable_page(answer)
         assert "已登录" not in answer.get_data(as_text=True)
+        # A page that does not exist is still "not found", answered without the database.
+        missing = client_request.client.get("/no-such-page")
+        assert missing.status_code == 404
+        assert "找不到页面" in missing.get_data(as_text=True)
+        assert not SECURITY_HEADERS - set(missing.headers.keys())
     finally:
         app.extensions["db_engine"] = engine

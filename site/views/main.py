@@ -63,17 +63,28 @@ BARE_ERROR = (
 
 
 def register_error_pages(app: Flask) -> None:
+    def without_database() -> None:
+        # Whatever the request did is rolled back, and the page must not need the database:
+        # it names nobody as signed in (templating._people).
+        db.discard_session()
+        g.database_unavailable = True
+
     def render_error(code: int) -> Response:
         heading, message = ERRORS.get(code, ERRORS[500])
         if code >= 500:
-            # Whatever the request did is rolled back, and the page must not need the
-            # database: it names nobody as signed in (templating._people).
-            db.discard_session()
-            g.database_unavailable = True
+            without_database()
         try:
-            response = render_page(
-                "main/error.html", status=code, heading=heading, message=message
-            )
+            try:
+                response = render_page(
+                    "main/error.html", status=code, heading=heading, message=message
+                )
+            except sa.exc.SQLAlchemyError:
+                # A 404 for someone signed in while the database is down: the same page,
+                # without asking the database who they are.
+                without_database()
+                response = render_page(
+                    "main/error.html", status=code, heading=heading, message=message
+                )
         except Exception:  # noqa: BLE001 - an error page must always answer
             app.logger.exception("error page failed to render")
             response = Response(BARE_ERROR, status=code, mimetype="text/html")
