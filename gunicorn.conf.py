@@ -9,12 +9,15 @@ import os
 import shutil
 from pathlib import Path
 
+# Set before any worker imports prometheus_client, which reads it once, at import.
+_instance = Path(os.environ.get("EPERMIT_INSTANCE", Path.cwd() / "instance"))
+METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_instance / "metrics")))
+
 
 def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
-    instance = Path(os.environ.get("EPERMIT_INSTANCE", Path.cwd() / "instance"))
-    path = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(instance / "metrics")))
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    # Counters of a previous run must not be added to this one's.
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    METRICS_DIR.mkdir(parents=True)
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
