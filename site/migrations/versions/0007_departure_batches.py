@@ -1,7 +1,7 @@
 """Workspace departure batches (SPEC 10.4, 10.5): one row per batch, one per person in it
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01 22:15:00
 
 The reason CHECK is written out, not imported: a migration keeps meaning what it meant.
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
