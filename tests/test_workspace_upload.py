@@ -159,10 +159,9 @@ def test_an_excel_date_number_and_an_id_number_stored_as_a_number_are_named():
     assert [(p.row, p.code) for p in checked.problems] == [(2, "id_as_number"), (3, "date_number")]
 
 
-@pytest.mark.app_config(MAX_CONTENT_LENGTH=4096)
-def test_a_body_over_the_servers_allowance_gets_the_upload_page_not_an_error(auth, client_request, dbsession):
+def test_a_body_over_the_uploads_allowance_gets_the_upload_page_not_an_error(auth, client_request, dbsession):
     auth.login("黄丽")
     url = employer_url(dbsession)
-    page = upload(client_request, url, b"a" * 10_000, expected_status=413)
+    page = upload(client_request, url, b"a" * (departure_file.MAX_BYTES + 100 * 1024), expected_status=413)
     assert page.h1 == "上传离开人员名单"
     assert "文件超过2MB" in page.text("#file-error")

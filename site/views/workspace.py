@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, request, ur
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from epermit import db, policy
+from epermit import bounds, db, policy
 from epermit.forms import (
     DECLARANT_ROLE_WORDS,
     REASON_WORDS,
@@ -173,6 +173,9 @@ def _cell(text: str) -> str:
 
 
 @bp.route(ROSTER + "/upload", methods=["GET", "POST"])
+# The file's own limit is checked by the upload code (with its message); the body may carry
+# a little more, the form's other fields and the multipart framing.
+@bounds.accepts_body(departure_file.MAX_BYTES + 64 * 1024)
 @login_required
 def upload(kind: str, place: str) -> BaseResponse:
     found = _roster(kind, place)
