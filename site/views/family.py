@@ -29,6 +29,7 @@ from epermit.forms import (
 )
 from epermit.htmx import render_page
 from epermit.services import codes, family
+from epermit.vocabulary import LinkBasis
 from epermit.views._common import (
     acting,
     commit_and_deliver,
@@ -149,11 +150,13 @@ def consent() -> BaseResponse:
     member_id, relationship = pending
     try:
         person = family.candidate(dbs(), member_id)
-    except family.NotAMember:
+        agreement = family.agreement_for(dbs(), person, who.today)
+    except (family.NotAMember, family.NoPhoneForConsent):
         session.pop(PENDING, None)
         return redirect(url_for("family.add"), 303)
     form = FamilyConsentForm(today=who.today)
-    context: dict[str, Any] = {"person": person}
+    # Whose code it is: the member's own, or (approved) one of the people listing them.
+    context: dict[str, Any] = {"person": person, "approval": agreement.basis is not LinkBasis.CONSENTED}
     if form.is_submitted() and not allowed(CONSENT_TRIES, who.person_id, who.client_address):
         # Guesses at consent codes share one budget with the wizards' consent steps.
         form.consent_code.errors = [TOO_OFTEN]
