@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def instance_dir() -> Path:
@@ -51,3 +53,17 @@ def from_environment() -> dict[str, Any]:
         # so that nobody can pick their own client address by sending the header.
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
     }
+
+
+def check_production(settings: Mapping[str, Any]) -> None:
+    """Refuse to start a production server that would build links from the request: the QR
+    code's verification link would then carry whatever host a request named (issue 9)."""
+    if not settings.get("PRODUCTION"):
+        return
+    base = settings.get("PUBLIC_BASE_URL") or ""
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise RuntimeError(
+            "PUBLIC_BASE_URL must be set in production to the site's origin, "
+            f"such as https://epermit.example.cn (got {base!r})"
+        )

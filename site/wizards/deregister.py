@@ -128,22 +128,35 @@ def prefill_applicant(ctx: engine.StepContext) -> dict[str, Any]:
     return {"member": member} if member else {}
 
 
+def not_registered_with_you(role: DeclarantRole) -> str:
+    """The one refusal a landlord or organisation gets for anyone not registered with them."""
+    return "not_tenant" if role == DeclarantRole.LANDLORD else f"not_{role.value}_member"
+
+
 def validate_applicant(form: Any, ctx: engine.StepContext) -> bool:
     role = role_of(ctx.answers)
-    family = role == DeclarantRole.FAMILY
-    if not common.validate_applicant(form, ctx, consent_possible=family):
+    assert role is not None
+    if role == DeclarantRole.FAMILY:
+        # The family tie, or consent by SMS, is settled on the next step.
+        return common.validate_applicant(form, ctx, consent_possible=True)
+    # A declarant may only ask about the people registered with them: whether the person
+    # exists at all gets the same answer as one who lives or works elsewhere (no oracle).
+    if not form.picks_member and (
+        permits.current_holder(
+            ctx.session, form.applicant_name.data, form.applicant_id_number.data
+        )
+        is None
+    ):
+        form.refuse("applicant_id_number", not_registered_with_you(role))
         return False
-    if family:
-        return True  # the family tie, or consent by SMS, is settled on the next step
+    if not common.validate_applicant(form, ctx, consent_possible=False):
+        return False
     person: Person = form.resolved_applicant
     assert person.id is not None
     try:
         service.check_relation(ctx.session, declaration(ctx, person.id), ctx.actor_id)
-    except policy.NotRecordedLandlord:
-        form.refuse("applicant_id_number", "not_tenant")
-        return False
     except policy.NotAllowed:
-        form.refuse("applicant_id_number", f"not_{role}_member")
+        form.refuse("applicant_id_number", not_registered_with_you(role))
         return False
     return True
 
