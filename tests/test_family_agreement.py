@@ -261,7 +261,7 @@ def test_the_migration_marks_links_made_by_name_and_id_direct(tmp_path: Path):
         )
     command.upgrade(config, "head")
     with engine.connect() as connection:
-        bases = dict(
+        bases: dict[int, str] = dict(
             connection.execute(sa.text("SELECT person_id, basis FROM familylink")).all()
         )
     assert bases == {1: "consented", 2: "direct"}

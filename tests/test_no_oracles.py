@@ -5,13 +5,12 @@ host from the request."""
 from __future__ import annotations
 
 import pytest
+from bs4 import BeautifulSoup
 from stdnum.cn import ric
 
-from bs4 import BeautifulSoup
-
 from epermit import create_app, demo
-from tests.test_permit_code import decode
 from tests.test_deregister_wizard import org_declarant, person_declarant, start, walk
+from tests.test_permit_code import decode
 
 
 def unknown_id_number() -> str:

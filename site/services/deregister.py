@@ -22,8 +22,8 @@ from epermit import identity, policy
 from epermit.acting import Acting
 from epermit.models import Case, Deregistration, Permit, Person
 from epermit.services import audit, family, permits
-from epermit.sql import saved_id
 from epermit.services.references import new_reference
+from epermit.sql import saved_id
 from epermit.vocabulary import ORGANISATION_ROLES, CaseKind, DeclarantRole, Reason
 
 __all__ = [
