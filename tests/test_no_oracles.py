@@ -4,11 +4,16 @@ host from the request."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+
 import pytest
+import sqlalchemy as sa
 from bs4 import BeautifulSoup
 from stdnum.cn import ric
 
-from epermit import create_app, demo
+from epermit import create_app, db, demo
+from tests.conftest import csrf_token_of
 from tests.test_deregister_wizard import org_declarant, person_declarant, start, walk
 from tests.test_permit_code import decode
 
@@ -96,3 +101,38 @@ def test_the_qr_link_never_takes_its_host_from_the_request(client_request, auth)
     soup = BeautifulSoup(page.get_data(as_text=True), "html.parser")
     url = decode(str(soup.select_one("#permit-code svg")))
     assert url.startswith("https://epermit.example.cn/v/"), url
+
+
+def statements_of(app, client, phone: str) -> list[str]:
+    """The SQL statements one POST /login runs, as "VERB table"."""
+    token = csrf_token_of(client)
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement: str, *_args) -> None:
+        words = statement.replace('"', "").split()
+        verb = words[0].upper()
+        table = {"SELECT": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE", "DELETE": "FROM"}
+        if verb in table:
+            marker = table[verb]
+            after = words.index(marker) + 1 if marker in words else 1
+            seen.append(f"{verb} {re.sub(r'[^a-z_]', '', words[after].lower())}")
+
+    engine = db.engine_of(app)
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        answer = client.post("/login", data={"phone": phone, "csrf_token": token})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert answer.status_code == 303
+    return seen
+
+
+def test_login_does_the_same_work_for_a_registered_number_and_any_other(app):
+    """The request's statements are the same but for the SMS itself (its row, and marking it
+    sent): the same code row, the same audit row, the same delivery run. How long each takes
+    is measured in bench/login_timing.py (timing on a shared 2-core machine is too noisy for
+    a unit test to assert on)."""
+    known = Counter(statements_of(app, app.test_client(), demo.phone("张伟")))
+    unknown = Counter(statements_of(app, app.test_client(), "13900000009"))
+    assert known - unknown == Counter({"INSERT smsoutbox": 1, "UPDATE smsoutbox": 1})
+    assert unknown - known == Counter()

@@ -69,11 +69,13 @@ def client_address() -> str | None:
     return request.remote_addr
 
 
-def commit_and_deliver() -> None:
-    """Commit the request's change, then send the SMS it queued, if any."""
+def commit_and_deliver(*, always: bool = False) -> None:
+    """Commit the request's change, then send the SMS it queued, if any; `always` runs the
+    delivery even when nothing was queued, so that a request's time does not tell whether it
+    queued an SMS (sign-in, for a registered number or not)."""
     session = dbs()
     session.commit()
-    if sms.queued(session):
+    if sms.queued(session) or always:
         config = current_app.config
         engine = db.engine_of(current_app)
         try:

@@ -145,7 +145,8 @@ def login() -> BaseResponse:
             ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
             client_address=client_address(),
         )
-        commit_and_deliver()
+        # Registered number or not, the same delivery run: its time must not tell them apart.
+        commit_and_deliver(always=True)
         g.code_issued = True
         session.pop("resend_wait", None)
         session["login_capped"] = not sent
