@@ -48,7 +48,7 @@ def bootstrap_interval(known: list[float], unknown: list[float], rounds: int = 2
 def main() -> None:
     if len(sys.argv) > 1:
         sys.path.insert(0, str(BENCH))
-        from cpu import load_epermit
+        from cpu import load_epermit  # type: ignore[import-not-found]  # bench/ is no package
 
         load_epermit(Path(sys.argv[1]))
     import sqlalchemy as sa
