@@ -228,7 +228,7 @@ def test_the_migration_marks_links_made_by_name_and_id_direct(tmp_path: Path):
     """Links made before agreement was required: audit events say which were direct."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     config = db.alembic_config(url)
-    command.upgrade(config, "0003")
+    command.upgrade(config, "0004")
     engine = sa.create_engine(url)
     now = datetime(2026, 11, 1, tzinfo=UTC).isoformat()
     with engine.begin() as connection:
