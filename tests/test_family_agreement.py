@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -224,13 +225,28 @@ def _member_value(client_request, draft: str, name: str) -> str:
     raise AssertionError(f"{name} is not offered")
 
 
+def scratch_database(tmp_path: Path) -> str:
+    """An empty database of the kind the suite runs on: a SQLite file, or a schema of its
+    own in the PostgreSQL database of TEST_DATABASE_URL (the suite's own schema untouched)."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA IF EXISTS migration_0005 CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA migration_0005"))
+    engine.dispose()
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3Dmigration_0005"
+
+
 def test_the_migration_marks_links_made_by_name_and_id_direct(tmp_path: Path):
     """Links made before agreement was required: audit events say which were direct."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = scratch_database(tmp_path)
     config = db.alembic_config(url)
     command.upgrade(config, "0004")
     engine = sa.create_engine(url)
-    now = datetime(2026, 11, 1, tzinfo=UTC).isoformat()
+    now = datetime(2026, 11, 1, tzinfo=UTC)
     with engine.begin() as connection:
         for n, (name, id_number) in enumerate(
             [("张伟", "430102199003071234"), ("赵强", "410102199309144711"),
@@ -264,8 +280,11 @@ def test_the_migration_marks_links_made_by_name_and_id_direct(tmp_path: Path):
         bases: dict[int, str] = dict(
             connection.execute(sa.text("SELECT person_id, basis FROM familylink")).all()
         )
-    assert bases == {1: "consented", 2: "direct"}
     engine.dispose()
+    if url.startswith("postgresql"):
+        with sa.create_engine(os.environ["TEST_DATABASE_URL"]).begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA migration_0005 CASCADE"))
+    assert bases == {1: "consented", 2: "direct"}
 
 
 def test_the_migration_writes_the_check_the_model_derives():
