@@ -139,7 +139,7 @@ def test_a_family_link_records_an_agreement_from_the_vocabulary(dbsession):
             member_id=zhao.id,
             relationship="sibling",
             created_at=sa.func.now(),
-            basis="name_and_id",  # the old word, no longer a basis
+            basis="none",  # no agreement is not a basis
         )
     )
     with pytest.raises(sa.exc.IntegrityError):
