@@ -9,13 +9,10 @@
    gunicorn on this machine, compared with a bare Flask page served the same way.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
-<<<<<<< HEAD
-3. Workspace (bench/workspace.py, BENCH_ONLY=workspace): a roster page at 1 thousand and at
-   10 million permits, and a batch of 1,000 departures, on SQLite and BENCH_DATABASE_URL.
-=======
 3. Login timing (BENCH_ONLY=login, not run by default): POST /login for registered against
    unregistered numbers, the difference of medians beside its noise (bench/login_timing.py).
->>>>>>> main
+4. Workspace (bench/workspace.py, BENCH_ONLY=workspace): a roster page at 1 thousand and at
+   10 million permits, and a batch of 1,000 departures, on SQLite and BENCH_DATABASE_URL.
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
 comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
@@ -507,12 +504,9 @@ if __name__ == "__main__":
         load_benchmark()
     if "lookup" in ONLY:
         lookup_benchmark()
-<<<<<<< HEAD
+    if "login" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)
     if "workspace" in ONLY:
         from bench.workspace import workspace_benchmark
 
         workspace_benchmark()
-=======
-    if "login" in ONLY:
-        subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)
->>>>>>> main
