@@ -154,7 +154,9 @@ def test_employer_uploads_a_gbk_file_fixes_a_bad_row_and_confirms(page: Page, js
     assert cases_made(dbsession) == made
     assert references_on(page) == first
     page.goto(roster_url)
-    expect(page.locator("#roster-total")).to_have_text("现登记0人。")
+    # 张伟 has left the employer's roster; 马超 (SPEC 7, turn 2) is still on it.
+    expect(page.locator("main label", has_text=re.compile("^张伟$"))).to_have_count(0)
+    expect(page.locator("main label", has_text=re.compile("^马超$"))).to_have_count(1)
 
 
 def test_a_second_submit_of_the_same_batch_from_the_browser_creates_nothing(page: Page, js: bool, outbox: Outbox, clock, dbsession):
