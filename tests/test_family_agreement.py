@@ -244,7 +244,7 @@ def test_the_migration_marks_links_made_by_name_and_id_direct(tmp_path: Path):
     """Links made before agreement was required: audit events say which were direct."""
     url = scratch_database(tmp_path)
     config = db.alembic_config(url)
-    command.upgrade(config, "0006")
+    command.upgrade(config, "0004")
     engine = sa.create_engine(url)
     now = datetime(2026, 11, 1, tzinfo=UTC)
     with engine.begin() as connection:

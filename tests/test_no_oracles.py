@@ -64,10 +64,17 @@ def test_a_declarant_gets_one_answer_for_anyone_not_registered_with_them(
 
 def production_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("EPERMIT_ENV", "production")
-    monkeypatch.setenv("SMS_BACKEND", "file")  # so only PUBLIC_BASE_URL can be missing
     monkeypatch.setenv("SECRET_KEY", "s" * 32)
     monkeypatch.setenv("EPERMIT_INSTANCE", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'p.db'}")
+    # Everything else production needs is set, so that only PUBLIC_BASE_URL is missing.
+    for key, value in {
+        "SMS_ALIYUN_ACCESS_KEY_ID": "id",
+        "SMS_ALIYUN_ACCESS_KEY_SECRET": "secret",
+        "SMS_ALIYUN_SIGN_NAME": "广东居住证",
+        "SMS_ALIYUN_TEMPLATES": '{"default": "SMS_1"}',
+    }.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
 
 
@@ -106,13 +113,13 @@ def test_the_qr_link_never_takes_its_host_from_the_request(client_request, auth)
 
 
 def statements_of(app, client, phone: str) -> list[str]:
-    """The SQL statements one POST /login runs in the request's own thread (SMS delivery
-    runs in the deliverer's, off the request), as "VERB table"."""
+    """The SQL statements one POST /login runs, as "VERB table"."""
     token = csrf_token_of(client)
     seen: list[str] = []
     request_thread = threading.get_ident()
 
     def record(_conn, _cursor, statement: str, *_args) -> None:
+        # The SMS is sent by the process's deliverer thread, not by the request.
         if threading.get_ident() != request_thread:
             return
         words = statement.replace('"', "").split()
@@ -134,10 +141,10 @@ def statements_of(app, client, phone: str) -> list[str]:
 
 
 def test_login_does_the_same_work_for_a_registered_number_and_any_other(app):
-    """The request's statements are the same but for the SMS's own row: the same code row,
-    the same audit row, the deliverer woken either way (it sends off the request). How long
-    each takes is measured in bench/login_timing.py (timing on a shared 2-core machine is too
-    noisy for a unit test to assert on)."""
+    """The request's statements are the same but for the SMS's outbox row: the same code row,
+    the same audit row, the same wake of the deliverer (which sends it on its own thread). How long each takes
+    is measured in bench/login_timing.py (timing on a shared 2-core machine is too noisy for
+    a unit test to assert on)."""
     known = Counter(statements_of(app, app.test_client(), demo.phone("张伟")))
     unknown = Counter(statements_of(app, app.test_client(), "13900000009"))
     assert known - unknown == Counter({"INSERT smsoutbox": 1})

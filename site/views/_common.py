@@ -74,7 +74,7 @@ def commit_and_deliver(*, always: bool = False) -> None:
 
     The request does not wait for the gateway: only with `SMS_DELIVERY_WAIT` (development's
     file backend, a local append) does it wait, at most that long, so the code is in
-    sms-outbox.jsonl by the time the page answers. `always` wakes it even when nothing was
+    sms-outbox.jsonl by the time the page answers. `always` does the same when nothing was
     queued, so that a request's time does not tell whether it queued an SMS (sign-in, for a
     registered number or not).
     """

@@ -1,7 +1,7 @@
 """familylink.basis: on what agreement each family link was made (SPEC 2.9)
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0004
 Create Date: 2026-12-01 22:10:00
 
 Links made before agreement was required are migrated by what their audit event recorded:
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0006"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
