@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from epermit import db, demo, observability
+from epermit import db, observability
 from epermit.services import sms
 from tests.conftest import ClientRequest, csrf_token_of
 
