@@ -37,7 +37,6 @@ HUKOU = {
 }
 
 
-
 class DemoPerson(NamedTuple):
     name: str
     id_number: str

@@ -166,6 +166,17 @@ def validate_reason(form: Any, ctx: engine.StepContext) -> bool:
     return True
 
 
+# --- still_in_city (SPEC 9.5) ------------------------------------------------------------------
+
+
+def asks_still_in_city(answers: engine.Answers) -> bool:
+    """A holder (or their family) leaving the registered address may only have moved within
+    Guangzhou, where a change of address keeps the permit and its continuity."""
+    return role_of(answers) in (DeclarantRole.SELF, DeclarantRole.FAMILY) and (
+        answers.get("reason", {}).get("reason") == Reason.MOVED_OUT
+    )
+
+
 # --- the journey as a whole -----------------------------------------------------------------
 
 
@@ -176,6 +187,7 @@ def blocked(ctx: engine.StepContext) -> engine.Block | None:
         return None
     step = "role" if role_of(ctx.answers) == DeclarantRole.SELF else common.APPLICANT
     permit = permits.current_permit(ctx.session, holder)
+    moved_within_city = ctx.answers.get("still_in_city", {}).get("still_in_city") == "yes"
     if permit is None or permit.id is None:
         return engine.Block("no_permit", step)
     existing = service.deregistration_of(ctx.session, permit.id)
@@ -190,6 +202,8 @@ def blocked(ctx: engine.StepContext) -> engine.Block | None:
                 "reference": case.reference if case else None,
             },
         )
+    if moved_within_city and asks_still_in_city(ctx.answers):
+        return engine.Block("moved_within_city", "still_in_city")
     return None
 
 
@@ -254,6 +268,7 @@ WIZARD = engine.Wizard(
         ),
         common.consent_step(forms.ConsentForm, applies=consent_applies, action=ACTION),
         engine.Step("reason", forms.ReasonForm, validate=validate_reason),
+        engine.Step("still_in_city", forms.StillInCityForm, applies=asks_still_in_city),
     ),
     check_form=forms.DeclarationForm,
     blocked=blocked,
