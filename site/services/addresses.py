@@ -10,6 +10,7 @@ those checks that each word appears whole.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -87,9 +88,14 @@ def search(
     session: Session, *, q: str, district: str | None = None, limit: int = MAX_RESULTS
 ) -> list[Address]:
     """Addresses whose line contains every word of `q`, in `district` if given, by line."""
-    terms = sorted(terms_of(q))[:MAX_TERMS]
-    if not terms:
+    if not terms_of(q):
         return []
+    return list(session.exec(search_query(q, district, limit)).all())
+
+
+def search_query(q: str, district: str | None, limit: int = MAX_RESULTS) -> Any:
+    """The search as one statement: the index finds the candidates, the words check them."""
+    terms = sorted(terms_of(q))[:MAX_TERMS]
     candidates = select(AddressTerm.address_id).where(col(AddressTerm.term).in_(terms))
     if district:
         candidates = candidates.where(AddressTerm.district == district)
@@ -100,4 +106,4 @@ def search(
     for word in query_words(q):
         # On the few candidates only: a word's runs may all be there but apart.
         query = query.where(col(Address.line).contains(word, autoescape=True))
-    return list(session.exec(query.order_by(col(Address.line)).limit(limit)).all())
+    return query.order_by(col(Address.line)).limit(limit)

@@ -474,6 +474,7 @@ def cancel_for_deregistration(session: Session, permit_id: int, now: datetime) -
         _end(session, change, ChangeState.CANCELLED, by=None, now=now)
     except AlreadyDecided:
         return 0
+    _tell_parties(session, change, "因居住证已注销,居住变更登记申请已取消", now)
     return 1
 
 
