@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from epermit import identity, rules
 from epermit.models import (
@@ -269,11 +270,17 @@ def seed_register(session: Session, today: date, now: datetime) -> None:
     from epermit.models import RegistrationHistory
     from epermit.services import addresses
 
-    for district, line in register_lines():
-        session.add(Address(district=district, line=line))
-    employer = session.exec(
-        select(Organisation).where(Organisation.kind == "employer")
-    ).first()
+    # The demo's landlords own what they let, so 李娜 may move into her flat as its owner.
+    session.execute(
+        sa.update(Address)
+        .where(col(Address.landlord_id).is_not(None))
+        .values(owner_id=Address.landlord_id)
+    )
+    session.connection().execute(
+        sa.insert(Address.__table__),  # type: ignore[attr-defined]
+        [{"district": district, "line": line} for district, line in register_lines()],
+    )
+    employer = session.exec(select(Organisation).where(Organisation.kind == "employer")).first()
     session.add(
         Address(
             district=DORMITORY[0],

@@ -638,15 +638,27 @@ class MoveAddressForm(Form):
         choices = [(str(address.id), address.line) for address in results]
         self.address_id.choices = [*choices, (NOT_LISTED, "列表中没有我的新地址")]
 
+    def add_error(self, field: str, message: str) -> None:
+        self._keep_choice_shown()
+        super().add_error(field, message)
+
+    def _keep_choice_shown(self) -> None:
+        # A refused choice is shown with its radios, so that its message has a field to sit
+        # by and the error summary's link somewhere to go, even when nothing was searched.
+        if not self.searched:
+            self.show_results(self.results)
+
     def validate_address_id(self, field: Field) -> None:
         value = (field.data or "").strip()
         if value == NOT_LISTED:
             field.data = NOT_LISTED
             return
         if not value:
+            self._keep_choice_shown()
             raise ValidationError("请先搜索,再从结果中选择新的居住地址")
         if not re.fullmatch(r"[0-9]{1,15}", value):
             field.data = None
+            self._keep_choice_shown()
             raise ValidationError(self.refusals["not_in_register"])
         field.data = value
 

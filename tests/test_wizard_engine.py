@@ -216,15 +216,17 @@ class BreedForm(PlainForm):
 
     def setup(self, ctx: engine.StepContext) -> None:
         q = ctx.query.get("q", "")
-        self.breed.choices = [(name, name) for name in ("柴犬", "柯基", "田园犬") if q and q in name]
+        self.breed.choices = [
+            (name, name) for name in ("柴犬", "柯基", "田园犬") if q and q in name
+        ]
 
 
 def test_a_steps_form_finds_its_choices_from_the_pages_query_which_is_never_stored():
     wizard = declare(engine.Step("breed", BreedForm))
     ctx = engine.StepContext(
-        session=None,  # type: ignore[arg-type]
-        acting=type("A", (), {"today": None})(),  # type: ignore[arg-type]
-        draft=type("D", (), {"answers": {}})(),  # type: ignore[arg-type]
+        session=None,
+        acting=type("A", (), {"today": None})(),
+        draft=type("D", (), {"answers": {}})(),
         settings={},
         query={"q": "犬"},
     )
@@ -234,9 +236,9 @@ def test_a_steps_form_finds_its_choices_from_the_pages_query_which_is_never_stor
     assert answered == {"breed": {"breed": "柴犬"}}
     # Without a query the same step offers nothing to choose: the search is the page's own.
     plain = engine.StepContext(
-        session=None,  # type: ignore[arg-type]
-        acting=type("A", (), {"today": None})(),  # type: ignore[arg-type]
-        draft=type("D", (), {"answers": answered})(),  # type: ignore[arg-type]
+        session=None,
+        acting=type("A", (), {"today": None})(),
+        draft=type("D", (), {"answers": answered})(),
         settings={},
     )
     assert engine.stored_form(wizard.steps[0], plain).breed.choices == []

@@ -146,7 +146,9 @@ def test_zhao_qiang_moves_to_gao_fengs_flat_and_gao_feng_confirms(page, js, outb
     card = page.locator(".card-fields")
     expect(card).to_contain_text(GAO_FLAT)
     expect(page.locator("#valid-until")).to_have_text(valid_until)
-    expect(page.locator(".card-fields div:has(dt:text('居住年限起算日')) dd")).to_have_text(continuity)
+    expect(page.locator(".card-fields div:has(dt:text('居住年限起算日')) dd")).to_have_text(
+        continuity
+    )
     expect(page.locator("#history-title + ul")).to_contain_text("机场路200号505房")
     assert_accessible(page, f"permit-after-move-{js}")
 
@@ -180,7 +182,10 @@ def test_zhang_wei_moves_zhang_xiaoming_to_li_nas_flat_and_li_na_confirms(page, 
     page.goto("/workspace/confirmations")
     settle(page, js)
     decide(page, js, "张小明", "confirm", "li-na")
-    assert any("张小明" in m["text"] and LI_NA_FLAT in m["text"] for m in outbox.messages(demo.phone("张伟")))
+    assert any(
+        "张小明" in m["text"] and LI_NA_FLAT in m["text"]
+        for m in outbox.messages(demo.phone("张伟"))
+    )
 
 
 def test_a_refused_request_tells_the_holder_the_reason(page, js, outbox, clock):
