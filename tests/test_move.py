@@ -106,10 +106,16 @@ def test_search_by_district_and_text_finds_the_flat_and_its_neighbours(dbsession
 
 
 def test_search_is_served_by_the_index_not_a_scan_of_the_register(dbsession):
-    if dbsession.get_bind().dialect.name != "sqlite":
-        pytest.skip("EXPLAIN QUERY PLAN is SQLite's; PostgreSQL plans by its table statistics")
     statement = addresses.search_query("江南大道中300号", "海珠区")
     compiled = statement.compile(dbsession.get_bind(), compile_kwargs={"literal_binds": True})
+    if dbsession.get_bind().dialect.name == "postgresql":
+        # With a demo-sized register PostgreSQL rightly prefers reading it whole; forbidding
+        # that shows the index can serve the search, as it will with millions of rows.
+        dbsession.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        plan = [row[0] for row in dbsession.execute(sa.text(f"EXPLAIN {compiled}"))]
+        assert any("ix_addressterm_lookup" in step for step in plan), plan
+        assert not any("Seq Scan" in step for step in plan), plan
+        return
     plan = [row[-1] for row in dbsession.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}"))]
     assert any("ix_addressterm_lookup" in step for step in plan), plan
     # The register's own table is only looked up by id, never read from end to end.

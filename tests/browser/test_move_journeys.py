@@ -32,14 +32,21 @@ def heading(page: Page, text: str) -> None:
 
 
 def choose_label(page: Page, name: str, label: str) -> None:
-    """Pick the radio of `name` whose label reads `label`, with the keyboard."""
+    """Pick the radio of `name` whose label reads `label` as a keyboard user does: Tab into
+    the group (it stops on the first radio when none is checked), then the arrow keys."""
     radios = page.locator(f"main input[type=radio][name={name}]")
-    for i in range(radios.count()):
-        radio = radios.nth(i)
-        if label in page.locator(f'label[for="{radio.get_attribute("id")}"]').inner_text():
-            choose_radio(page, name, radio.get_attribute("value") or "")
-            return
-    raise AssertionError(f"no {name} radio reads {label}")
+    labels = [
+        page.locator(f'label[for="{radios.nth(i).get_attribute("id")}"]').inner_text()
+        for i in range(radios.count())
+    ]
+    target = next(i for i, text in enumerate(labels) if label in text)
+    assert not page.locator(f"main input[type=radio][name={name}]:checked").count()
+    tab_to(page, f'main input[type=radio][name={name}] >> nth=0')
+    if target == 0:
+        page.keyboard.press("Space")
+    for _ in range(target):
+        page.keyboard.press("ArrowDown")
+    expect(radios.nth(target)).to_be_checked()
 
 
 def sign_in_again(page: Page, js: bool, name: str, outbox: Outbox) -> None:
