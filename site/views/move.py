@@ -28,7 +28,7 @@ def confirmations() -> Response:
     )
 
 
-@bp.route("/workspace/confirmations/<int:change_id>", methods=["GET", "POST"])
+@bp.route("/workspace/confirmations/<int(max=2147483647):change_id>", methods=["GET", "POST"])
 @login_required
 def decision(change_id: int) -> BaseResponse:
     who = acting()
@@ -66,7 +66,7 @@ def decision(change_id: int) -> BaseResponse:
     return render_page("move/decision.html", form=form, view=view, action=request.path)
 
 
-@bp.post("/permit/move/<int:change_id>/withdraw")
+@bp.post("/permit/move/<int(max=2147483647):change_id>/withdraw")
 @login_required
 def withdraw(change_id: int) -> BaseResponse:
     who = acting()
