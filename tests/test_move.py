@@ -552,3 +552,20 @@ def test_leaving_the_city_after_moving_out_goes_on_to_check(client_request, auth
     )
     check = client_request.get(f"/deregister/{draft}/check")
     assert "仍在广州居住" not in check.main_text
+
+
+def test_live_search_results_are_a_small_htmx_partial(client_request, auth):
+    import gzip
+
+    auth.login("赵强")
+    draft = start(client_request)
+    client_request.post(f"/move/{draft}/who", {"for_whom": "self"})
+    empty = client_request.get(f"/move/{draft}/address", htmx=True)
+    assert len(empty.response.get_data()) <= 4096, len(empty.response.get_data())
+    # Twenty results (the most a search lists) stay within the budget as sent, compressed.
+    full = client_request.get(f"/move/{draft}/address?district=天河区&q=广州市天河区", htmx=True)
+    assert len(full.soup.select("#address-results input[name=address_id]")) == 21
+    body = full.response.get_data()
+    assert "只显示前20个" in body.decode()
+    assert len(gzip.compress(body)) <= 4096, (len(body), len(gzip.compress(body)))
+    assert full.response.headers["Cache-Control"] == "no-store"

@@ -41,7 +41,7 @@ def choose_label(page: Page, name: str, label: str) -> None:
     ]
     target = next(i for i, text in enumerate(labels) if label in text)
     assert not page.locator(f"main input[type=radio][name={name}]:checked").count()
-    tab_to(page, f'main input[type=radio][name={name}] >> nth=0')
+    tab_to(page, f"main input[type=radio][name={name}] >> nth=0")
     if target == 0:
         page.keyboard.press("Space")
     for _ in range(target):
