@@ -365,7 +365,7 @@ def test_a_request_lapses_after_7_days_through_send_reminders(
 
 
 def test_the_holder_withdraws_a_pending_change_from_the_permit_page(
-    client_request, auth, dbsession, clock
+    client_request, auth, dbsession, clock, outbox
 ):
     auth.login("赵强")
     reference = request_move(client_request, dbsession, clock)
@@ -374,6 +374,7 @@ def test_the_holder_withdraws_a_pending_change_from_the_permit_page(
     assert form is not None
     assert client_request.post(form["action"]).location == "/permit"
     assert change_of(dbsession, reference).state == "withdrawn"
+    assert "已撤回" in outbox.messages(demo.phone("高峰"))[-1]["text"]
     assert "已撤回" in client_request.get("/permit").main_text
     # Withdrawn, a new request may be made.
     request_move(client_request, dbsession, clock, line="广州市海珠区江南大道中300号502房")

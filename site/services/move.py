@@ -453,6 +453,18 @@ def withdraw(session: Session, acting: Acting, *, change_id: int) -> AddressChan
         now=acting.now,
         reference=case.reference,
     )
+    # Whoever was asked to confirm need not any more.
+    to_address = session.get(Address, change.to_address_id)
+    holder = session.get(Person, case.applicant_id)
+    if to_address is not None and holder is not None:
+        for answerer_id in policy.address_answerer_ids(session, to_address):
+            _tell(
+                session,
+                session.get(Person, answerer_id),
+                f"{identity.mask_name(holder.name)}已撤回搬入{to_address.line}的居住变更登记申请,"
+                f"无需再确认。办件编号{case.reference}。",
+                acting.now,
+            )
     if acting.person_id != case.applicant_id:
         _tell(
             session,
