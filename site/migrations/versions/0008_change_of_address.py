@@ -2,7 +2,7 @@
 requests (one pending per permit); registration history
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01 21:57:04.690198
 """
 
@@ -12,7 +12,7 @@ import sqlmodel
 
 
 revision = '0008'
-down_revision = '0004'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
