@@ -58,9 +58,19 @@ def create_app(
     commands.init_app(app)
     templating.init_app(app)
 
-    from epermit.views import _wizard, auth, cases, family, main, permit, verify, workspace
+    from epermit.views import (
+        _wizard,
+        auth,
+        cases,
+        family,
+        main,
+        move,
+        permit,
+        verify,
+        workspace,
+    )
 
-    for module in (main, auth, permit, cases, family, verify, workspace):
+    for module in (main, auth, permit, cases, family, verify, workspace, move):
         app.register_blueprint(module.bp)
     _wizard.init_app(app, wizards)
     main.register_error_pages(app)

@@ -10,7 +10,7 @@ import click
 from flask import Flask, current_app
 
 from epermit import bulk, clock, db, demo, wizard
-from epermit.services import codes, reminders, sms
+from epermit.services import codes, move, reminders, sms
 
 # A draft keeps a half-done application across devices for a month: long enough to come
 # back to it, short enough that abandoned ones do not pile up.
@@ -97,8 +97,11 @@ def init_app(app: Flask) -> None:
         """Remind holders by SMS when their endorsement window opens; safe to run hourly."""
         with db.session_scope(db.engine_of(current_app)) as session:
             count = reminders.send_due(session, today=clock.today(), now=clock.now())
+        with db.session_scope(db.engine_of(current_app)) as session:
+            lapsed = move.lapse_due(session, now=clock.now())
         deliver_outbox()
         click.echo(f"queued {count} reminders")
+        click.echo(f"lapsed {lapsed} unconfirmed changes of address")
 
 
 def deliver_outbox() -> int:

@@ -68,9 +68,8 @@ def _operations(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         ),
         "SMS_POLL_SECONDS": float(env.get("SMS_POLL_SECONDS", "30")),
         # Start each serving process's deliverer with its first request, not its first SMS.
-        "SMS_DELIVERER_AUTOSTART": env.get(
-            "SMS_DELIVERER_AUTOSTART", "1" if production else "0"
-        ) == "1",
+        "SMS_DELIVERER_AUTOSTART": env.get("SMS_DELIVERER_AUTOSTART", "1" if production else "0")
+        == "1",
         "SMS_ALIYUN_ACCESS_KEY_ID": env.get("SMS_ALIYUN_ACCESS_KEY_ID", ""),
         "SMS_ALIYUN_ACCESS_KEY_SECRET": env.get("SMS_ALIYUN_ACCESS_KEY_SECRET", ""),
         "SMS_ALIYUN_SIGN_NAME": env.get("SMS_ALIYUN_SIGN_NAME", ""),

@@ -75,9 +75,7 @@ class Deliverer:
         poll = float(self.app.config.get("SMS_POLL_SECONDS", 30))
         while True:
             with self._changed:
-                self._changed.wait_for(
-                    lambda: self._stopping or self._requested > self._done, poll
-                )
+                self._changed.wait_for(lambda: self._stopping or self._requested > self._done, poll)
                 if self._stopping:
                     return
                 target = self._requested

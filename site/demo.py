@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from epermit import identity, rules
 from epermit.models import (
@@ -39,7 +40,6 @@ HUKOU = {
     "350102": "福建省福州市鼓楼区",
     "440105": "广东省广州市海珠区",
 }
-
 
 
 class DemoPerson(NamedTuple):
@@ -227,3 +227,89 @@ def seed(session: Session, today: date, now: datetime) -> None:
         )
     )
     session.flush()
+    seed_register(session, today, now)
+
+
+# --- Change of address (SPEC 7, 9.1): the rest of the address register ----------------------
+
+# Two streets per district, ten standard addresses on each: 220 addresses to search, none of
+# them the demo people's own.
+REGISTER_STREETS: dict[str, tuple[str, str]] = {
+    "越秀区": ("北京路", "中山五路"),
+    "海珠区": ("新港西路", "昌岗中路"),
+    "荔湾区": ("中山七路", "芳村大道中"),
+    "天河区": ("体育西路", "天河北路"),
+    "白云区": ("白云大道北", "广园中路"),
+    "黄埔区": ("黄埔东路", "开创大道"),
+    "番禺区": ("番禺大道北", "兴业大道"),
+    "花都区": ("新华路", "迎宾大道"),
+    "南沙区": ("进港大道", "环市大道南"),
+    "从化区": ("河滨北路", "从城大道"),
+    "增城区": ("府佑路", "港口大道"),
+}
+# Neighbours of 高峰's flat, so that a search for it has more than one result to choose from.
+NEIGHBOURS = ("江南大道中300号502房", "江南大道中300号601房", "江南大道中300号602房")
+# Where 赵强 lived before his current address (his registration history).
+ZHAO_EARLIER = ("天河区", "广州市天河区体育西路10号803房")
+ZHAO_MOVED_DAYS_AGO = 90
+DORMITORY = ("天河区", "广州市天河区科韵路16号广州示例科技有限公司员工宿舍")
+
+
+def register_lines() -> list[tuple[str, str]]:
+    """(district, line) of every further register address."""
+    lines = [("海珠区", f"广州市海珠区{rest}") for rest in NEIGHBOURS]
+    for district, streets in REGISTER_STREETS.items():
+        for street_no, street in enumerate(streets):
+            for i in range(10):
+                number = 8 + 12 * i + street_no * 3
+                room = 101 + 100 * (i % 9) + street_no
+                lines.append((district, f"广州市{district}{street}{number}号{room}房"))
+    return lines
+
+
+def seed_register(session: Session, today: date, now: datetime) -> None:
+    """The address register beyond the demo people's homes, 赵强's earlier address and
+    registration history, and every address indexed for search; the caller commits."""
+    from epermit.models import RegistrationHistory
+    from epermit.services import addresses
+
+    # The demo's landlords own what they let, so 李娜 may move into her flat as its owner.
+    session.execute(
+        sa.update(Address)
+        .where(col(Address.landlord_id).is_not(None))
+        .values(owner_id=Address.landlord_id)
+    )
+    session.connection().execute(
+        sa.insert(Address.__table__),  # type: ignore[attr-defined]
+        [{"district": district, "line": line} for district, line in register_lines()],
+    )
+    employer = session.exec(select(Organisation).where(Organisation.kind == "employer")).first()
+    session.add(
+        Address(
+            district=DORMITORY[0],
+            line=DORMITORY[1],
+            organisation_id=employer.id if employer else None,
+        )
+    )
+    earlier = Address(district=ZHAO_EARLIER[0], line=ZHAO_EARLIER[1])
+    session.add(earlier)
+    session.flush()
+    zhao = session.exec(select(Person).where(Person.id_number == person("赵强").id_number)).one()
+    permit = session.exec(
+        select(Permit).where(Permit.person_id == zhao.id, Permit.is_current)
+    ).one()
+    moved_on = today - timedelta(days=ZHAO_MOVED_DAYS_AGO)
+    permit.registered_since = moved_on
+    session.add(permit)
+    session.add(
+        RegistrationHistory(
+            permit_id=saved_id(permit),
+            from_address_id=saved_id(earlier),
+            to_address_id=permit.address_id,
+            moved_on=moved_on,
+            confirmed_by_id=None,
+            confirmed_at=now - timedelta(days=ZHAO_MOVED_DAYS_AGO),
+        )
+    )
+    session.flush()
+    addresses.reindex_all(session)

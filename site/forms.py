@@ -20,7 +20,14 @@ from wtforms.validators import ValidationError
 
 from epermit import identity, rules
 from epermit.services import codes
-from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, Reason, Relationship
+from epermit.vocabulary import (
+    DISTRICTS,
+    ORGANISATION_ROLES,
+    DeclarantRole,
+    Housing,
+    Reason,
+    Relationship,
+)
 
 MESSAGES = {
     "empty": "请输入{label}",
@@ -670,8 +677,7 @@ class DepartureUploadForm(Form):
         "bad_excel": "无法读取该Excel文件,请确认文件没有损坏,或另存为CSV后重新上传",
         "bad_csv": "无法读取该CSV文件,请确认文件没有损坏后重新上传",
         "header": (
-            "文件第一行应为表头“公民身份号码,姓名,离开日期”(可加第4列“原因”),"
-            "请按示例修改后重新上传"
+            "文件第一行应为表头“公民身份号码,姓名,离开日期”(可加第4列“原因”),请按示例修改后重新上传"
         ),
         "no_rows": "文件只有表头,没有人员,请填写后重新上传",
     }
@@ -711,3 +717,135 @@ class DepartureUploadForm(Form):
                 "date_future": "离开日期不能晚于今天",
             }[code]
         return f"第{problem.row}行:{text}"
+
+
+# Change of address (居住变更登记, SPEC 9.2). Field names are a contract, as above.
+
+HOUSING_WORDS: dict[Housing, str] = {
+    Housing.RENTED: "租住",
+    Housing.OWNED: "自有住房",
+    Housing.RELATIVE: "借住亲友",
+    Housing.DORMITORY: "单位或学校宿舍",
+}
+HOUSINGS = choices(HOUSING_WORDS)
+NOT_LISTED = "none"  # "my new address is not in the list": leads to the stop page
+
+
+class MoveAddressForm(Form):
+    """The register search (`district`, `q`, sent by GET on the same page) and the choice of
+    one of its results (`address_id`, POSTed). `setup` fills the results from the query."""
+
+    heading = "新的居住地址"
+    district = RadioField("所在区", choices=[], validate_choice=False)
+    q = TextField("地址关键字", description="至少2个字,如街道名和门牌号“江南大道中300号”", width=18)
+    address_id = RadioField("搜索结果", choices=[], validate_choice=False)
+
+    refusals: ClassVar[dict[str, str]] = {
+        "not_in_register": "所选地址不在标准地址库中,请重新搜索并从结果中选择",
+        "same_address": "新地址与现登记地址相同",
+    }
+    district_choices: ClassVar[list[tuple[str, str]]] = [("", "全部区")] + [
+        (name, name) for name in DISTRICTS
+    ]
+    query_too_short = "地址关键字至少输入2个字"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.district.choices = self.district_choices
+        self.results: list[Any] = []
+        self.searched = False
+
+    def show_results(self, results: list[Any]) -> None:
+        self.searched = True
+        self.results = results
+        choices = [(str(address.id), address.line) for address in results]
+        self.address_id.choices = [*choices, (NOT_LISTED, "列表中没有我的新地址")]
+
+    def add_error(self, field: str, message: str) -> None:
+        self._keep_choice_shown()
+        super().add_error(field, message)
+
+    def _keep_choice_shown(self) -> None:
+        # A refused choice is shown with its radios, so that its message has a field to sit
+        # by and the error summary's link somewhere to go, even when nothing was searched.
+        if not self.searched:
+            self.show_results(self.results)
+
+    def validate_address_id(self, field: Field) -> None:
+        value = (field.data or "").strip()
+        if value == NOT_LISTED:
+            field.data = NOT_LISTED
+            return
+        if not value:
+            self._keep_choice_shown()
+            raise ValidationError("请先搜索,再从结果中选择新的居住地址")
+        if not re.fullmatch(r"[0-9]{1,15}", value):
+            field.data = None
+            self._keep_choice_shown()
+            raise ValidationError(self.refusals["not_in_register"])
+        field.data = value
+
+    def validate_q(self, field: Field) -> None:
+        field.data = None  # the search is the page's query, never a stored answer
+
+    def validate_district(self, field: Field) -> None:
+        field.data = None
+
+    def check_rows(self) -> list[tuple[str, str]]:
+        return []  # the step's `rows` hook names the address from the register
+
+
+class MovedOnForm(Form):
+    moved_on = DateTextField("搬入新地址的日期", description="如2026-11-25,不能晚于今天")
+
+    def validate_moved_on(self, field: Field) -> None:
+        if isinstance(field.data, date) and field.data > self.today:
+            raise ValidationError("搬入日期不能晚于今天")
+
+    def refuse_before_registration(self, since: date) -> None:
+        self.add_error(
+            "moved_on",
+            f"搬入日期不能早于现地址的登记日期({since.year}年{since.month}月{since.day}日)",
+        )
+
+
+class HousingForm(Form):
+    housing = ChoiceField(
+        "在新地址的居住方式", choices=HOUSINGS, message="请选择在新地址的居住方式"
+    )
+    refusals: ClassVar[dict[str, str]] = {
+        "not_owner": "您选择了自有住房,但申请人不是该房屋登记的产权人。请选择其他居住方式",
+    }
+
+
+class MoveApplicantForm(EndorseApplicantForm):
+    """The same agent and applicant questions as endorsement (SPEC 9.2)."""
+
+
+class StillInCityForm(Form):
+    still_in_city = ChoiceField(
+        "搬离后是否仍在广州居住?",
+        choices=[("yes", "是,搬到了广州的其他地址"), ("no", "否,已离开广州")],
+        message="请选择搬离后是否仍在广州居住",
+        check_label="仍在广州居住",
+    )
+
+
+class ConfirmationForm(Form):
+    """The answerer's decision on a change of address (SPEC 10.7)."""
+
+    decision = ChoiceField(
+        "是否确认该人员在此居住?",
+        choices=[("confirm", "确认,此人已搬入"), ("refuse", "拒绝")],
+        message="请选择确认或拒绝",
+    )
+    refuse_reason = TextAreaField("拒绝原因", description="选择拒绝时必须填写,100字以内")
+
+    def validate_refuse_reason(self, field: Field) -> None:
+        field.data = plain_text(field.data) or None
+        if self.decision.data == "refuse" and not field.data:
+            raise ValidationError("请填写拒绝原因")
+        if field.data and len(field.data) > 100:
+            raise ValidationError("拒绝原因不能超过100个字")
+        if self.decision.data != "refuse":
+            field.data = None

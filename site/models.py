@@ -10,7 +10,9 @@ from sqlmodel import JSON, Column, Field, SQLModel
 
 from epermit.vocabulary import (
     CaseKind,
+    ChangeState,
     DeclarantRole,
+    Housing,
     LinkBasis,
     OrganisationKind,
     Reason,
@@ -53,6 +55,10 @@ class Address(SQLModel, table=True):
     district: str = Field(max_length=20)
     line: str = Field(max_length=200, unique=True)
     landlord_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    # Change of address (SPEC 9.1): the recorded owner (housing "owned" needs it), and the
+    # organisation answering for a dormitory or hotel address instead of a person.
+    owner_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
 
 
 class Organisation(SQLModel, table=True):
@@ -279,3 +285,72 @@ class DepartureEntry(SQLModel, table=True):
     reason_detail: str | None = Field(default=None, max_length=200)
     outcome: str | None = Field(default=None, max_length=30)
     case_id: int | None = Field(default=None, foreign_key="case_record.id", unique=True)
+
+
+# --- Change of address (居住变更登记, SPEC 9) ---------------------------------------------------
+
+
+class AddressTerm(SQLModel, table=True):
+    """The address register's search index: every two-character run of an address line
+    (after NFKC and case folding), so that a free-text search by district is an index
+    lookup rather than a scan of every line (SPEC 9.1)."""
+
+    __table_args__ = (sa.Index("ix_addressterm_lookup", "term", "district", "address_id"),)
+
+    term: str = Field(primary_key=True, max_length=2)
+    address_id: int = Field(primary_key=True, foreign_key="address.id", index=True)
+    district: str = Field(max_length=20)
+
+
+class AddressChange(SQLModel, table=True):
+    """A request to change a permit's registered address (SPEC 9.3): pending until whoever
+    answers for the new address confirms or refuses, or it lapses, is withdrawn, or the
+    permit is deregistered. The partial unique index keeps one pending request per permit
+    in the database, whatever the concurrency."""
+
+    __table_args__ = (
+        sa.CheckConstraint(sql_in("housing", Housing), name="housing"),
+        sa.CheckConstraint(sql_in("state", ChangeState), name="state"),
+        sa.CheckConstraint("from_address_id <> to_address_id", name="moves"),
+        sa.Index(
+            "uq_addresschange_pending_permit",
+            "permit_id",
+            unique=True,
+            sqlite_where=sa.text("state = 'pending'"),
+            postgresql_where=sa.text("state = 'pending'"),
+        ),
+        # The workspace counts and lists the requests awaiting each address.
+        sa.Index("ix_addresschange_to_state", "to_address_id", "state"),
+        # send-reminders lapses pending requests past their deadline.
+        sa.Index("ix_addresschange_state_expires", "state", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_record.id", unique=True)
+    permit_id: int = Field(foreign_key="permit.id", index=True)
+    from_address_id: int = Field(foreign_key="address.id")
+    to_address_id: int = Field(foreign_key="address.id")
+    moved_on: date
+    housing: str = Field(max_length=10)
+    state: str = Field(max_length=10)
+    submitted_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None = None
+    # Who confirmed or refused (a person answering for the address, or for its organisation).
+    decided_by_id: int | None = Field(default=None, foreign_key="person.id")
+    refuse_reason: str | None = Field(default=None, max_length=200)
+
+
+class RegistrationHistory(SQLModel, table=True):
+    """Where a permit has been registered and since when: one row per applied change of
+    address (SPEC 9.4; the staff's registration history, 12.3)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    permit_id: int = Field(foreign_key="permit.id", index=True)
+    from_address_id: int = Field(foreign_key="address.id")
+    to_address_id: int = Field(foreign_key="address.id")
+    moved_on: date
+    # Who confirmed it (the answerer, or the applicant when they answer for it themselves).
+    confirmed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    confirmed_at: datetime
+    change_id: int | None = Field(default=None, foreign_key="addresschange.id", unique=True)

@@ -39,16 +39,19 @@ from epermit import db
 from epermit.services import sms
 
 REQUESTS = Counter(
-    "epermit_requests_total", "Requests answered, by endpoint and status.",
+    "epermit_requests_total",
+    "Requests answered, by endpoint and status.",
     ["endpoint", "method", "status"],
 )
 LATENCY = Histogram(
-    "epermit_request_duration_seconds", "Time to answer a request, by endpoint.",
+    "epermit_request_duration_seconds",
+    "Time to answer a request, by endpoint.",
     ["endpoint", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 REFUSALS = Counter(
-    "epermit_rate_limit_refusals_total", "Requests refused for a rate limit or budget (429).",
+    "epermit_rate_limit_refusals_total",
+    "Requests refused for a rate limit or budget (429).",
     ["endpoint"],
 )
 # A request id we accept from a proxy: short and plain, so that it cannot forge log lines.

@@ -328,3 +328,42 @@ def agreed_by(session: Session, member: Person, phone: str) -> LinkBasis | None:
         return LinkBasis.CONSENTED if member.phone == phone else None
     listers = listers_of(session, member.id)  # type: ignore[arg-type]
     return LinkBasis.APPROVED if any(person.phone == phone for person in listers) else None
+
+
+# --- Change of address: who answers for an address (SPEC 9.1, 9.3, 10.7) ---------------------
+
+
+def address_answerer_ids(session: Session, address: Address) -> list[int]:
+    """The people who answer for an address: its landlord, else its recorded owner, else the
+    operators of the organisation (dormitory, hotel) it belongs to."""
+    if address.landlord_id is not None:
+        return [address.landlord_id]
+    if address.owner_id is not None:
+        return [address.owner_id]
+    if address.organisation_id is None:
+        return []
+    query = select(OrgOperator.person_id).where(
+        OrgOperator.organisation_id == address.organisation_id
+    )
+    return list(session.exec(query).all())
+
+
+def answers_for_address(session: Session, person_id: int, address: Address) -> bool:
+    """Whether the person may confirm or refuse a change of address to this address."""
+    return person_id in address_answerer_ids(session, address)
+
+
+def answered_address_ids(session: Session, person_id: int) -> list[int]:
+    """The addresses the person answers for (address_answerer_ids, seen from the person):
+    the scope of the confirmations they see in their workspace."""
+    operated = select(OrgOperator.organisation_id).where(OrgOperator.person_id == person_id)
+    query = select(Address.id).where(
+        (Address.landlord_id == person_id)
+        | ((Address.landlord_id.is_(None)) & (Address.owner_id == person_id))  # type: ignore[union-attr]
+        | (
+            (Address.landlord_id.is_(None))  # type: ignore[union-attr]
+            & (Address.owner_id.is_(None))  # type: ignore[union-attr]
+            & (Address.organisation_id.in_(operated))  # type: ignore[union-attr]
+        )
+    )
+    return [address_id for address_id in session.exec(query).all() if address_id is not None]

@@ -11,8 +11,10 @@ import calendar
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
+
+import chinese_calendar  # type: ignore[import-untyped]  # ships no type hints
 
 __all__ = [
     "EndorsementOutcome",
@@ -23,6 +25,9 @@ __all__ = [
     "add_months",
     "add_years",
     "endorsement_window",
+    "is_working_day",
+    "move_report_deadline",
+    "move_reported_late",
     "permit_status",
     "plan_endorsement",
     "window_opens",
@@ -175,3 +180,32 @@ def date_from_text(raw: str) -> date:
         return date(*parts)
     except ValueError as error:
         raise DateNotReal(raw) from error
+
+
+# --- Change of address (SPEC 2.14) ----------------------------------------------------------
+
+# A move is reported within 3 working days (广东省流动人口服务管理条例 Art. 10 ¶2).
+MOVE_REPORT_WORKING_DAYS = 3
+
+
+def is_working_day(day: date) -> bool:
+    """China's official calendar: public holidays are off and adjusted weekends (调休) are
+    worked. For a year the calendar does not know yet, Monday to Friday."""
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return day.weekday() < 5
+
+
+def move_report_deadline(moved_on: date) -> date:
+    """The last day a move on `moved_on` may be reported on time: the 3rd working day after."""
+    day, counted = moved_on, 0
+    while counted < MOVE_REPORT_WORKING_DAYS:
+        day += timedelta(days=1)
+        counted += is_working_day(day)
+    return day
+
+
+def move_reported_late(moved_on: date, today: date) -> bool:
+    """Reported after the deadline: accepted, with a notice of the duty (never refused)."""
+    return today > move_report_deadline(moved_on)

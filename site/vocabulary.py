@@ -80,6 +80,42 @@ class CaseKind(StrEnum):
     OBJECTION = "objection"
 
 
+class Housing(StrEnum):
+    """How the applicant lives at a new address (SPEC 9.2)."""
+
+    RENTED = "rented"
+    OWNED = "owned"
+    RELATIVE = "relative"
+    DORMITORY = "dormitory"
+
+
+class ChangeState(StrEnum):
+    """Where a change-of-address request stands (SPEC 9.3, 9.4)."""
+
+    PENDING = "pending"  # 待确认: waits for whoever answers for the new address
+    CONFIRMED = "confirmed"  # applied: the permit's address is the new one
+    REFUSED = "refused"  # the answerer said no, with a reason
+    LAPSED = "lapsed"  # 7 days without an answer (send-reminders)
+    WITHDRAWN = "withdrawn"  # the holder or agent took it back from /permit
+    CANCELLED = "cancelled"  # the permit was deregistered meanwhile
+
+
+DISTRICTS: tuple[str, ...] = (
+    "越秀区",
+    "海珠区",
+    "荔湾区",
+    "天河区",
+    "白云区",
+    "黄埔区",
+    "番禺区",
+    "花都区",
+    "南沙区",
+    "从化区",
+    "增城区",
+)
+"""Guangzhou's 11 districts, in the order SPEC 9.1 lists them (an address's `district`)."""
+
+
 REFERENCE_PREFIXES: dict[CaseKind, str] = {
     CaseKind.ENDORSE: "QZ",
     CaseKind.DEREGISTER: "ZX",

@@ -52,6 +52,9 @@ class StepContext:
     settings: Mapping[str, Any]
     # Facts a wizard works out once per request and reads on several hooks.
     memo: dict[str, Any] = field(default_factory=dict)
+    # The page's query arguments, for a step that searches on its own page with a GET (the
+    # address register): a form's `setup(ctx)` may read them; they are never stored.
+    query: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def answers(self) -> Answers:

@@ -276,7 +276,9 @@ def check_fragment(soup: BeautifulSoup) -> None:
         for ref in attr(element, "aria-describedby").split():
             assert ref in known, f"aria-describedby points at missing id {ref}"
     for link in soup.select(".error-summary a"):
-        assert attr(link, "href").lstrip("#") in known, f"error summary link to missing {link['href']}"
+        assert attr(link, "href").lstrip("#") in known, (
+            f"error summary link to missing {link['href']}"
+        )
     for message in soup.select("p.error-message"):
         assert attr(message, "id", "").endswith("-error")
 

@@ -27,7 +27,6 @@ def weigh(client, url: str) -> tuple[int, int]:
     return len(gzip.compress(html + css)), len(partial)
 
 
-
 def test_endorsement_steps_fit_their_budgets(client, auth):
     auth.login("张伟")
     draft = client.get("/endorse").headers["Location"].rsplit("/", 1)[0]

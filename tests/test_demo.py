@@ -55,6 +55,11 @@ def test_vacant_flats_of_gao_feng_and_li_na_are_in_the_register(dbsession):
     )
 
 
-def test_a_permit_is_registered_at_its_address_from_its_issue_date(dbsession):
+def test_a_permit_is_registered_at_its_address_from_its_issue_date(dbsession, clock):
     permits = dbsession.exec(select(Permit)).all()
-    assert permits and all(p.registered_since == p.issue_date for p in permits)
+    # But 赵强, who moved to his address after his permit was issued (registration history).
+    zhao = dbsession.exec(select(Person).where(Person.name == "赵强")).one()
+    others = [p for p in permits if p.person_id != zhao.id]
+    assert others and all(p.registered_since == p.issue_date for p in others)
+    moved = next(p for p in permits if p.person_id == zhao.id)
+    assert moved.registered_since == clock.today - timedelta(days=demo.ZHAO_MOVED_DAYS_AGO)

@@ -620,7 +620,10 @@ def test_relation_check_asks_only_who_may_declare_for_whom(dbsession, clock):
     decl = declaration(
         dbsession, "陈军", "李娜", "landlord", clock.today, reason="other", leave_date=tomorrow
     )
-    assert deregister.check_relation(dbsession, decl, decl.actor_id).id == permit_of(dbsession, "李娜").id
+    assert (
+        deregister.check_relation(dbsession, decl, decl.actor_id).id
+        == permit_of(dbsession, "李娜").id
+    )
     stranger = dataclasses.replace(decl, actor_id=person(dbsession, "赵强").id)
     with pytest.raises(deregister.NotRecordedLandlord):
         deregister.check_relation(dbsession, stranger, stranger.actor_id)
@@ -628,6 +631,9 @@ def test_relation_check_asks_only_who_may_declare_for_whom(dbsession, clock):
 
 def test_relation_check_leaves_the_deregistered_status_to_authorise(dbsession, clock):
     decl = declaration(dbsession, "刘洋", "刘洋", "self", clock.today)
-    assert deregister.check_relation(dbsession, decl, decl.actor_id).id == permit_of(dbsession, "刘洋").id
+    assert (
+        deregister.check_relation(dbsession, decl, decl.actor_id).id
+        == permit_of(dbsession, "刘洋").id
+    )
     with pytest.raises(deregister.AlreadyDeregistered):
         authorise(dbsession, clock, decl)

@@ -45,7 +45,11 @@ def org_declarant(role: str, contact: str) -> dict[str, str]:
 
 
 def applicant(name: str) -> dict[str, str]:
-    return {"member": "other", "applicant_name": name, "applicant_id_number": demo.person(name).id_number}
+    return {
+        "member": "other",
+        "applicant_name": name,
+        "applicant_id_number": demo.person(name).id_number,
+    }
 
 
 def reason(today, **extra) -> dict[str, str]:
@@ -452,4 +456,7 @@ def test_check_answers_name_the_declarant_in_one_row_for_a_person_or_an_organisa
     walk(client_request, draft, "employer", org_declarant("employer", "黄丽"), "张伟")
     client_request.post(f"/deregister/{draft}/reason", reason(clock.today))
     rows = check_rows(client_request.get(f"/deregister/{draft}/check"))
-    assert rows[1] == ("申报单位", "广州示例科技有限公司(91440106MA5ABC120A),经办人黄丽 13800000011")
+    assert rows[1] == (
+        "申报单位",
+        "广州示例科技有限公司(91440106MA5ABC120A),经办人黄丽 13800000011",
+    )

@@ -54,7 +54,6 @@ def ready_draft(client) -> str:
     return draft
 
 
-
 def fire(base: str, requests: list[tuple[str, str, dict[str, str]]]) -> list[tuple[int, str]]:
     barrier = threading.Barrier(len(requests))
     results: list[tuple[int, str] | None] = [None] * len(requests)

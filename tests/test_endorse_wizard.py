@@ -167,13 +167,19 @@ def test_deregistered_permit_is_refused_and_points_to_reapplication(client_reque
     assert page.h1 == "居住证已注销,不能签注" and "重新申领" in page.main_text
 
 
-def test_address_changed_ends_online_endorsement_with_advice(client_request, auth, dbsession):
+def test_address_changed_stops_with_a_link_to_change_the_address_online(
+    client_request, auth, dbsession
+):
     auth.login("张伟")
     draft = start(client_request)
     client_request.post(f"/endorse/{draft}/who", {"for_whom": "self"})
     answer = client_request.post(f"/endorse/{draft}/residence", {"address_unchanged": "no"})
     page = client_request.get(answer.location)
-    assert page.h1 == "请先变更居住地址" and "居住登记变更" in page.main_text
+    assert page.h1 == "请先变更居住地址" and "居住变更登记" in page.main_text
+    # SPEC 9.5: the way on is /move, and endorsement follows online once it is confirmed.
+    assert page.soup.select_one('main a[href="/move"]') is not None
+    assert "确认后,即可在网上办理签注" in page.main_text
+    assert "派出所" not in page.main_text
     assert client_request.get(f"/endorse/{draft}/check", 303).location.endswith("/stop")
     # Changing the answer back reopens the journey.
     client_request.post(f"/endorse/{draft}/residence", {"address_unchanged": "yes"})

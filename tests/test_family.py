@@ -226,7 +226,10 @@ def test_consent_code_can_be_sent_again_after_a_minute(client_request, auth, out
     first = outbox.last_code(ZHAO_QIANG[2])
     client_request.post("/family/add/consent/resend")
     assert len(outbox.messages(ZHAO_QIANG[2])) == 1
-    assert "验证码刚刚发送过,请1分钟后再重新发送" in client_request.get("/family/add/consent").main_text
+    assert (
+        "验证码刚刚发送过,请1分钟后再重新发送"
+        in client_request.get("/family/add/consent").main_text
+    )
     clock.advance(seconds=61)
     client_request.post("/family/add/consent/resend")
     assert len(outbox.messages(ZHAO_QIANG[2])) == 2

@@ -68,7 +68,8 @@ def test_junk_in_endorsement_steps_is_refused_cleanly(client_request, auth, dbse
             client_request.post(f"/endorse/{draft}/residence", {"address_unchanged": "yes"})
         answer = client_request.client.post(
             f"/endorse/{draft}/{step}",
-            data={field: junk for field in fields} | {"csrf_token": csrf_token_of(client_request.client)},
+            data={field: junk for field in fields}
+            | {"csrf_token": csrf_token_of(client_request.client)},
         )
         assert answer.status_code in (422, 303), (step, answer.status_code)
     assert rows(dbsession, Endorsement) == 0
@@ -83,7 +84,8 @@ def test_junk_in_deregistration_steps_is_refused_cleanly(client_request, auth, d
             client_request.post(f"/deregister/{draft}/role", {"declarant_role": "self"})
         answer = client_request.client.post(
             f"/deregister/{draft}/{step}",
-            data={field: junk for field in fields} | {"csrf_token": csrf_token_of(client_request.client)},
+            data={field: junk for field in fields}
+            | {"csrf_token": csrf_token_of(client_request.client)},
         )
         assert answer.status_code in (422, 303), (step, answer.status_code)
     assert rows(dbsession, Deregistration) == 1  # 刘洋's, from the demo
@@ -95,7 +97,6 @@ def test_unknown_step_and_draft_are_404(client_request, auth):
     client_request.get(f"/endorse/{draft}/nonsense", expected_status=404)
     client_request.get("/endorse/not-a-draft/who", expected_status=404)
     client_request.post(f"/endorse/{draft}/nonsense", {"x": "1"}, expected_status=404)
-
 
 
 # Forms outside the wizards, each with the fields it posts.
@@ -113,7 +114,8 @@ def test_junk_in_every_other_form_is_refused_cleanly(client_request, auth, dbses
     for url, fields in OTHER_FORMS.items():
         answer = client_request.client.post(
             url,
-            data={field: junk for field in fields} | {"csrf_token": csrf_token_of(client_request.client)},
+            data={field: junk for field in fields}
+            | {"csrf_token": csrf_token_of(client_request.client)},
         )
         assert answer.status_code in (303, 400, 404, 422), (url, answer.status_code)
     answer = client_request.client.post(
@@ -131,7 +133,8 @@ def test_junk_in_an_organisations_declaration_is_refused_cleanly(client_request,
     fields = ["org_name", "org_uscc", "contact_name", "contact_phone"]
     answer = client_request.client.post(
         f"/deregister/{draft}/declarant",
-        data={field: junk for field in fields} | {"csrf_token": csrf_token_of(client_request.client)},
+        data={field: junk for field in fields}
+        | {"csrf_token": csrf_token_of(client_request.client)},
     )
     assert answer.status_code == 422
 

@@ -207,3 +207,38 @@ def test_a_declaration_that_cannot_work_is_refused_when_built(steps, message):
 
 def test_the_reference_prefix_follows_the_case_kind():
     assert PETS.reference_prefix == "BG"
+
+
+class BreedForm(PlainForm):
+    """A step that searches on its own page: its choices come from the page's query."""
+
+    breed = RadioField("品种", choices=[])
+
+    def setup(self, ctx: engine.StepContext) -> None:
+        q = ctx.query.get("q", "")
+        self.breed.choices = [
+            (name, name) for name in ("柴犬", "柯基", "田园犬") if q and q in name
+        ]
+
+
+def test_a_steps_form_finds_its_choices_from_the_pages_query_which_is_never_stored():
+    wizard = declare(engine.Step("breed", BreedForm))
+    ctx = engine.StepContext(
+        session=None,
+        acting=type("A", (), {"today": None})(),
+        draft=type("D", (), {"answers": {}})(),
+        settings={},
+        query={"q": "犬"},
+    )
+    form = engine.stored_form(wizard.steps[0], ctx, {})
+    assert [value for value, _ in form.breed.choices] == ["柴犬", "田园犬"]
+    answered = wizard.with_answer(ctx.answers, "breed", {"breed": "柴犬"})
+    assert answered == {"breed": {"breed": "柴犬"}}
+    # Without a query the same step offers nothing to choose: the search is the page's own.
+    plain = engine.StepContext(
+        session=None,
+        acting=type("A", (), {"today": None})(),
+        draft=type("D", (), {"answers": answered})(),
+        settings={},
+    )
+    assert engine.stored_form(wizard.steps[0], plain).breed.choices == []

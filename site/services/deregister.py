@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from epermit import identity, policy
 from epermit.acting import Acting
 from epermit.models import Case, Deregistration, Permit, Person
-from epermit.services import audit, family, permits
+from epermit.services import audit, family, move, permits
 from epermit.services.references import new_reference
 from epermit.sql import saved_id
 from epermit.vocabulary import ORGANISATION_ROLES, CaseKind, DeclarantRole, Reason
@@ -258,6 +258,8 @@ def declare(session: Session, declaration: Declaration, acting: Acting) -> Case:
                 )
             )
             session.flush()
+            # A deregistered permit keeps no pending change of address (SPEC 9.4).
+            move.cancel_for_deregistration(session, permit.id, now)  # type: ignore[arg-type]
     except sa.exc.IntegrityError:
         winner = deregistration_of(session, permit.id)  # type: ignore[arg-type]
         if winner is None:

@@ -105,8 +105,9 @@ class LogSender:
     not text anyone. Never the production default."""
 
     def send(self, message: SmsOutbox) -> None:
-        log.info("SMS %s to %s***%s not sent (log backend)", message.id, message.to[:3],
-                 message.to[-2:])
+        log.info(
+            "SMS %s to %s***%s not sent (log backend)", message.id, message.to[:3], message.to[-2:]
+        )
 
 
 def sender_for(config: Mapping[str, Any]) -> Sender:
@@ -217,7 +218,10 @@ def record_sent(session: Session, message: SmsOutbox, now: datetime) -> None:
         sa.update(SmsOutbox)
         .where(col(SmsOutbox.id) == message.id)
         .values(
-            delivered_at=now, code=None, text=_redacted(message), next_attempt_at=None,
+            delivered_at=now,
+            code=None,
+            text=_redacted(message),
+            next_attempt_at=None,
             last_error=None,
         )
     )
@@ -267,7 +271,10 @@ def deliver_due(
             run.dead += dead
             log.warning(
                 "SMS %s attempt %s failed%s: %s",
-                message.id, message.attempts, " (dead)" if dead else "", error,
+                message.id,
+                message.attempts,
+                " (dead)" if dead else "",
+                error,
             )
             continue
         record_sent(session, message, now())

@@ -117,10 +117,12 @@ class AliyunSender:
             response = self.client.send_sms_with_options(request, self.runtime)
         except Exception as error:  # noqa: BLE001 - the SDK raises many kinds; all are a failure
             code = getattr(error, "code", None)
-            raise SendFailed(f"{code or type(error).__name__}: {error}",
-                             permanent=code in PERMANENT) from error
+            raise SendFailed(
+                f"{code or type(error).__name__}: {error}", permanent=code in PERMANENT
+            ) from error
         body = response.body
         if body is None or body.code != "OK":
             code = body.code if body is not None else None
-            raise SendFailed(f"{code}: {body.message if body else 'no body'}",
-                             permanent=code in PERMANENT)
+            raise SendFailed(
+                f"{code}: {body.message if body else 'no body'}", permanent=code in PERMANENT
+            )

@@ -21,9 +21,9 @@ from sqlmodel import Session, col, func, select
 
 from epermit import identity, policy
 from epermit.acting import Acting
-from epermit.models import Address, Deregistration, Organisation, Permit, Person
+from epermit.models import Address, AddressChange, Deregistration, Organisation, Permit, Person
 from epermit.services import audit
-from epermit.vocabulary import DeclarantRole
+from epermit.vocabulary import ChangeState, DeclarantRole
 
 PER_PAGE = 50
 ALL = "all"  # the place of the roster of every address a landlord answers for
@@ -292,12 +292,21 @@ class Place:
 
 
 def awaiting_confirmation(session: Session, roster: Roster) -> int:
-    """Requests waiting for this answerer's confirmation at this place (SPEC 9.3, 10.7).
-
-    The hook for the change-of-address service: it has no pending requests in this
-    database yet, so none wait.
-    """
-    return 0
+    """Changes of address to this place waiting for its answerer (SPEC 9.3, 10.7): to this
+    address, or to the addresses an organisation answers for (its dormitories)."""
+    query = (
+        select(sa.func.count())
+        .select_from(AddressChange)
+        .where(col(AddressChange.state) == ChangeState.PENDING)
+    )
+    if roster.organisation is not None:
+        places = select(col(Address.id)).where(Address.organisation_id == roster.organisation.id)
+        query = query.where(col(AddressChange.to_address_id).in_(places))
+    elif roster.address is not None:
+        query = query.where(AddressChange.to_address_id == roster.address.id)
+    else:
+        return 0
+    return int(session.execute(query).scalar_one())
 
 
 def places(session: Session, person_id: int) -> list[Place]:

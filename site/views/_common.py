@@ -47,7 +47,9 @@ def acting() -> Acting:
     if "acting" not in g:
         now = clock.now()
         g.acting = Acting(
-            person=signed_in(), now=now, today=clock.local(now).date(),
+            person=signed_in(),
+            now=now,
+            today=clock.local(now).date(),
             client_address=client_address(),
         )
     return g.acting

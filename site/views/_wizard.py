@@ -159,7 +159,11 @@ class WizardViews:
 
     def context(self, draft: Draft) -> engine.StepContext:
         return engine.StepContext(
-            session=dbs(), acting=acting(), draft=draft, settings=current_app.config
+            session=dbs(),
+            acting=acting(),
+            draft=draft,
+            settings=current_app.config,
+            query=request.args.to_dict(),
         )
 
     def render(

@@ -56,7 +56,7 @@ RETRY_AFTER_SECONDS = 10
 BARE_ERROR = (
     '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    "<title>系统繁忙 - 广东省电子居住证</title></head><body><main id=\"main\">"
+    '<title>系统繁忙 - 广东省电子居住证</title></head><body><main id="main">'
     "<h1>系统繁忙</h1><p>抱歉,系统暂时出现问题,本次提交没有生效。请稍后再试。</p>"
     '<p><a href="/">返回首页</a></p></main></body></html>'
 )

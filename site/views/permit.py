@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
 from epermit.htmx import is_partial, render_page
-from epermit.services import permit_code, permits
+from epermit.services import move, permit_code, permits
 from epermit.views._common import acting, current_person, dbs, login_required, viewing_id
 
 bp = Blueprint("permit", __name__)
@@ -21,7 +21,20 @@ bp = Blueprint("permit", __name__)
 @login_required
 def show() -> Response:
     # The card and, when its status allows, its live code: 亮证 and 亮码 on one page (SPEC 2.11).
-    return render_page("permit/show.html", today=clock.today(), **_code_context())
+    context = _code_context()
+    return render_page(
+        "permit/show.html", today=clock.today(), **context, **_move_context(context["card"])
+    )
+
+
+def _move_context(card: permits.PermitCard) -> dict[str, Any]:
+    """A pending change of address and the registration history (SPEC 9.3, 9.4)."""
+    if card.permit is None or card.permit.id is None:
+        return {"move_pending": None, "move_history": []}
+    return {
+        "move_pending": move.pending_view(dbs(), card.permit.id),
+        "move_history": move.history_of(dbs(), card.permit.id),
+    }
 
 
 def _code_context() -> dict[str, Any]:

@@ -8,6 +8,6 @@ list and receipts take its words from it.
 from __future__ import annotations
 
 from epermit.wizard import Wizard
-from epermit.wizards import deregister, endorse
+from epermit.wizards import deregister, endorse, move
 
-WIZARDS: tuple[Wizard, ...] = (endorse.WIZARD, deregister.WIZARD)
+WIZARDS: tuple[Wizard, ...] = (endorse.WIZARD, deregister.WIZARD, move.WIZARD)

@@ -142,9 +142,7 @@ def validate_applicant(form: Any, ctx: engine.StepContext) -> bool:
     # A declarant may only ask about the people registered with them: whether the person
     # exists at all gets the same answer as one who lives or works elsewhere (no oracle).
     if not form.picks_member and (
-        permits.current_holder(
-            ctx.session, form.applicant_name.data, form.applicant_id_number.data
-        )
+        permits.current_holder(ctx.session, form.applicant_name.data, form.applicant_id_number.data)
         is None
     ):
         form.refuse("applicant_id_number", not_registered_with_you(role))
@@ -179,6 +177,17 @@ def validate_reason(form: Any, ctx: engine.StepContext) -> bool:
     return True
 
 
+# --- still_in_city (SPEC 9.5) ------------------------------------------------------------------
+
+
+def asks_still_in_city(answers: engine.Answers) -> bool:
+    """A holder (or their family) leaving the registered address may only have moved within
+    Guangzhou, where a change of address keeps the permit and its continuity."""
+    return role_of(answers) in (DeclarantRole.SELF, DeclarantRole.FAMILY) and (
+        answers.get("reason", {}).get("reason") == Reason.MOVED_OUT
+    )
+
+
 # --- the journey as a whole -----------------------------------------------------------------
 
 
@@ -189,6 +198,7 @@ def blocked(ctx: engine.StepContext) -> engine.Block | None:
         return None
     step = "role" if role_of(ctx.answers) == DeclarantRole.SELF else common.APPLICANT
     permit = permits.current_permit(ctx.session, holder)
+    moved_within_city = ctx.answers.get("still_in_city", {}).get("still_in_city") == "yes"
     if permit is None or permit.id is None:
         return engine.Block("no_permit", step)
     if role_of(ctx.answers) == DeclarantRole.FAMILY and (
@@ -207,6 +217,8 @@ def blocked(ctx: engine.StepContext) -> engine.Block | None:
                 "reference": case.reference if case else None,
             },
         )
+    if moved_within_city and asks_still_in_city(ctx.answers):
+        return engine.Block("moved_within_city", "still_in_city")
     return None
 
 
@@ -286,6 +298,7 @@ WIZARD = engine.Wizard(
         ),
         common.consent_step(forms.ConsentForm, applies=consent_applies, action=ACTION),
         engine.Step("reason", forms.ReasonForm, validate=validate_reason),
+        engine.Step("still_in_city", forms.StillInCityForm, applies=asks_still_in_city),
     ),
     check_form=forms.DeclarationForm,
     blocked=blocked,

@@ -95,9 +95,7 @@ def check_and_confirm(page: Page, js: bool, name: str, holder: str, *facts: str)
     expect(page.locator("main")).to_contain_text(f"{holder}的居住证已立即终止使用")
 
 
-def holder_sees_deregistered(
-    page: Page, js: bool, phone: str, outbox: Outbox, name: str
-) -> None:
+def holder_sees_deregistered(page: Page, js: bool, phone: str, outbox: Outbox, name: str) -> None:
     """The holder was told by SMS, and their permit page now says 已注销."""
     assert any("注销" in message["text"] for message in outbox.messages(phone))
     sign_out(page)
