@@ -21,12 +21,12 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from epermit.acting import Acting
 from epermit.budgets import Budget
 from epermit.models import Case, Draft, Person
-from epermit.sql import rowcount
+from epermit.sql import fetch, rowcount
 from epermit.vocabulary import REFERENCE_PREFIXES, CaseKind
 
 if TYPE_CHECKING:
@@ -398,7 +398,7 @@ def new_draft(
 
 def load_draft(session: Session, wizard: Wizard, draft_id: str, owner_id: int) -> Draft | None:
     """A draft of this wizard belonging to this person; anyone else's is as if absent."""
-    draft = session.get(Draft, draft_id)
+    draft = fetch(session, Draft, draft_id)
     if draft is None or draft.wizard != wizard.name or draft.owner_id != owner_id:
         return None
     return draft
@@ -445,9 +445,3 @@ def purge_stale_drafts(session: Session, untouched_since: datetime) -> int:
         )
     )
     return rowcount(result)
-
-
-def case_of(session: Session, draft: Draft) -> Case | None:
-    if draft.case_id is None:
-        return None
-    return session.exec(select(Case).where(Case.id == draft.case_id)).first()

@@ -99,14 +99,20 @@ def purge_old(session: Session, created_before: datetime) -> int:
     return rowcount(result)
 
 
-def _latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
-    query = (
-        select(OneTimeCode)
-        .where(col(OneTimeCode.purpose) == purpose, col(OneTimeCode.subject) == subject)
-        .order_by(col(OneTimeCode.id).desc())
-        .limit(1)
+# Every sign-in asks this twice (sending the code, then checking it): built once.
+_LATEST = (
+    select(OneTimeCode)
+    .where(
+        col(OneTimeCode.purpose) == sa.bindparam("purpose"),
+        col(OneTimeCode.subject) == sa.bindparam("subject"),
     )
-    return session.exec(query).first()
+    .order_by(col(OneTimeCode.id).desc())
+    .limit(1)
+)
+
+
+def _latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
+    return session.exec(_LATEST, params={"purpose": purpose, "subject": subject}).first()
 
 
 def issue(
@@ -130,16 +136,18 @@ def issue(
         raise ResendTooSoon(max(1, int(wait.total_seconds())))
     if cap is not None and recipient_capped(session, phone, now, cap):
         raise TooManyCodes()
-    # Older codes for the same purpose stop working once a new one is sent.
-    session.execute(
-        sa.update(OneTimeCode)
-        .where(
-            col(OneTimeCode.purpose) == purpose,
-            col(OneTimeCode.subject) == subject,
-            col(OneTimeCode.consumed_at).is_(None),
+    # Older codes for the same purpose stop working once a new one is sent (there are none
+    # to stop when none was ever sent: each browser signing in has a subject of its own).
+    if latest is not None:
+        session.execute(
+            sa.update(OneTimeCode)
+            .where(
+                col(OneTimeCode.purpose) == purpose,
+                col(OneTimeCode.subject) == subject,
+                col(OneTimeCode.consumed_at).is_(None),
+            )
+            .values(consumed_at=now)
         )
-        .values(consumed_at=now)
-    )
     code = f"{secrets.randbelow(1_000_000):06d}"
     session.add(
         OneTimeCode(

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from epermit import policy, rules
 from epermit.acting import Acting
-from epermit.models import Case, Deregistration, Endorsement, Permit, Person
+from epermit.models import Address, Case, Endorsement, Permit, Person
 from epermit.services import audit, permits, sms
 from epermit.services.references import new_reference
 from epermit.sql import rowcount
@@ -38,21 +38,22 @@ class AlreadyEndorsed(EndorsementError):
 class Assessment:
     permit: Permit
     outcome: rules.EndorsementOutcome
+    address: Address | None  # where the permit is registered, which the pages show
 
 
 def assess(session: Session, holder_id: int, today: date) -> Assessment:
     """What endorsing this holder's permit today would do; raises why it cannot."""
-    permit = permits.current_permit(session, holder_id)
-    if permit is None:
+    found = permits.current(session, holder_id)
+    if found is None:
         raise NoPermit()
-    deregistered = (
-        session.exec(select(Deregistration.id).where(Deregistration.permit_id == permit.id)).first()
-        is not None
-    )
+    permit = found.permit
     outcome = rules.plan_endorsement(
-        permit.valid_until, permit.continuity_start, today, deregistered=deregistered
+        permit.valid_until,
+        permit.continuity_start,
+        today,
+        deregistered=found.deregistration is not None,
     )
-    return Assessment(permit, outcome)
+    return Assessment(permit, outcome, found.address)
 
 
 def endorsement_case(session: Session, permit_id: int, period: date) -> Case | None:
@@ -64,19 +65,22 @@ def endorsement_case(session: Session, permit_id: int, period: date) -> Case | N
     return session.exec(query).first()
 
 
+# Asked on every page of the wizard, like permits.current: built once.
+_ENDORSED_SINCE = (
+    select(Case)
+    .where(
+        col(Case.applicant_id) == sa.bindparam("holder_id"),
+        col(Case.kind) == CaseKind.ENDORSE,
+        col(Case.created_at) >= sa.bindparam("since"),
+    )
+    .order_by(col(Case.id).desc())
+    .limit(1)
+)
+
+
 def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | None:
     """An endorsement of this holder's permit made after `since` (another draft's, say)."""
-    query = (
-        select(Case)
-        .where(
-            Case.applicant_id == holder_id,
-            Case.kind == CaseKind.ENDORSE,
-            Case.created_at >= since,
-        )
-        .order_by(Case.id.desc())  # type: ignore[union-attr]
-        .limit(1)
-    )
-    return session.exec(query).first()
+    return session.exec(_ENDORSED_SINCE, params={"holder_id": holder_id, "since": since}).first()
 
 
 def endorse(
