@@ -39,6 +39,9 @@ def request_code(
     secret: str,
     client_address: str | None,
 ) -> None:
+    # Looked up before the code is added, so that this query need not flush it first: the
+    # code, its SMS and the audit event are then written in one flush.
+    person = _person_by_phone(session, phone)
     code = codes.issue(
         session,
         purpose=PURPOSE,
@@ -48,7 +51,6 @@ def request_code(
         ttl_seconds=ttl_seconds,
         secret=secret,
     )
-    person = _person_by_phone(session, phone)
     if person is not None:
         minutes = max(1, ttl_seconds // 60)
         sms.queue(
