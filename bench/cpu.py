@@ -278,7 +278,9 @@ def print_profile() -> None:
         + "".join(f"{totals[n] * 1000:11.2f}" for n in names)
     )
     requests = 2 * JOURNEYS  # each step once a journey, without and with htmx
-    print("\nSQL statements per request (BEGIN/COMMIT included where SQLAlchemy sends them)")
+    print(
+        "\nSQL statements per request (BEGIN and COMMIT not counted: not sent through SQLAlchemy)"
+    )
     for step, counted in statements.items():
         print(f"{step:<20}{sum(counted.values()) / requests:5.1f}")
     journey: dict[str, int] = {}

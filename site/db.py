@@ -37,10 +37,12 @@ def make_engine(url: str) -> sa.Engine:
             # A deferred transaction that reads and then writes can fail at once with
             # "database is locked" when another writer got in between; taking the write
             # lock up front makes concurrent writers wait their turn instead.
-            if connection.get_execution_options().get("sqlite_immediate"):
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            else:
-                connection.exec_driver_sql("BEGIN")
+            # Sent on the driver's connection itself: through SQLAlchemy's execution machinery
+            # this one word cost about 30 µs a request (bench/cpu.py).
+            immediate = connection.get_execution_options().get("sqlite_immediate")
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

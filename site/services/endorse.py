@@ -90,17 +90,20 @@ def endorse(
     holder_id: int,
     consented: bool,
     agent: dict[str, Any] | None,
+    assessment: Assessment | None = None,
 ) -> Case:
     """Endorse in the caller's transaction: permit, endorsement, case, audit and SMS together.
 
-    The permit row is updated only if its valid-until is still the one assessed, so of two
-    concurrent endorsements exactly one changes it; the unique (permit, period) key on
-    endorsements backs this up in the database. Raises policy.NotAllowed for an actor with
-    no basis to act for the holder.
+    `assessment` is one the caller made of this holder in the same transaction, not to be
+    read again. The permit row is updated only if its valid-until is still the one assessed,
+    so of two concurrent endorsements exactly one changes it; the unique (permit, period)
+    key on endorsements backs this up in the database. Raises policy.NotAllowed for an actor
+    with no basis to act for the holder.
     """
     actor_id, today, now = acting.person_id, acting.today, acting.now
     basis = policy.acting_basis(session, actor_id, holder_id, consented=consented)
-    assessment = assess(session, holder_id, today)
+    if assessment is None:
+        assessment = assess(session, holder_id, today)
     permit, outcome = assessment.permit, assessment.outcome
     changed = session.execute(
         sa.update(Permit)

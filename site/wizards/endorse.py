@@ -119,6 +119,8 @@ def submit(ctx: engine.StepContext) -> Case:
             holder_id=holder,
             consented=common.consented(ctx.answers),
             agent=agent,
+            # `blocked` above assessed the holder in this transaction.
+            assessment=assessment(ctx, holder),
         )
     except service.AlreadyEndorsed as done:
         raise engine.Refused(engine.Block("already_endorsed", "who", {"case": done.case})) from done
