@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from epermit import policy, rules
@@ -83,6 +84,24 @@ def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | 
     return session.exec(_ENDORSED_SINCE, params={"holder_id": holder_id, "since": since}).first()
 
 
+# The permit's new period, if it is still the one assessed: built once, on the table, like
+# wizard.save_answers (the ORM's UPDATE would search the session for objects it changes; the
+# one permit it changes is told below).
+_PERMITS = sa.inspect(Permit).local_table
+assert isinstance(_PERMITS, sa.Table)
+_EXTEND = (
+    sa.update(_PERMITS)
+    .where(
+        _PERMITS.c.id == sa.bindparam("permit_id"),
+        _PERMITS.c.valid_until == sa.bindparam("period"),
+    )
+    .values(
+        valid_until=sa.bindparam("new_valid_until"),
+        continuity_start=sa.bindparam("new_continuity_start"),
+    )
+)
+
+
 def endorse(
     session: Session,
     acting: Acting,
@@ -106,12 +125,18 @@ def endorse(
         assessment = assess(session, holder_id, today)
     permit, outcome = assessment.permit, assessment.outcome
     changed = session.execute(
-        sa.update(Permit)
-        .where(col(Permit.id) == permit.id, col(Permit.valid_until) == outcome.period)
-        .values(valid_until=outcome.new_valid_until, continuity_start=outcome.continuity_start)
+        _EXTEND,
+        {
+            "permit_id": permit.id,
+            "period": outcome.period,
+            "new_valid_until": outcome.new_valid_until,
+            "new_continuity_start": outcome.continuity_start,
+        },
     )
     if rowcount(changed) != 1:
         raise AlreadyEndorsed(endorsement_case(session, permit.id, outcome.period))  # type: ignore[arg-type]
+    set_committed_value(permit, "valid_until", outcome.new_valid_until)
+    set_committed_value(permit, "continuity_start", outcome.continuity_start)
     holder = session.get(Person, holder_id)
     assert holder is not None
     details: dict[str, Any] = {
