@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from epermit.models import OneTimeCode
@@ -162,6 +163,16 @@ def issue(
     return code
 
 
+# Every sign-in consumes its code: built once, on the table (see wizard.save_answers).
+_CODES = sa.inspect(OneTimeCode).local_table
+assert isinstance(_CODES, sa.Table)
+_CONSUME = (
+    sa.update(_CODES)
+    .where(_CODES.c.id == sa.bindparam("code_id"), _CODES.c.consumed_at.is_(None))
+    .values(consumed_at=sa.bindparam("now"))
+)
+
+
 def verify(
     session: Session, *, purpose: str, subject: str, code: str, now: datetime, secret: str
 ) -> OneTimeCode:
@@ -191,11 +202,8 @@ def verify(
             current.consumed_at = now
             raise CodeLocked()
         raise CodeWrong(remaining)
-    consumed = session.execute(
-        sa.update(OneTimeCode)
-        .where(col(OneTimeCode.id) == current.id, col(OneTimeCode.consumed_at).is_(None))
-        .values(consumed_at=now)
-    )
+    consumed = session.execute(_CONSUME, {"code_id": current.id, "now": now})
     if rowcount(consumed) != 1:
         raise CodeMissing()
+    set_committed_value(current, "consumed_at", now)
     return current
