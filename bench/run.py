@@ -9,6 +9,8 @@
    gunicorn on this machine, compared with a bare Flask page served the same way.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
+3. Login timing (BENCH_ONLY=login, not run by default): POST /login for registered against
+   unregistered numbers, the difference of medians beside its noise (bench/login_timing.py).
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
 comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
@@ -202,6 +204,11 @@ def seed_bench_holders(database_url: str, count: int) -> list[str]:
         address_id = connection.execute(
             sa.text("SELECT id FROM address ORDER BY id LIMIT 1")
         ).scalar()
+        # Since 0004 a permit records since when it is registered at its address; older
+        # revisions (the CPU comparison's) have no such column.
+        columns = {column["name"] for column in sa.inspect(connection).get_columns("permit")}
+        since = "registered_since" in columns
+        since_column, since_value = (", registered_since", ", :i") if since else ("", "")
         for n in range(count):
             body = f"440106{1950 + n // 1000:04d}0101{n % 1000:03d}"
             id_number = body + ric.calc_check_digit(body + "0")
@@ -223,8 +230,8 @@ def seed_bench_holders(database_url: str, count: int) -> list[str]:
             connection.execute(
                 sa.text(
                     "INSERT INTO permit (person_id, address_id, issuing_authority, issue_date,"
-                    " valid_until, continuity_start, is_current) VALUES (:p, :a, '广州市公安局天河分局',"
-                    " :i, :v, :i, :t)"
+                    f" valid_until, continuity_start, is_current{since_column}) VALUES (:p, :a,"
+                    f" '广州市公安局天河分局', :i, :v, :i, :t{since_value})"
                 ),
                 {
                     "p": person_id,
@@ -588,3 +595,5 @@ if __name__ == "__main__":
         load_benchmark()
     if "lookup" in ONLY:
         lookup_benchmark()
+    if "login" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)
