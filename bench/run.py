@@ -4,7 +4,8 @@
    /permit, every wizard step's GET and POST, done), without and with JavaScript (htmx),
    measured in process (bench/cpu.py) against a bare Flask page measured the same way, and
    against another git revision (BENCH_COMPARE_REF, by default 1276c69, issue 8's baseline)
-   checked out into a temporary worktree and measured in the same run.
+   checked out into a temporary worktree and measured in the same run, the two processes
+   taking turns journey by journey (BENCH_COMPARE_REF=HEAD: a self-comparison, ~100 %).
 1. Load: full endorsements (sign in to confirmation) by many people at once, against
    gunicorn on this machine, compared with a bare Flask page served the same way.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
