@@ -279,7 +279,7 @@ def print_profile() -> None:
     )
     requests = 2 * JOURNEYS  # each step once a journey, without and with htmx
     print(
-        "\nSQL statements per request (BEGIN and COMMIT not counted: not sent through SQLAlchemy)"
+        "\nSQL statements per request (BEGIN included, COMMIT not: SQLAlchemy does not send it)"
     )
     for step, counted in statements.items():
         print(f"{step:<20}{sum(counted.values()) / requests:5.1f}")

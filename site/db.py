@@ -54,12 +54,10 @@ def make_engine(url: str, lock_timeout: float = 5.0) -> sa.Engine:
             # A deferred transaction that reads and then writes can fail at once with
             # "database is locked" when another writer got in between; taking the write
             # lock up front makes concurrent writers wait their turn instead.
-            # Sent on the driver's connection itself: through SQLAlchemy's execution machinery
-            # this one word cost about 30 µs a request (bench/cpu.py).
-            immediate = connection.get_execution_options().get("sqlite_immediate")
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            if connection.get_execution_options().get("sqlite_immediate"):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("BEGIN")
 
         return engine
     # A server that does not answer must not hold a request for the system's TCP timeout.
