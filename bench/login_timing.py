@@ -54,7 +54,7 @@ def main() -> None:
     import sqlalchemy as sa
 
     from epermit import create_app, db, demo
-    from epermit.models import Person
+    from epermit.models import Person, SmsOutbox
 
     folder = Path(tempfile.mkdtemp(prefix="login-timing-"))
     url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{folder / 'bench.db'}"
@@ -74,6 +74,8 @@ def main() -> None:
             "SMS_OUTBOX": str(folder / "sms.jsonl"),
             "RATELIMIT_ENABLED": False,
             "PUBLIC_BASE_URL": "http://localhost",
+            # Where SMS delivery runs off the request, do not wait for it: as in production.
+            "SMS_DELIVERY_WAIT": 0,
         }
     )
     now = datetime.now(UTC)
@@ -113,8 +115,9 @@ def main() -> None:
             seconds = ask(phone)
             if n >= WARM_UP:
                 (known if kind == "known" else unknown).append(seconds)
-    sent = len((folder / "sms.jsonl").read_text().splitlines())
-    assert sent >= PAIRS, f"only {sent} SMS were sent to registered numbers"
+    with db.session_scope(db.engine_of(app)) as session:
+        queued = session.execute(sa.select(sa.func.count()).select_from(SmsOutbox)).scalar_one()
+    assert queued >= PAIRS, f"only {queued} SMS were queued for registered numbers"
 
     difference = median_ms(known) - median_ms(unknown)
     halves = median_ms(known[0::2]) - median_ms(known[1::2])

@@ -63,7 +63,9 @@ def _operations(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         "SMS_BACKEND": backend,
         # Only the file backend (a local append) is waited for, so that development and tests
         # find a code in sms-outbox.jsonl as soon as the page answers; a gateway never is.
-        "SMS_DELIVERY_WAIT": float(env.get("SMS_DELIVERY_WAIT", "2" if backend == "file" else "0")),
+        "SMS_DELIVERY_WAIT": float(
+            env.get("SMS_DELIVERY_WAIT", "10" if backend == "file" else "0")
+        ),
         "SMS_POLL_SECONDS": float(env.get("SMS_POLL_SECONDS", "30")),
         # Start each serving process's deliverer with its first request, not its first SMS.
         "SMS_DELIVERER_AUTOSTART": env.get(

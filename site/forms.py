@@ -18,7 +18,7 @@ from markupsafe import Markup
 from wtforms import BooleanField, Field, RadioField, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
-from epermit import identity
+from epermit import identity, rules
 from epermit.services import codes
 from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, Reason, Relationship
 
@@ -549,15 +549,11 @@ class DateTextField(TextField):
         raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())
         if not raw:
             raise ValidationError(f"请输入{self.label.text}")
-        match = re.fullmatch(
-            r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})", raw
-        )
-        if not match:
-            raise ValidationError(f"{self.label.text}应按“年-月-日”填写,如2026-11-25")
-        parts = [int(p) for p in match.groups() if p is not None]
         try:
-            self.data = date(*parts)
-        except ValueError as error:
+            self.data = rules.date_from_text(raw)
+        except rules.DateUnreadable as error:
+            raise ValidationError(f"{self.label.text}应按“年-月-日”填写,如2026-11-25") from error
+        except rules.DateNotReal as error:
             raise ValidationError(f"{self.label.text}不是一个存在的日期,请核对") from error
 
     def _value(self) -> str:
@@ -596,3 +592,122 @@ class ReasonForm(Form):
             "leave_date",
             f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)",
         )
+
+
+# Workspace (SPEC 10): the roster's ticked rows, a batch's reason, a file of departures.
+
+
+ROW_ID = re.compile(r"[0-9a-f]{20}")
+
+
+class RowIdsField(Field):
+    """The roster's checkboxes `selected`: opaque row ids, kept only when well-formed."""
+
+    data: list[str]
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        well_formed = [v for v in valuelist if isinstance(v, str) and ROW_ID.fullmatch(v)]
+        self.data = well_formed[:5000]
+
+    def _value(self) -> str:
+        return ""
+
+
+class DepartureSelectionForm(Form):
+    selected = RowIdsField("选择人员")
+
+    def validate_selected(self, field: Field) -> None:
+        if not field.data:
+            raise ValidationError("请勾选要申报离开的人员")
+
+
+class BatchReasonForm(ReasonForm):
+    leave_date = DateTextField("离开日期", description="所选人员离开的日期,如2026-11-25")
+
+
+# The roster's role as the page names it, and the reason preselected for it (SPEC 10.4).
+ROSTER_ROLE_WORDS: dict[DeclarantRole, str] = {
+    DeclarantRole.LANDLORD: "房东",
+    DeclarantRole.EMPLOYER: "用人单位",
+    DeclarantRole.SCHOOL: "学校",
+    DeclarantRole.HOTEL: "旅馆",
+}
+
+
+class UploadField(Field):
+    """A file input, drawn by the same field macro as every other input."""
+
+    input_type = "file"
+    autocomplete: str | None = None
+    inputmode: str | None = None
+    width: int | None = None
+    spellcheck = True  # no attribute for a file input
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = valuelist[0] if valuelist else None
+
+    def _value(self) -> str:
+        return ""
+
+
+class DepartureUploadForm(Form):
+    file = UploadField(
+        "选择文件",
+        description="CSV或Excel(.xlsx)文件,不超过2MB、5000行。第一行为表头:公民身份号码,姓名,离开日期,可加第4列“原因”",
+    )
+
+    def validate_file(self, field: Field) -> None:
+        if not getattr(field.data, "filename", None):
+            raise ValidationError("请选择要上传的文件")
+
+    FILE_MESSAGES: ClassVar[dict[str, str]] = {
+        "empty": "文件是空的,请检查后重新上传",
+        "too_big": "文件超过2MB,请分成几个文件上传",
+        "too_many_rows": "文件超过5000行,请分成几个文件上传",
+        "binary": "无法读取该文件,请上传CSV或Excel(.xlsx)文件",
+        "encoding": "无法识别文件的文字编码,请在Excel或WPS中另存为“CSV UTF-8”或.xlsx后重新上传",
+        "old_excel": "不支持旧版Excel(.xls)文件,请另存为.xlsx或CSV后重新上传",
+        "bad_excel": "无法读取该Excel文件,请确认文件没有损坏,或另存为CSV后重新上传",
+        "bad_csv": "无法读取该CSV文件,请确认文件没有损坏后重新上传",
+        "header": (
+            "文件第一行应为表头“公民身份号码,姓名,离开日期”(可加第4列“原因”),"
+            "请按示例修改后重新上传"
+        ),
+        "no_rows": "文件只有表头,没有人员,请填写后重新上传",
+    }
+
+    def row_message(self, problem: Any, roster_words: str) -> str:
+        """第N行:… for one refused row (services.departure_file.Problem)."""
+        code, detail = problem.code, problem.detail
+        if code.startswith("id_"):
+            id_code = code.removeprefix("id_")
+            text = (
+                "公民身份号码被Excel存成了数字,已无法还原。请把该列设为“文本”后重新填写"
+                if id_code == "as_number"
+                else message_for(id_code, "公民身份号码")
+            )
+        elif code == "not_on_roster":
+            text = f"该公民身份号码不在{roster_words}登记人员中"
+        elif code == "duplicate":
+            text = f"与第{detail['first']}行的公民身份号码重复"
+        elif code == "date_before_issue":
+            issued = detail["issued"]
+            text = (
+                "离开日期不能早于该人员居住证签发日期"
+                f"({issued.year}年{issued.month}月{issued.day}日)"
+            )
+        elif code == "reason_too_long":
+            text = f"原因不能超过{detail['max']}个字"
+        else:
+            text = {
+                "name_empty": "请填写姓名",
+                "name_mismatch": "姓名与该公民身份号码登记的姓名不一致",
+                "date_empty": "请填写离开日期",
+                "date_unreadable": "离开日期应按“年-月-日”填写,如2026-11-05",
+                "date_not_real": "离开日期不是一个存在的日期,请核对",
+                "date_number": (
+                    "离开日期是一个数字,不是日期。请把该列设为日期或文本,按“年-月-日”填写"
+                ),
+                "date_future": "离开日期不能晚于今天",
+            }[code]
+        return f"第{problem.row}行:{text}"

@@ -231,3 +231,51 @@ class Reminder(SQLModel, table=True):
     permit_id: int = Field(foreign_key="permit.id")
     period: date
     sent_at: datetime
+
+
+# --- Workspace (SPEC 10, issue 11): departures reported in a batch, from a roster or a file --
+
+
+class DepartureBatch(SQLModel, table=True):
+    """Departures reported together (SPEC 10.4, 10.5). `token` is the batch's address; it is
+    submitted once: `submitted_at` is set by a conditional update, so that submitting the same
+    batch again, or twice at once, creates nothing more."""
+
+    __table_args__ = (
+        sa.CheckConstraint(sql_in("reason", Reason), name="reason"),
+        sa.CheckConstraint("source IN ('roster', 'upload')", name="source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=32, unique=True)
+    owner_id: int = Field(foreign_key="person.id", index=True)
+    # Whose roster: "address:<id>", "address:all" (every address the owner answers for) or
+    # "org:<id>"; checked against the policy again at every step.
+    roster: str = Field(max_length=30)
+    source: str = Field(max_length=10)
+    # The reason step's answers (a file's rows may carry their own date and reason).
+    reason: str | None = Field(default=None, max_length=20)
+    reason_detail: str | None = Field(default=None, max_length=200)
+    leave_date: date | None = None
+    created_at: datetime
+    submitted_at: datetime | None = None
+
+
+class DepartureEntry(SQLModel, table=True):
+    """One person of a batch; after submission, their case or why they were skipped."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "person_id", name="uq_departureentry_batch_person"),
+        sa.CheckConstraint(sql_in("reason", Reason), name="reason"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(foreign_key="departurebatch.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    position: int  # the roster's order, or the file's row number
+    leave_date: date | None = None  # a file row's own date
+    date_as_written: str | None = Field(default=None, max_length=40)
+    reason: str | None = Field(default=None, max_length=20)
+    reason_detail: str | None = Field(default=None, max_length=200)
+    outcome: str | None = Field(default=None, max_length=30)
+    case_id: int | None = Field(default=None, foreign_key="case_record.id", unique=True)

@@ -93,9 +93,32 @@ def acting_basis(session: Session, actor_id: int, holder_id: int, *, consented: 
 
 
 def operated_organisation(session: Session, actor_id: int, role: str, uscc: str) -> Organisation:
-    """The organisation of the role's kind with this credit code, if the actor operates it."""
+    """The organisation of the role's kind with this credit code, if the actor operates it.
+
+    Answered once per transaction and question: a batch of a thousand departures asks it
+    for each person, and within one transaction the answer holds for all of them.
+    """
     if role not in ORGANISATION_ROLES:
         raise ValueError(f"role {role!r} is not declared by an organisation")
+    transaction, known = session.info.get("operated_organisation", (None, {}))
+    if transaction is not session.get_transaction():
+        known = {}
+        session.info["operated_organisation"] = (session.get_transaction(), known)
+    key = (actor_id, role, uscc)
+    if key not in known:
+        try:
+            known[key] = _operated_organisation(session, actor_id, role, uscc)
+        except NotAllowed as refusal:
+            known[key] = type(refusal)
+    found = known[key]
+    if isinstance(found, type):
+        raise found()
+    return found
+
+
+def _operated_organisation(
+    session: Session, actor_id: int, role: str, uscc: str
+) -> Organisation:
     organisation = session.exec(
         select(Organisation).where(
             Organisation.uscc == identity.normalise_uscc(uscc), Organisation.kind == role
@@ -149,6 +172,80 @@ def declaring_basis(
     if getattr(permit, f"{role.value}_id") != organisation.id:
         raise NotRecordedOrganisation()
     return Basis(role.value)
+
+
+# --- Workspace scopes (SPEC 10.1, 10.8) ------------------------------------------------------
+# Who answers for a place: the landlord recorded on an address (Address.landlord_id), and the
+# operators recorded for an organisation (OrgOperator). The workspace, its rosters, batches,
+# uploads and the confirmations of a change of address (SPEC 9.3, 10.7) all ask here.
+
+
+class NotInScope(NotAllowed):
+    """The place is not one the actor answers for (or does not exist): views answer 404."""
+
+
+def answered_addresses(session: Session, person_id: int) -> list[Address]:
+    """The addresses `person_id` answers for as landlord or owner, in register order."""
+    query = select(Address).where(Address.landlord_id == person_id).order_by(Address.line)
+    return list(session.exec(query).all())
+
+
+def operated_organisations(session: Session, person_id: int) -> list[Organisation]:
+    """The organisations `person_id` is a recorded operator of."""
+    query = (
+        select(Organisation)
+        .join(OrgOperator, OrgOperator.organisation_id == Organisation.id)  # type: ignore[arg-type]
+        .where(OrgOperator.person_id == person_id)
+        .order_by(Organisation.name)
+    )
+    return list(session.exec(query).all())
+
+
+def has_workspace(session: Session, person_id: int) -> bool:
+    """Whether the person answers for at least one address or organisation (SPEC 10.1)."""
+    address = select(Address.id).where(Address.landlord_id == person_id).limit(1)
+    if session.exec(address).first() is not None:
+        return True
+    operator = select(OrgOperator.id).where(OrgOperator.person_id == person_id).limit(1)
+    return session.exec(operator).first() is not None
+
+
+def answered_address(session: Session, person_id: int, address_id: int) -> Address:
+    """The address, if `person_id` answers for it; NotInScope otherwise (unknown or not theirs
+    alike, so that nobody learns which addresses exist)."""
+    address = session.get(Address, address_id)
+    if address is None or address.landlord_id != person_id:
+        raise NotInScope()
+    return address
+
+
+def operated_organisation_by_id(
+    session: Session, person_id: int, organisation_id: int
+) -> Organisation:
+    """The organisation, if `person_id` operates it; NotInScope otherwise."""
+    operator = select(OrgOperator.id).where(
+        OrgOperator.organisation_id == organisation_id, OrgOperator.person_id == person_id
+    )
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None or session.exec(operator).first() is None:
+        raise NotInScope()
+    return organisation
+
+
+def roster_scope(
+    session: Session, person_id: int, kind: str, place_id: int | None
+) -> Address | Organisation | None:
+    """The place whose roster `person_id` may see and act on: kind "address" (place_id None:
+    every address they answer for) or "org". Raises NotInScope."""
+    if kind == "address":
+        if place_id is None:
+            if not answered_addresses(session, person_id):
+                raise NotInScope()
+            return None
+        return answered_address(session, person_id, place_id)
+    if kind == "org" and place_id is not None:
+        return operated_organisation_by_id(session, person_id, place_id)
+    raise NotInScope()
 
 
 # --- Family links: who must agree to one (SPEC 2.9) -------------------------------------------

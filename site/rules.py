@@ -8,6 +8,8 @@ typed exceptions; the view layer turns them into Chinese messages.
 from __future__ import annotations
 
 import calendar
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -144,3 +146,32 @@ def plan_endorsement(
         late=False,
         period=valid_until,
     )
+
+
+# How people write a date, by hand or as Excel and WPS save one in China: 2026-11-25,
+# 2026/11/5, 2026.11.5, 2026年11月5日 or 20261125 (year, month, day in that order).
+_WRITTEN_DATE = re.compile(
+    r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})", re.ASCII
+)
+
+
+class DateUnreadable(ValueError):
+    """Not written as year, month, day."""
+
+
+class DateNotReal(ValueError):
+    """Written as a date that does not exist (2026-02-30)."""
+
+
+def date_from_text(raw: str) -> date:
+    """The date a person wrote; full-width digits and spaces from input methods are folded.
+    Raises DateUnreadable or DateNotReal."""
+    text = "".join(unicodedata.normalize("NFKC", raw).split())
+    match = _WRITTEN_DATE.fullmatch(text)
+    if not match:
+        raise DateUnreadable(raw)
+    parts = [int(p) for p in match.groups() if p is not None]
+    try:
+        return date(*parts)
+    except ValueError as error:
+        raise DateNotReal(raw) from error

@@ -32,7 +32,11 @@ def init_app(app: Flask) -> None:
             # An error page about the database must not ask it who is signed in.
             return {"signed_in": None, "viewing": None}
         signed_in = current_person()
-        return {"signed_in": signed_in, "viewing": viewing() if signed_in else None}
+        return {
+            "signed_in": signed_in,
+            "viewing": viewing() if signed_in else None,
+            "shows_workspace": _shows_workspace,
+        }
 
     app.jinja_env.filters["fromiso"] = date.fromisoformat
     app.jinja_env.filters["localdate"] = lambda moment: clock.local(moment).date()
@@ -43,3 +47,17 @@ def init_app(app: Flask) -> None:
         mask_id_number=identity.mask_id_number,
         mask_name=identity.mask_name,
     )
+
+
+def _shows_workspace() -> bool:
+    """工作台 in the navigation: only for those who answer for a place (SPEC 10.1); asked
+    once per request, and only by a page that draws the navigation."""
+    from flask import g
+
+    from epermit import policy
+    from epermit.views._common import current_person, dbs
+
+    if "shows_workspace" not in g:
+        person = current_person()
+        g.shows_workspace = bool(person and person.id and policy.has_workspace(dbs(), person.id))
+    return bool(g.shows_workspace)

@@ -5,6 +5,7 @@ host from the request."""
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 
 import pytest
@@ -66,6 +67,14 @@ def production_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("SECRET_KEY", "s" * 32)
     monkeypatch.setenv("EPERMIT_INSTANCE", str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'p.db'}")
+    # Everything else production needs is set, so that only PUBLIC_BASE_URL is missing.
+    for key, value in {
+        "SMS_ALIYUN_ACCESS_KEY_ID": "id",
+        "SMS_ALIYUN_ACCESS_KEY_SECRET": "secret",
+        "SMS_ALIYUN_SIGN_NAME": "广东居住证",
+        "SMS_ALIYUN_TEMPLATES": '{"default": "SMS_1"}',
+    }.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
 
 
@@ -107,8 +116,12 @@ def statements_of(app, client, phone: str) -> list[str]:
     """The SQL statements one POST /login runs, as "VERB table"."""
     token = csrf_token_of(client)
     seen: list[str] = []
+    request_thread = threading.get_ident()
 
     def record(_conn, _cursor, statement: str, *_args) -> None:
+        # The SMS is sent by the process's deliverer thread, not by the request.
+        if threading.get_ident() != request_thread:
+            return
         words = statement.replace('"', "").split()
         verb = words[0].upper()
         table = {"SELECT": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE", "DELETE": "FROM"}
@@ -128,11 +141,11 @@ def statements_of(app, client, phone: str) -> list[str]:
 
 
 def test_login_does_the_same_work_for_a_registered_number_and_any_other(app):
-    """The request's statements are the same but for the SMS itself (its row, and marking it
-    sent): the same code row, the same audit row, the same delivery run. How long each takes
+    """The request's statements are the same but for the SMS's outbox row: the same code row,
+    the same audit row, the same wake of the deliverer (which sends it on its own thread). How long each takes
     is measured in bench/login_timing.py (timing on a shared 2-core machine is too noisy for
     a unit test to assert on)."""
     known = Counter(statements_of(app, app.test_client(), demo.phone("张伟")))
     unknown = Counter(statements_of(app, app.test_client(), "13900000009"))
-    assert known - unknown == Counter({"INSERT smsoutbox": 1, "UPDATE smsoutbox": 1})
+    assert known - unknown == Counter({"INSERT smsoutbox": 1})
     assert unknown - known == Counter()

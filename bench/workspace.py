@@ -1,0 +1,286 @@
+"""The workspace at scale (SPEC 13): a roster page with 1 thousand and with many permits in
+the database (at most 1.2x), and a batch of 1,000 departures (at most 10 s), on SQLite and,
+with BENCH_DATABASE_URL, on PostgreSQL.
+
+Each request goes through the Flask test client in this process: the figures are server time
+per request, rendering and the audit event's commit included. The database holds the demo
+world and an employer with 1,000 people (the roster measured); it then grows to
+BENCH_WORKSPACE_PERMITS permits (default 10 million) with `flask --app wsgi seed-bulk`, and
+the same pages are measured again; then the employer reports all 1,000 as gone: upload of a 1,000-row CSV, the
+check page, and the submission (1,000 deregistration cases and SMS).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+PERMITS = int(os.environ.get("BENCH_WORKSPACE_PERMITS", "10000000"))
+ROUNDS = int(os.environ.get("BENCH_WORKSPACE_ROUNDS", "60"))
+ROSTER_SIZE = 1_000
+BATCH_SIZE = 1_000
+CHINESE_DIGITS = "〇一二三四五六七八九"
+BENCH_USCC = "91440101MA5BENCH0X"
+
+
+def _id_number(n: int) -> str:
+    from stdnum.cn import ric
+
+    body = f"4401{n // 1000 % 100:02d}{1960 + n % 40:04d}{1 + n // 100000 % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def seed_employer(engine: sa.Engine, today: date) -> int:
+    """An employer with ROSTER_SIZE people at 100 addresses, and its operator; its id."""
+    from stdnum.cn import uscc
+
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO person (id_number, name, sex, ethnicity, birth_date, hukou, phone, session_epoch)"
+                " VALUES ('440106198001010011', '钱经理', 'male', '汉族', '1980-01-01', '广东省广州市', '13700000000', 0)"
+            )
+        )
+        code = BENCH_USCC[:17] + uscc.calc_check_digit(BENCH_USCC[:17])
+        org = c.execute(
+            sa.text(
+                "INSERT INTO organisation (name, uscc, kind) VALUES ('广州测试电子厂', :u, 'employer') RETURNING id"
+            ),
+            {"u": code},
+        ).scalar_one()
+        c.execute(
+            sa.text(
+                "INSERT INTO orgoperator (organisation_id, person_id) SELECT :o, id FROM person"
+                " WHERE id_number = '440106198001010011'"
+            ),
+            {"o": org},
+        )
+        c.execute(
+            sa.text("INSERT INTO address (district, line) VALUES ('黄埔区', :l)"),
+            [{"l": f"广州市黄埔区测试电子厂宿舍{n}栋"} for n in range(100)],
+        )
+        first_address = c.execute(
+            sa.text("SELECT min(id) FROM address WHERE line LIKE '广州市黄埔区测试电子厂宿舍%'")
+        ).scalar_one()
+        people: list[dict[str, str]] = []
+        seen: set[str] = set()
+        n = 0
+        while len(people) < ROSTER_SIZE:
+            number = _id_number(n)
+            n += 1
+            if number in seen:
+                continue
+            seen.add(number)
+            name = "工人" + "".join(CHINESE_DIGITS[int(d)] for d in str(len(people)))
+            people.append({"i": number, "n": name, "p": f"137{len(people) + 1:08d}"})
+        c.execute(
+            sa.text(
+                "INSERT INTO person (id_number, name, sex, ethnicity, birth_date, hukou, phone, session_epoch)"
+                " VALUES (:i, :n, 'male', '汉族', '1990-01-01', '广东省', :p, 0)"
+            ),
+            people,
+        )
+        issued = today - timedelta(days=200)
+        c.execute(
+            sa.text(
+                "INSERT INTO permit (person_id, address_id, issuing_authority, issue_date, valid_until,"
+                " continuity_start, registered_since, employer_id, is_current)"
+                " SELECT id, :a + (id % 100), '广州市公安局黄埔分局', :i, :v, :i, :i, :o, true FROM person"
+                " WHERE phone LIKE '137%' AND phone <> '13700000000'"
+            ),
+            {"a": first_address, "i": issued, "v": issued + timedelta(days=365), "o": org},
+        )
+    return org
+
+
+def grow(url: str, total: int) -> None:
+    """Grow to `total` permits with the app's own generator (`flask --app wsgi seed-bulk`,
+    set-based, with a city's spread of flats, dormitories and employers)."""
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        missing = total - c.execute(sa.text("SELECT count(*) FROM permit")).scalar_one()
+    engine.dispose()
+    if missing > 0:
+        subprocess.run(
+            [str(VENV_BIN / "flask"), "--app", "wsgi", "seed-bulk", "--permits", str(missing)],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            check=True,
+            capture_output=True,
+        )
+
+
+def request_time(request: Callable[[], object], rounds: int = ROUNDS) -> tuple[float, float]:
+    """The lowest wall time of the rounds (the round least disturbed by whatever else the
+    machine runs) and the median CPU time of this process per request."""
+    for _ in range(5):
+        request()
+    walls, cpus = [], []
+    for _ in range(rounds):
+        started, cpu = time.perf_counter(), time.process_time()
+        request()
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), statistics.median(cpus)
+
+
+def measure_roster(client, org: int, q: str) -> dict[str, tuple[float, float]]:
+    def get(url: str) -> Callable[[], object]:
+        def run() -> object:
+            answer = client.get(url)
+            assert answer.status_code == 200, (url, answer.status_code)
+            return answer
+
+        return run
+
+    base = f"/workspace/org/{org}"
+    return {
+        "roster, page 1": request_time(get(base)),
+        "roster, page 20": request_time(get(f"{base}?page=20")),
+        "roster, search by last 4": request_time(get(f"{base}?q={q}")),
+    }
+
+
+def run_on(url: str, kind: str) -> None:
+    from epermit import create_app, db, demo
+
+    today = date.today()
+    with tempfile.TemporaryDirectory() as tmp:
+        if url.startswith("postgresql"):
+            with sa.create_engine(url).begin() as c:
+                c.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        else:
+            url = f"sqlite:///{Path(tmp) / 'workspace.db'}"
+        db.upgrade(url)
+        app = create_app(
+            {
+                "DATABASE_URL": url,
+                "SECRET_KEY": "bench",
+                "SMS_BACKEND": "file",
+                "SMS_OUTBOX": str(Path(tmp) / "outbox.jsonl"),
+                "RATELIMIT_ENABLED": False,
+                "WTF_CSRF_ENABLED": False,
+            }
+        )
+        # One access-log line per request would be measured with the request and bury the
+        # figures.
+        logging.getLogger("epermit.access").setLevel(logging.WARNING)
+        engine = db.engine_of(app)
+        with db.session_scope(engine) as session:
+            from epermit import clock
+
+            with app.app_context():
+                demo.seed(session, clock.today(), clock.now())
+        org = seed_employer(engine, today)
+        with engine.connect() as c:
+            operator = c.execute(sa.text("SELECT id FROM person WHERE phone = '13700000000'")).scalar_one()
+            small_total = c.execute(sa.text("SELECT count(*) FROM permit")).scalar_one()
+            some = c.execute(sa.text("SELECT id_number FROM person WHERE phone = '13700000500'")).scalar_one()
+        client = app.test_client()
+        with client.session_transaction() as s:
+            s.update({"person_id": operator, "epoch": 0, "seen": time.time()})
+        small = measure_roster(client, org, some[-4:])
+        started = time.perf_counter()
+        grow(url, PERMITS)
+        grown_in = time.perf_counter() - started
+        with engine.connect() as c:
+            large_total = c.execute(sa.text("SELECT count(*) FROM permit")).scalar_one()
+        with client.session_transaction() as s:
+            s["seen"] = time.time()
+        large = measure_roster(client, org, some[-4:])
+        print(
+            f"== Workspace, {kind}: a roster of {ROSTER_SIZE:,d} people, 50 a page; per request the"
+            f" lowest wall time of {ROUNDS} and the median CPU time"
+        )
+        print(f"   grown from {small_total:,d} to {large_total:,d} permits in {grown_in:.0f} s (seed-bulk)")
+        print(f"   {'permits in the database':28s}{small_total:>20,d}{large_total:>22,d}   ratio (wall, CPU)")
+        for step in small:
+            (wall_s, cpu_s), (wall_l, cpu_l) = small[step], large[step]
+            ratio = wall_l / wall_s
+            verdict = "ok" if ratio <= 1.2 else "over 1.2x"
+            print(
+                f"   {step:28s}{wall_s * 1000:7.1f} ms ({cpu_s * 1000:5.1f} CPU){wall_l * 1000:9.1f} ms ({cpu_l * 1000:5.1f} CPU)"
+                f"   {ratio:4.2f}x, {cpu_l / cpu_s:4.2f}x  {verdict}"
+            )
+
+        # The batch: all 1,000 reported gone in one file, at the larger size.
+        with engine.connect() as c:
+            rows = c.execute(
+                sa.text(
+                    "SELECT p.id_number, p.name FROM person p JOIN permit m ON m.person_id = p.id"
+                    " WHERE m.employer_id = :o ORDER BY p.id LIMIT :n"
+                ),
+                {"o": org, "n": BATCH_SIZE},
+            ).all()
+        leave = (today - timedelta(days=1)).isoformat()
+        text = "公民身份号码,姓名,离开日期\r\n" + "".join(f"{i},{n},{leave}\r\n" for i, n in rows)
+        timings: dict[str, tuple[float, float]] = {}
+        with client.session_transaction() as s:
+            s["seen"] = time.time()
+
+        def timed(step: str, request: Callable[[], Any]) -> Any:
+            started, cpu = time.perf_counter(), time.process_time()
+            answer = request()
+            timings[step] = (time.perf_counter() - started, time.process_time() - cpu)
+            return answer
+
+        answer = timed(
+            "upload and check 1,000 rows",
+            lambda: client.post(
+                f"/workspace/org/{org}/upload",
+                data={"file": (io.BytesIO(text.encode("gbk")), "离职.csv")},
+                content_type="multipart/form-data",
+            ),
+        )
+        assert answer.status_code == 303, answer.get_data(as_text=True)[:500]
+        check = answer.headers["Location"]
+        page = timed("check page listing 1,000", lambda: client.get(check))
+        assert page.status_code == 200
+        answer = timed("submit: 1,000 cases and SMS", lambda: client.post(check, data={"declaration": "y"}))
+        assert answer.status_code == 303
+        with engine.connect() as c:
+            made = c.execute(
+                sa.text("SELECT count(*) FROM deregistration WHERE organisation_id = :o"), {"o": org}
+            ).scalar_one()
+        assert made == BATCH_SIZE, made
+        print(f"   batch of {BATCH_SIZE:,d} departures at {large_total:,d} permits ({made:,d} cases made):")
+        for step, (seconds, cpu) in timings.items():
+            print(f"   {step:34s}{seconds:7.2f} s  ({cpu:6.2f} s CPU of this process)")
+        total = sum(wall for wall, _ in timings.values())
+        cpu_total = sum(cpu for _, cpu in timings.values())
+        print(
+            f"   whole batch {total:.2f} s, {cpu_total:.2f} s CPU of this process"
+            f" (goal: at most 10 s: {'met' if total <= 10 else 'not met'})"
+        )
+        engine.dispose()
+
+
+def workspace_benchmark() -> None:
+    # BENCH_WORKSPACE_ON=postgresql (or sqlite) runs one database only.
+    on = os.environ.get("BENCH_WORKSPACE_ON", "sqlite,postgresql").split(",")
+    if "sqlite" in on:
+        run_on("sqlite", "SQLite")
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if "postgresql" in on and url and url.startswith("postgresql"):
+        run_on(url, "PostgreSQL")
+    elif "postgresql" in on:
+        print("   (PostgreSQL: set BENCH_DATABASE_URL=postgresql+psycopg://… to run it there too)")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    workspace_benchmark()

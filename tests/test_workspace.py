@@ -1,0 +1,225 @@
+"""The workspace (SPEC 10): places with their counts, rosters (search, pages, opaque row
+ids), batch departures through the deregistration service, the export, and scope (404)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from epermit import demo
+from epermit.models import AuditEvent, Case, DepartureBatch, Deregistration, Person
+
+HOME_LINE = demo.HOME[1]
+
+
+def address_id_of(dbsession, line: str) -> int:
+    return dbsession.execute(sa.text("SELECT id FROM address WHERE line = :l"), {"l": line}).scalar_one()
+
+
+def org_id_of(dbsession, uscc: str) -> int:
+    return dbsession.execute(sa.text("SELECT id FROM organisation WHERE uscc = :u"), {"u": uscc}).scalar_one()
+
+
+def person_id(dbsession, name: str) -> int:
+    return dbsession.exec(select(Person.id).where(Person.name == name)).one()
+
+
+def row_ids(page) -> dict[str, str]:
+    """Name -> the row id of their checkbox."""
+    found = {}
+    for box in page.soup.select("input[name=selected]"):
+        label = page.soup.select_one(f"label[for={box['id']}]")
+        found[label.get_text(strip=True)] = box["value"]
+    return found
+
+
+def test_workspace_lists_each_place_with_people_registered_now(auth, client_request, dbsession):
+    auth.login("陈军")
+    page = client_request.get("/workspace")
+    assert page.h1 == "工作台"
+    home = page.soup.select_one(f"#place-address-{address_id_of(dbsession, HOME_LINE)}")
+    assert home is not None and home.get_text() == HOME_LINE
+    card = home.find_parent("li")
+    assert card.select_one(".registered-count").get_text() == "3"
+    assert card.select_one(".awaiting-count").get_text() == "0"
+    assert "工作台" in page.text("nav.site-nav")
+
+
+def test_employer_operator_sees_their_organisation(auth, client_request):
+    auth.login("黄丽")
+    page = client_request.get("/workspace")
+    assert "广州示例科技有限公司" in page.main_text
+
+
+def test_people_with_no_place_get_the_page_saying_who_can_use_it(auth, client_request):
+    auth.login("赵强")
+    page = client_request.get("/workspace")
+    assert "房东" in page.main_text and "经办人" in page.main_text
+    assert page.soup.select_one('nav.site-nav a[href="/workspace"]') is None
+
+
+def test_roster_shows_name_masked_id_and_registered_since(auth, client_request, dbsession):
+    auth.login("陈军")
+    page = client_request.get(f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}")
+    text = page.main_text
+    for name in ("张伟", "李娜", "张小明"):
+        assert name in text
+    assert "4301**********1234" in text
+    assert demo.person("张伟").id_number not in page.response.get_data(as_text=True)
+    assert page.soup.select("li.checkbox time[datetime]")
+    assert page.text("#roster-total") == "现登记3人。"
+
+
+def test_roster_search_by_name_or_last_four_digits(auth, client_request, dbsession):
+    auth.login("陈军")
+    url = f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}"
+    assert list(row_ids(client_request.get(f"{url}?q=李娜"))) == ["李娜"]
+    assert list(row_ids(client_request.get(f"{url}?q=1273"))) == ["张小明"]
+    assert row_ids(client_request.get(f"{url}?q=%25")) == {}
+
+
+def test_row_ids_mean_nothing_outside_their_roster(auth, client_request, dbsession):
+    auth.login("陈军")
+    home = address_id_of(dbsession, HOME_LINE)
+    ids = row_ids(client_request.get(f"/workspace/address/{home}"))
+    assert all(re.fullmatch(r"[0-9a-f]{20}", v) for v in ids.values())
+    assert str(person_id(dbsession, "张伟")) not in ids.values()
+    everywhere = row_ids(client_request.get("/workspace/address/all"))
+    assert set(everywhere.values()).isdisjoint(ids.values())
+
+
+def test_another_persons_roster_is_not_found(auth, client_request, dbsession):
+    auth.login("黄丽")
+    home = address_id_of(dbsession, HOME_LINE)
+    school = org_id_of(dbsession, "12440111455123453T")
+    for url in (
+        f"/workspace/address/{home}",
+        f"/workspace/address/{home}/roster.csv",
+        f"/workspace/address/{home}/upload",
+        f"/workspace/org/{school}",
+        "/workspace/org/999999",
+        "/workspace/address/all",
+        "/workspace/org/all",
+        "/workspace/address/99999999999999999999999",
+        "/workspace/address/01",
+    ):
+        client_request.get(url, expected_status=404)
+
+
+def test_export_is_utf8_csv_with_a_bom_and_masked_ids(auth, client, dbsession):
+    auth.login("黄丽")
+    employer = org_id_of(dbsession, "91440106MA5ABC120A")
+    answer = client.get(f"/workspace/org/{employer}/roster.csv")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    body = answer.get_data()
+    assert body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows[0] == ["姓名", "公民身份号码", "登记日期", "居住地址"]
+    assert rows[1][:2] == ["张伟", "4301**********1234"]
+    dbsession.rollback()
+    assert dbsession.exec(select(AuditEvent).where(AuditEvent.action == "workspace_roster_exported")).first()
+
+
+def start_batch(client_request, url: str, *names: str):
+    ids = row_ids(client_request.get(url))
+    page = client_request.post(f"{url}/departures", {"selected": [ids[n] for n in names]})
+    assert page.location and page.location.endswith("/reason")
+    return page.location.removesuffix("/reason")
+
+
+def test_batch_departure_gives_each_person_their_own_case(auth, client_request, dbsession, outbox, clock):
+    auth.login("陈军")
+    url = f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}"
+    batch = start_batch(client_request, url, "张伟", "李娜")
+    reason = client_request.get(f"{batch}/reason")
+    assert reason.soup.select_one("input[name=reason][value=moved_out]").has_attr("checked")
+    client_request.post(f"{batch}/reason", {"reason": "moved_out", "leave_date": clock.today.isoformat()})
+    check = client_request.get(f"{batch}/check")
+    assert "张伟" in check.main_text and "李娜" in check.main_text and "立即终止使用" in check.main_text
+    refused = client_request.post(f"{batch}/check", {}, expected_status=422)
+    assert "请勾选声明" in refused.text(".error-summary")
+    done = client_request.post(f"{batch}/check", {"declaration": "y"})
+    assert done.location == batch
+    result = client_request.get(batch)
+    references = re.findall(r"ZX\d{8}[0-9A-Z]{7}", result.main_text)
+    assert len(set(references)) == 2
+    dbsession.rollback()
+    assert dbsession.exec(select(sa.func.count()).select_from(Deregistration)).one() == 3  # 刘洋 before
+    for name in ("张伟", "李娜"):
+        texts = [m["text"] for m in outbox.messages(demo.phone(name))]
+        assert any("注销" in t for t in texts)
+
+
+def test_resubmitting_the_same_batch_creates_nothing_more(auth, client_request, dbsession, clock):
+    auth.login("陈军")
+    url = f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}"
+    batch = start_batch(client_request, url, "张伟")
+    client_request.post(f"{batch}/reason", {"reason": "moved_out", "leave_date": clock.today.isoformat()})
+    client_request.post(f"{batch}/check", {"declaration": "y"})
+    again = client_request.post(f"{batch}/check", {"declaration": "y"})
+    assert again.location == batch
+    dbsession.rollback()
+    assert dbsession.exec(select(sa.func.count()).select_from(Case).where(Case.kind == "deregister")).one() == 2
+
+
+def test_an_already_deregistered_person_is_skipped_and_listed(auth, client_request, dbsession, clock):
+    auth.login("陈军")
+    url = f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}"
+    first = start_batch(client_request, url, "张伟", "李娜")
+    second = start_batch(client_request, url, "张伟")
+    for batch in (first, second):
+        client_request.post(f"{batch}/reason", {"reason": "moved_out", "leave_date": clock.today.isoformat()})
+    client_request.post(f"{first}/check", {"declaration": "y"})
+    check = client_request.get(f"{second}/check")
+    assert "已经注销" in check.main_text
+    assert check.soup.select_one("input[name=declaration]") is None
+
+
+def test_nothing_ticked_is_refused_on_the_roster(auth, client_request, dbsession):
+    auth.login("陈军")
+    url = f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}"
+    page = client_request.post(f"{url}/departures", {"selected": ["0" * 20]}, expected_status=422)
+    assert "所勾选的人员已不在名单中" in page.text("#selected-error")
+    page = client_request.post(f"{url}/departures", {}, expected_status=422)
+    assert "请勾选要申报离开的人员" in page.text("#selected-error")
+
+
+def test_another_persons_batch_is_not_found(auth, client_request, dbsession, clock):
+    auth.login("陈军")
+    url = f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}"
+    batch = start_batch(client_request, url, "张伟")
+    auth.logout()
+    auth.login("黄丽")
+    for suffix in ("", "/reason", "/check"):
+        client_request.get(f"{batch}{suffix}", expected_status=404)
+    client_request.post(f"{batch}/check", {"declaration": "y"}, expected_status=404)
+    dbsession.rollback()
+    assert dbsession.exec(select(DepartureBatch.submitted_at)).one() is None
+
+
+def test_roster_views_batches_and_uploads_are_audit_events(auth, client_request, dbsession, clock):
+    auth.login("陈军")
+    url = f"/workspace/address/{address_id_of(dbsession, HOME_LINE)}"
+    batch = start_batch(client_request, url, "李娜")
+    client_request.post(f"{batch}/reason", {"reason": "moved_out", "leave_date": clock.today.isoformat()})
+    client_request.post(f"{batch}/check", {"declaration": "y"})
+    dbsession.rollback()
+    events = dbsession.exec(select(AuditEvent).order_by(AuditEvent.id)).all()
+    actions = [e.action for e in events if e.action.startswith("workspace_") or e.action == "permit_deregistered"]
+    assert actions == [
+        "workspace_roster_viewed",
+        "workspace_batch_started",
+        "permit_deregistered",
+        "workspace_batch_submitted",
+    ]
+    chen = person_id(dbsession, "陈军")
+    assert all(e.actor_id == chen for e in events if e.action.startswith("workspace_"))
+    viewed = next(e for e in events if e.action == "workspace_roster_viewed")
+    assert person_id(dbsession, "李娜") in viewed.detail["shown"]
+    submitted = next(e for e in events if e.action == "workspace_batch_submitted")
+    assert submitted.detail["outcomes"] == {"declared": 1}
