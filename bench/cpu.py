@@ -1,10 +1,11 @@
 """Server CPU per request of the endorsement journey, measured in one process.
 
-Run by bench/run.py, one fresh process per measurement, and printing JSON on stdout:
+Run by bench/run.py, a fresh process per measurement:
 
-    python bench/cpu.py journey [SITE_DIR]   # the journey; epermit imported from SITE_DIR
-    python bench/cpu.py bare                 # bench/bare.py's page, the baseline
-    python bench/cpu.py profile              # cProfile of the journey, printed as text
+    python bench/cpu.py serve [SITE_DIR]     # epermit imported from SITE_DIR; walks a journey
+                                             # per line "plain"/"htmx" read, prints JSON lines
+    python bench/cpu.py bare                 # bench/bare.py's page, the baseline, as JSON
+    python bench/cpu.py profile [SITE_DIR]   # cProfile of the journey, printed as text
 
 Each request goes through the Flask test client, and a WSGI wrapper reads the process's CPU
 time (`time.process_time`, every thread) around the application alone, the response body
@@ -25,7 +26,8 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +101,14 @@ def last_code(outbox: Path, phone: str) -> str:
     raise RuntimeError(f"no code for {phone}")
 
 
-def journey(client: Any, meter: CpuMeter, phone: str, outbox: Path, htmx: bool, record) -> None:
+def journey(
+    client: Any,
+    meter: CpuMeter,
+    phone: str,
+    outbox: Path,
+    htmx: bool,
+    record: Callable[[str, float], None],
+) -> None:
     """Sign in, open the permit, endorse it: every request a person's browser makes, in
     order, each recorded under its step name with the CPU it took."""
     headers = HTMX_HEADERS if htmx else {}
@@ -130,8 +139,10 @@ def journey(client: Any, meter: CpuMeter, phone: str, outbox: Path, htmx: bool, 
     assert 'id="reference"' in page.text
 
 
-def measure_journeys(profiles: dict[str, cProfile.Profile] | None = None) -> dict[str, Any]:
-    """Mean CPU per step over JOURNEYS journeys without and with JavaScript (htmx)."""
+@contextmanager
+def journey_app() -> Iterator[Callable[..., dict[str, float]]]:
+    """A fresh app on a fresh database, and a function that walks one journey through it
+    (`htmx`, the profiles to add to or None) and returns the CPU each step took."""
     sys.path.insert(0, str(BENCH))
     from run import seed_bench_holders  # type: ignore[import-not-found]
 
@@ -157,39 +168,56 @@ def measure_journeys(profiles: dict[str, cProfile.Profile] | None = None) -> dic
         phones = iter(seed_bench_holders(database_url, 2 * (WARM_UP + JOURNEYS)))
         meter = CpuMeter(app.wsgi_app)
         app.wsgi_app = meter  # type: ignore[method-assign]
-        figures: dict[str, Any] = {"epermit": sys.modules["epermit"].__file__}
-        if profiles is not None:
-            import sqlalchemy as sa
 
-            statements: dict[str, dict[str, int]] = {}
-            figures["statements"] = statements
+        def walk(
+            htmx: bool, profiles: dict[str, cProfile.Profile] | None = None
+        ) -> dict[str, float]:
+            times: dict[str, float] = {}
+            meter.profiles = profiles
+            try:
+                journey(app.test_client(), meter, next(phones), outbox, htmx, times.__setitem__)
+            finally:
+                meter.profiles = None
+            return times
 
-            @sa.event.listens_for(sa.Engine, "before_cursor_execute")
-            def count(_connection, _cursor, statement: str, *_args: Any) -> None:
-                if meter.profiles is not None:
-                    step = statements.setdefault(meter.step, {})
-                    key = " ".join(statement.split())[:90]
-                    step[key] = step.get(key, 0) + 1
+        # What the profile counts SQL statements by: the step being profiled.
+        walk.meter = meter  # type: ignore[attr-defined]
+        yield walk
 
-        for mode, htmx in (("plain", False), ("htmx", True)):
-            steps: dict[str, list[float]] = {}
+
+def serve() -> None:
+    """Walk one journey per line read ("plain" or "htmx"), printing each step's CPU as a
+    JSON line, until "quit": run.py drives two of these, one per revision, taking turns
+    journey by journey, so that both are measured under the same load of the machine."""
+    with journey_app() as walk:
+        print(json.dumps({"epermit": sys.modules["epermit"].__file__}), flush=True)
+        for line in sys.stdin:
+            mode = line.strip()
+            if mode == "quit":
+                break
+            print(json.dumps(walk(mode == "htmx")), flush=True)
+
+
+def measure_journeys(profiles: dict[str, cProfile.Profile]) -> dict[str, Any]:
+    """Profile JOURNEYS journeys without and with JavaScript (htmx), each mode after WARM_UP
+    unprofiled ones; returns the SQL statements sent, by step."""
+    import sqlalchemy as sa
+
+    statements: dict[str, dict[str, int]] = {}
+    with journey_app() as walk:
+        meter = walk.meter  # type: ignore[attr-defined]
+
+        @sa.event.listens_for(sa.Engine, "before_cursor_execute")
+        def count(_connection, _cursor, statement: str, *_args: Any) -> None:
+            if meter.profiles is not None:
+                step = statements.setdefault(meter.step, {})
+                key = " ".join(statement.split())[:90]
+                step[key] = step.get(key, 0) + 1
+
+        for htmx in (False, True):
             for n in range(WARM_UP + JOURNEYS):
-                counted = n >= WARM_UP
-                meter.profiles = profiles if counted else None
-                journey(
-                    app.test_client(),
-                    meter,
-                    next(phones),
-                    outbox,
-                    htmx,
-                    lambda step, seconds, counted=counted, steps=steps: (
-                        counted and steps.setdefault(step, []).append(seconds)
-                    ),
-                )
-            meter.profiles = None
-            figures[mode] = {step: sum(times) / len(times) for step, times in steps.items()}
-        figures["journeys"] = JOURNEYS
-        return figures
+                walk(htmx, profiles if n >= WARM_UP else None)
+    return {"statements": statements}
 
 
 def measure_bare() -> dict[str, Any]:
@@ -250,7 +278,9 @@ def print_profile() -> None:
         + "".join(f"{totals[n] * 1000:11.2f}" for n in names)
     )
     requests = 2 * JOURNEYS  # each step once a journey, without and with htmx
-    print("\nSQL statements per request (BEGIN/COMMIT included where SQLAlchemy sends them)")
+    print(
+        "\nSQL statements per request (BEGIN included, COMMIT not: SQLAlchemy does not send it)"
+    )
     for step, counted in statements.items():
         print(f"{step:<20}{sum(counted.values()) / requests:5.1f}")
     journey: dict[str, int] = {}
@@ -271,10 +301,10 @@ def print_profile() -> None:
 
 if __name__ == "__main__":
     what = sys.argv[1]
-    if what == "journey":
+    if what == "serve":
         if len(sys.argv) > 2:
             load_epermit(Path(sys.argv[2]).resolve())
-        print(json.dumps(measure_journeys()))
+        serve()
     elif what == "bare":
         print(json.dumps(measure_bare()))
     elif what == "profile":

@@ -4,7 +4,8 @@
    /permit, every wizard step's GET and POST, done), without and with JavaScript (htmx),
    measured in process (bench/cpu.py) against a bare Flask page measured the same way, and
    against another git revision (BENCH_COMPARE_REF, by default 1276c69, issue 8's baseline)
-   checked out into a temporary worktree and measured in the same run.
+   checked out into a temporary worktree and measured in the same run, the two processes
+   taking turns journey by journey (BENCH_COMPARE_REF=HEAD: a self-comparison, ~100 %).
 1. Load: full endorsements (sign in to confirmation) by many people at once, against
    gunicorn on this machine, compared with a bare Flask page served the same way.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
@@ -206,6 +207,11 @@ def seed_bench_holders(database_url: str, count: int) -> list[str]:
         address_id = connection.execute(
             sa.text("SELECT id FROM address ORDER BY id LIMIT 1")
         ).scalar()
+        # Since 0004 a permit records since when it is registered at its address; older
+        # revisions (the CPU comparison's) have no such column.
+        columns = {column["name"] for column in sa.inspect(connection).get_columns("permit")}
+        since = "registered_since" in columns
+        since_column, since_value = (", registered_since", ", :i") if since else ("", "")
         for n in range(count):
             body = f"440106{1950 + n // 1000:04d}0101{n % 1000:03d}"
             id_number = body + ric.calc_check_digit(body + "0")
@@ -227,8 +233,8 @@ def seed_bench_holders(database_url: str, count: int) -> list[str]:
             connection.execute(
                 sa.text(
                     "INSERT INTO permit (person_id, address_id, issuing_authority, issue_date,"
-                    " valid_until, continuity_start, is_current) VALUES (:p, :a, '广州市公安局天河分局',"
-                    " :i, :v, :i, :t)"
+                    f" valid_until, continuity_start, is_current{since_column}) VALUES (:p, :a,"
+                    f" '广州市公安局天河分局', :i, :v, :i, :t{since_value})"
                 ),
                 {
                     "p": person_id,
@@ -417,11 +423,78 @@ def run_cpu(what: str, site: Path | None = None) -> str:
     return done.stdout
 
 
-def cpu_measurement(what: str, site: Path | None = None) -> dict:
-    figures = json.loads(run_cpu(what, site).splitlines()[-1])
-    if site is not None:
-        assert Path(figures["epermit"]).parent == site, (figures["epermit"], site)
-    return figures
+def cpu_measurement(what: str) -> dict:
+    return json.loads(run_cpu(what).splitlines()[-1])
+
+
+class JourneyProcess:
+    """A fresh process of bench/cpu.py serving journeys with epermit imported from `site`."""
+
+    def __init__(self, site: Path, cwd: str) -> None:
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "cpu.py"), "serve", str(site)],
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
+        imported = Path(self.answer()["epermit"]).parent
+        assert imported == site, (imported, site)
+
+    def answer(self) -> dict:
+        line = self.process.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            self.process.wait()
+            self.stderr.seek(0)
+            raise RuntimeError(f"bench/cpu.py serve failed:\n{self.stderr.read()}")
+        return json.loads(line)
+
+    def journey(self, mode: str) -> dict[str, float]:
+        self.process.stdin.write(mode + "\n")  # type: ignore[union-attr]
+        self.process.stdin.flush()  # type: ignore[union-attr]
+        return self.answer()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.communicate("quit\n", timeout=60)
+        self.stderr.close()
+
+
+def measure_round(sites: dict[str, Path], first: int) -> dict[str, dict]:
+    """One round: a fresh process per revision, walking journeys in turns, journey by
+    journey, which of them goes first alternating; per revision, mode and step the mean
+    CPU of the journeys after the warm-up."""
+    warm_up = int(os.environ.get("BENCH_CPU_WARM_UP", "15"))
+    journeys = int(os.environ.get("BENCH_CPU_JOURNEYS", "60"))
+    samples: dict[str, dict[str, dict[str, list[float]]]] = {
+        which: {"plain": {}, "htmx": {}} for which in sites
+    }
+    with tempfile.TemporaryDirectory() as cwd:
+        processes: dict[str, JourneyProcess] = {}
+        try:
+            for which, site in sites.items():
+                processes[which] = JourneyProcess(site, cwd)
+            names = list(sites)
+            for n in range(warm_up + journeys):
+                for mode in ("plain", "htmx"):
+                    turn = names if (n + first) % 2 == 0 else names[::-1]
+                    for which in turn:
+                        times = processes[which].journey(mode)
+                        for step, seconds in times.items():
+                            if n >= warm_up:
+                                samples[which][mode].setdefault(step, []).append(seconds)
+        finally:
+            for process in processes.values():
+                process.close()
+    return {
+        which: {
+            mode: {step: statistics.fmean(times) for step, times in steps.items()}
+            for mode, steps in modes.items()
+        }
+        for which, modes in samples.items()
+    }
 
 
 def best_of(rounds: list[dict]) -> dict[str, dict[str, float]]:
@@ -435,22 +508,29 @@ def best_of(rounds: list[dict]) -> dict[str, dict[str, float]]:
     return best
 
 
+def journey_total(figures: dict, mode: str) -> float:
+    return sum(figures[mode].values())
+
+
 def cpu_benchmark() -> None:
     head = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--", "site")
     this = head + ("+changes" if dirty else "")
     with tempfile.TemporaryDirectory() as tmp:
         other = None
+        sites = {"new": ROOT / "site"}
         if COMPARE_REF:
             other = git("rev-parse", "--short", COMPARE_REF)
             git("worktree", "add", "--detach", "--quiet", f"{tmp}/ref", other)
+            sites["old"] = Path(tmp) / "ref" / "site"
         try:
             new_rounds, old_rounds, bare_rounds = [], [], []
-            for _ in range(CPU_ROUNDS):  # interleaved, so that both see the same machine
+            for n in range(CPU_ROUNDS):
                 bare_rounds.append(cpu_measurement("bare"))
-                new_rounds.append(cpu_measurement("journey", ROOT / "site"))
+                measured = measure_round(sites, first=n)
+                new_rounds.append(measured["new"])
                 if other:
-                    old_rounds.append(cpu_measurement("journey", Path(tmp) / "ref" / "site"))
+                    old_rounds.append(measured["old"])
         finally:
             if other:
                 git("worktree", "remove", "--force", f"{tmp}/ref")
@@ -460,7 +540,8 @@ def cpu_benchmark() -> None:
     journeys = int(os.environ.get("BENCH_CPU_JOURNEYS", "60"))
     print(
         f"== Server CPU per request, endorsement journey: in process, {journeys} journeys a"
-        f" round, lowest of {CPU_ROUNDS} rounds' means, SQLite"
+        f" round, the revisions taking turns journey by journey, lowest of {CPU_ROUNDS}"
+        " rounds' means, SQLite"
     )
     print(f"bare Flask page: {bare * 1000:.3f} ms CPU per request")
     for mode, title in (("plain", "without JavaScript"), ("htmx", "with JavaScript (htmx)")):
@@ -484,12 +565,25 @@ def cpu_benchmark() -> None:
             met = all(new[m]["journey"] <= GOAL_RATIO * old[m]["journey"] for m in new)
             verdict = f" (issue 8 goal: at most {GOAL_RATIO:.0%}: {'met' if met else 'not met'})"
         print(f"journey CPU {this} / {other}: {ratios}{verdict}")
+        # Both revisions of a round ran side by side: each round's own ratio shows how far
+        # the figure above could move with the machine's load.
+        paired = "; ".join(
+            f"{mode} {min(ratios):.0%}–{max(ratios):.0%} (median {statistics.median(ratios):.0%})"
+            for mode in ("plain", "htmx")
+            for ratios in [
+                [
+                    journey_total(n, mode) / journey_total(o, mode)
+                    for n, o in zip(new_rounds, old_rounds, strict=True)
+                ]
+            ]
+        )
+        print(f"each round's own ratio: {paired}")
     for label, rounds in ((this, new_rounds), (other or "", old_rounds)):
         if rounds:  # how far apart the rounds were: the noise these figures carry
             spread = ", ".join(
                 f"{mode} {min(sums):.1f}–{max(sums):.1f} ms"
                 for mode in ("plain", "htmx")
-                for sums in [[sum(r[mode].values()) * 1000 for r in rounds]]
+                for sums in [[journey_total(r, mode) * 1000 for r in rounds]]
             )
             print(f"rounds' journey totals (noise), {label}: {spread}")
 

@@ -70,9 +70,13 @@ def make_engine(url: str, lock_timeout: float = 5.0) -> sa.Engine:
     )
 
 
+def writer(engine: sa.Engine) -> sa.Engine:
+    """The engine whose transactions take SQLite's write lock up front (see _begin)."""
+    return engine.execution_options(sqlite_immediate=True)
+
+
 def new_session(engine: sa.Engine, *, write: bool = False) -> Session:
-    bind = engine.execution_options(sqlite_immediate=True) if write else engine
-    return Session(bind, expire_on_commit=False)
+    return Session(writer(engine) if write else engine, expire_on_commit=False)
 
 
 @contextmanager
@@ -92,6 +96,8 @@ def session_scope(engine: sa.Engine, *, write: bool = True) -> Iterator[Session]
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_LOCK_TIMEOUT", 5))
     app.extensions["db_engine"] = engine
+    # Made once: a POST's session asks for it on every request.
+    app.extensions["db_writer"] = writer(engine)
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
@@ -130,7 +136,8 @@ def get_session() -> Session:
         write = request.method not in ("GET", "HEAD", "OPTIONS") or getattr(
             view, "writes_on_get", False
         )
-        g.db_session = new_session(engine_of(current_app), write=write)
+        bind = current_app.extensions["db_writer" if write else "db_engine"]
+        g.db_session = Session(bind, expire_on_commit=False)
     return g.db_session
 
 

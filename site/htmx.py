@@ -10,13 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 import htmx_flask
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, g, render_template, request
 
 _extension = htmx_flask.Htmx()
 
 
 def init_app(app: Flask) -> None:
     _extension.init_app(app)
+
+    @app.template_global()
+    def focus_heading() -> bool:
+        """Whether the page's <h1> takes focus (components/macros.html `heading`)."""
+        return bool(g.get("focus_heading"))
 
     @app.after_request
     def _vary(response: Response) -> Response:
@@ -49,4 +54,6 @@ def render_page(template_name: str, status: int | None = None, **context: Any) -
     if status is None:
         status = 422 if request.method == "POST" and context["has_errors"] else 200
     context["partial"] = is_partial()
+    # After a swap focus moves to the new <h1>, unless the error summary takes it.
+    g.focus_heading = context["partial"] and not context["has_errors"]
     return htmx_flask.make_response(render_template(template_name, **context), status)

@@ -28,6 +28,10 @@ STATIC = Path(__file__).parent / "static"
 # Requests that htmx makes on a timer, not the visitor: they must not count as activity, or
 # an open page would keep its session alive for ever.
 PASSIVE_ENDPOINTS = {"auth.session_warning", "permit.code_live"}
+# How stale the session's record of the last activity may get before a request renews it.
+# The session is a signed cookie: renewing the record re-signs it and sends it again, which
+# on every response cost CPU and about 200 bytes down the wire each time (issue 10).
+SEEN_RESOLUTION_SECONDS = 60
 
 
 @cache
@@ -59,7 +63,11 @@ def init_app(app: Flask) -> None:
                 session.clear()
                 g.session_expired = True
         if "person_id" in session and request.endpoint not in PASSIVE_ENDPOINTS:
-            session["seen"] = moment
+            # Renewed at most once a minute: the idle limit then counts from a moment at most
+            # a minute before the last request, so an idle session never outlives it, and an
+            # active one may end up to a minute early, never later.
+            if seen is None or moment - seen >= SEEN_RESOLUTION_SECONDS:
+                session["seen"] = moment
 
     @app.after_request
     def _headers(response: Response) -> Response:

@@ -261,6 +261,42 @@ def test_idle_session_ends_after_thirty_minutes(client_request, auth, clock):
     assert "自动退出登录" in page.main_text
 
 
+def test_session_cookie_is_re_signed_at_most_once_a_minute(client, auth, clock):
+    auth.login("张伟")  # signing in records the moment as the last activity
+    client.get("/permit")  # and the first page stores a new CSRF token in the session
+    sent = []
+    for _ in range(6):
+        clock.advance(seconds=10)
+        response = client.get("/permit")
+        assert "张伟已登录" in response.get_data(as_text=True)
+        sent.append("Set-Cookie" in response.headers)
+    # Within the minute nothing in the session changes, so the cookie is not sent again; the
+    # first request a minute or more after the recorded moment records it anew.
+    assert sent == [False, False, False, False, False, True]
+    clock.advance(seconds=59)
+    assert "Set-Cookie" not in client.get("/permit").headers
+    clock.advance(seconds=1)
+    assert "Set-Cookie" in client.get("/permit").headers
+
+
+def test_idle_limit_counts_from_the_activity_recorded_at_most_a_minute_before(client, auth, clock):
+    auth.login("张伟")
+    clock.advance(seconds=40)  # active again within the minute: not recorded
+    assert client.get("/permit").status_code == 200
+    # Thirty minutes after the recorded moment, which is at most a minute before the last
+    # request, the session ends: an idle session never lasts longer than the limit.
+    clock.advance(minutes=29, seconds=21)
+    assert client.get("/permit").status_code == 303
+
+    auth.login("张伟")
+    clock.advance(minutes=1)  # a minute after the recorded moment: recorded
+    assert client.get("/permit").status_code == 200
+    clock.advance(minutes=30)
+    assert client.get("/permit").status_code == 200
+    clock.advance(minutes=30, seconds=1)
+    assert client.get("/permit").status_code == 303
+
+
 def test_warning_poll_does_not_keep_the_session_alive(client, auth, clock):
     auth.login("张伟")
     clock.advance(minutes=25)

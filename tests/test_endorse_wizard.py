@@ -561,6 +561,9 @@ def test_htmx_step_partial_is_small_and_has_title(client_request, auth):
     assert len(html.encode()) <= 4096, len(html.encode())
     assert page.soup.title.get_text().startswith("您为谁办理签注?")
     assert page.response.headers["Cache-Control"] == "no-store"
+    # Focus moves to the swapped-in heading; a whole page leaves focus where browsers put it.
+    assert page.soup.h1.has_attr("autofocus")
+    assert not client_request.get(f"/endorse/{draft}/who").soup.h1.has_attr("autofocus")
 
 
 def test_422_partial_carries_error_summary(client_request, auth):
@@ -569,6 +572,7 @@ def test_422_partial_carries_error_summary(client_request, auth):
     page = client_request.post(f"/endorse/{draft}/who", {}, expected_status=422, htmx=True)
     assert page.soup.title.get_text().startswith("错误: ")
     assert page.soup.select_one(".error-summary")["autofocus"] is not None
+    assert not page.soup.h1.has_attr("autofocus")  # the summary takes focus, not the heading
 
 
 def test_consent_step_renders_as_htmx_partial(client_request, auth, dbsession):

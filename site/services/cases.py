@@ -49,6 +49,10 @@ def record_for(session: Session, person_id: int, reference: str) -> CaseRecord |
     return CaseRecord(*row) if row else None
 
 
-def record_of(session: Session, case: Case) -> CaseRecord:
-    row = session.execute(_query().where(col(Case.id) == case.id)).one()
-    return CaseRecord(*row)
+# Every done page reads its case's record: built once.
+_BY_ID = _query().where(col(Case.id) == sa.bindparam("case_id"))
+
+
+def record_of(session: Session, case_id: int) -> CaseRecord | None:
+    row = session.execute(_BY_ID, {"case_id": case_id}).first()
+    return CaseRecord(*row) if row else None

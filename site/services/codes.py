@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from epermit.models import OneTimeCode
@@ -170,14 +171,20 @@ def purge_old(session: Session, created_before: datetime) -> int:
     return rowcount(result)
 
 
-def _latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
-    query = (
-        select(OneTimeCode)
-        .where(col(OneTimeCode.purpose) == purpose, col(OneTimeCode.subject) == subject)
-        .order_by(col(OneTimeCode.id).desc())
-        .limit(1)
+# Every sign-in asks this twice (sending the code, then checking it): built once.
+_LATEST = (
+    select(OneTimeCode)
+    .where(
+        col(OneTimeCode.purpose) == sa.bindparam("purpose"),
+        col(OneTimeCode.subject) == sa.bindparam("subject"),
     )
-    return session.exec(query).first()
+    .order_by(col(OneTimeCode.id).desc())
+    .limit(1)
+)
+
+
+def _latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
+    return session.exec(_LATEST, params={"purpose": purpose, "subject": subject}).first()
 
 
 def issue(
@@ -203,16 +210,18 @@ def issue(
         raise ResendTooSoon(max(1, int(wait.total_seconds())))
     if cap is not None and recipient_capped(session, phone, now, cap):
         raise TooManyCodes()
-    # Older codes for the same purpose stop working once a new one is sent.
-    session.execute(
-        sa.update(OneTimeCode)
-        .where(
-            col(OneTimeCode.purpose) == purpose,
-            col(OneTimeCode.subject) == subject,
-            col(OneTimeCode.consumed_at).is_(None),
+    # Older codes for the same purpose stop working once a new one is sent (there are none
+    # to stop when none was ever sent: each browser signing in has a subject of its own).
+    if latest is not None:
+        session.execute(
+            sa.update(OneTimeCode)
+            .where(
+                col(OneTimeCode.purpose) == purpose,
+                col(OneTimeCode.subject) == subject,
+                col(OneTimeCode.consumed_at).is_(None),
+            )
+            .values(consumed_at=now)
         )
-        .values(consumed_at=now)
-    )
     code = f"{secrets.randbelow(1_000_000):06d}"
     session.add(
         OneTimeCode(
@@ -225,6 +234,16 @@ def issue(
         )
     )
     return code
+
+
+# Every sign-in consumes its code: built once, on the table (see wizard.save_answers).
+_CODES = sa.inspect(OneTimeCode).local_table
+assert isinstance(_CODES, sa.Table)
+_CONSUME = (
+    sa.update(_CODES)
+    .where(_CODES.c.id == sa.bindparam("code_id"), _CODES.c.consumed_at.is_(None))
+    .values(consumed_at=sa.bindparam("now"))
+)
 
 
 def verify(
@@ -256,11 +275,8 @@ def verify(
             current.consumed_at = now
             raise CodeLocked()
         raise CodeWrong(remaining)
-    consumed = session.execute(
-        sa.update(OneTimeCode)
-        .where(col(OneTimeCode.id) == current.id, col(OneTimeCode.consumed_at).is_(None))
-        .values(consumed_at=now)
-    )
+    consumed = session.execute(_CONSUME, {"code_id": current.id, "now": now})
     if rowcount(consumed) != 1:
         raise CodeMissing()
+    set_committed_value(current, "consumed_at", now)
     return current

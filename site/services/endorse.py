@@ -7,11 +7,12 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from epermit import policy, rules
 from epermit.acting import Acting
-from epermit.models import Case, Deregistration, Endorsement, Permit, Person
+from epermit.models import Address, Case, Endorsement, Permit, Person
 from epermit.services import audit, family, permits, sms
 from epermit.services.references import new_reference
 from epermit.sql import rowcount
@@ -38,21 +39,22 @@ class AlreadyEndorsed(EndorsementError):
 class Assessment:
     permit: Permit
     outcome: rules.EndorsementOutcome
+    address: Address | None  # where the permit is registered, which the pages show
 
 
 def assess(session: Session, holder_id: int, today: date) -> Assessment:
     """What endorsing this holder's permit today would do; raises why it cannot."""
-    permit = permits.current_permit(session, holder_id)
-    if permit is None:
+    found = permits.current(session, holder_id)
+    if found is None:
         raise NoPermit()
-    deregistered = (
-        session.exec(select(Deregistration.id).where(Deregistration.permit_id == permit.id)).first()
-        is not None
-    )
+    permit = found.permit
     outcome = rules.plan_endorsement(
-        permit.valid_until, permit.continuity_start, today, deregistered=deregistered
+        permit.valid_until,
+        permit.continuity_start,
+        today,
+        deregistered=found.deregistration is not None,
     )
-    return Assessment(permit, outcome)
+    return Assessment(permit, outcome, found.address)
 
 
 def endorsement_case(session: Session, permit_id: int, period: date) -> Case | None:
@@ -64,19 +66,40 @@ def endorsement_case(session: Session, permit_id: int, period: date) -> Case | N
     return session.exec(query).first()
 
 
+# Asked on every page of the wizard, like permits.current: built once.
+_ENDORSED_SINCE = (
+    select(Case)
+    .where(
+        col(Case.applicant_id) == sa.bindparam("holder_id"),
+        col(Case.kind) == CaseKind.ENDORSE,
+        col(Case.created_at) >= sa.bindparam("since"),
+    )
+    .order_by(col(Case.id).desc())
+    .limit(1)
+)
+
+
 def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | None:
     """An endorsement of this holder's permit made after `since` (another draft's, say)."""
-    query = (
-        select(Case)
-        .where(
-            Case.applicant_id == holder_id,
-            Case.kind == CaseKind.ENDORSE,
-            Case.created_at >= since,
-        )
-        .order_by(Case.id.desc())  # type: ignore[union-attr]
-        .limit(1)
+    return session.exec(_ENDORSED_SINCE, params={"holder_id": holder_id, "since": since}).first()
+
+
+# The permit's new period, if it is still the one assessed: built once, on the table, like
+# wizard.save_answers (the ORM's UPDATE would search the session for objects it changes; the
+# one permit it changes is told below).
+_PERMITS = sa.inspect(Permit).local_table
+assert isinstance(_PERMITS, sa.Table)
+_EXTEND = (
+    sa.update(_PERMITS)
+    .where(
+        _PERMITS.c.id == sa.bindparam("permit_id"),
+        _PERMITS.c.valid_until == sa.bindparam("period"),
     )
-    return session.exec(query).first()
+    .values(
+        valid_until=sa.bindparam("new_valid_until"),
+        continuity_start=sa.bindparam("new_continuity_start"),
+    )
+)
 
 
 def endorse(
@@ -86,25 +109,34 @@ def endorse(
     holder_id: int,
     consented: bool,
     agent: dict[str, Any] | None,
+    assessment: Assessment | None = None,
 ) -> Case:
     """Endorse in the caller's transaction: permit, endorsement, case, audit and SMS together.
 
-    The permit row is updated only if its valid-until is still the one assessed, so of two
-    concurrent endorsements exactly one changes it; the unique (permit, period) key on
-    endorsements backs this up in the database. Raises policy.NotAllowed for an actor with
-    no basis to act for the holder.
+    `assessment` is one the caller made of this holder in the same transaction, not to be
+    read again. The permit row is updated only if its valid-until is still the one assessed,
+    so of two concurrent endorsements exactly one changes it; the unique (permit, period)
+    key on endorsements backs this up in the database. Raises policy.NotAllowed for an actor
+    with no basis to act for the holder.
     """
     actor_id, today, now = acting.person_id, acting.today, acting.now
     basis = policy.acting_basis(session, actor_id, holder_id, consented=consented)
-    assessment = assess(session, holder_id, today)
+    if assessment is None:
+        assessment = assess(session, holder_id, today)
     permit, outcome = assessment.permit, assessment.outcome
     changed = session.execute(
-        sa.update(Permit)
-        .where(col(Permit.id) == permit.id, col(Permit.valid_until) == outcome.period)
-        .values(valid_until=outcome.new_valid_until, continuity_start=outcome.continuity_start)
+        _EXTEND,
+        {
+            "permit_id": permit.id,
+            "period": outcome.period,
+            "new_valid_until": outcome.new_valid_until,
+            "new_continuity_start": outcome.continuity_start,
+        },
     )
     if rowcount(changed) != 1:
         raise AlreadyEndorsed(endorsement_case(session, permit.id, outcome.period))  # type: ignore[arg-type]
+    set_committed_value(permit, "valid_until", outcome.new_valid_until)
+    set_committed_value(permit, "continuity_start", outcome.continuity_start)
     holder = session.get(Person, holder_id)
     assert holder is not None
     details: dict[str, Any] = {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from epermit import identity, policy, rules
 from epermit.models import Address, Deregistration, Organisation, Permit, Person
@@ -45,6 +46,31 @@ def current_permit(session: Session, person_id: int) -> Permit | None:
     return session.exec(query).first()
 
 
+@dataclass(frozen=True)
+class Current:
+    """A person's current permit with what every page about it shows."""
+
+    permit: Permit
+    address: Address | None
+    deregistration: Deregistration | None
+
+
+# The permit page and every endorsement page ask this: one statement, built once.
+_CURRENT = (
+    select(Permit, Address, Deregistration)
+    .outerjoin(Address, col(Address.id) == col(Permit.address_id))
+    .outerjoin(Deregistration, col(Deregistration.permit_id) == col(Permit.id))
+    .where(col(Permit.person_id) == sa.bindparam("person_id"), col(Permit.is_current))
+)
+
+
+def current(session: Session, person_id: int) -> Current | None:
+    """The person's current permit, its address and its deregistration if any; None
+    without a current permit."""
+    row = session.execute(_CURRENT, {"person_id": person_id}).first()
+    return Current(*row) if row is not None else None
+
+
 def current_holder(session: Session, name: str, id_number: str) -> Person | None:
     """The person with exactly this name and ID number who holds a current permit; None
     when there is none, one answer for every way of not matching, so that the question
@@ -69,12 +95,10 @@ def card_for(session: Session, *, viewer_id: int, holder_id: int, today: date) -
 
 
 def card_of(session: Session, holder: Person, today: date) -> PermitCard:
-    permit = current_permit(session, holder.id)  # type: ignore[arg-type]
-    if permit is None:
+    found = current(session, holder.id)  # type: ignore[arg-type]
+    if found is None:
         return PermitCard(holder, None, None, None, None, None, None, None, None)
-    deregistration = session.exec(
-        select(Deregistration).where(Deregistration.permit_id == permit.id)
-    ).first()
+    permit, deregistration = found.permit, found.deregistration
     status = rules.permit_status(permit.valid_until, today, deregistered=deregistration is not None)
 
     def org(org_id: int | None) -> Organisation | None:
@@ -83,7 +107,7 @@ def card_of(session: Session, holder: Person, today: date) -> PermitCard:
     return PermitCard(
         holder=holder,
         permit=permit,
-        address=session.get(Address, permit.address_id),
+        address=found.address,
         deregistration=deregistration,
         status=status,
         window=rules.endorsement_window(permit.valid_until),

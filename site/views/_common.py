@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, redirect, request, session, url_for
 from sqlmodel import Session
 
-from epermit import clock, db, delivery, policy
+from epermit import clock, db, delivery, policy, sql
 from epermit.acting import Acting
 from epermit.models import Person
 from epermit.services import sms
@@ -24,7 +24,7 @@ def dbs() -> Session:
 def current_person() -> Person | None:
     if "person" not in g:
         person_id = session.get("person_id")
-        person = dbs().get(Person, person_id) if person_id is not None else None
+        person = sql.fetch(dbs(), Person, person_id) if person_id is not None else None
         if person is not None and person.session_epoch != session.get("epoch"):
             # A cookie from before a sign-out (kept, copied or stolen): it signs in nobody.
             session.clear()

@@ -217,8 +217,10 @@ class WizardViews:
         if not engine.save_answers(ctx.session, ctx.draft, answers, ctx.now):
             ctx.session.rollback()
             return self.go(ctx.draft.id, engine.DONE)
-        commit_and_deliver()
+        # Asked before the commit, in the transaction that saved the answer: it reads the
+        # same, without a second transaction.
         block = self.wizard.blocked(ctx)
+        commit_and_deliver()
         return self.go(ctx.draft.id, engine.after_answer(self.wizard, answers, block))
 
     def check(self, ctx: engine.StepContext) -> BaseResponse:
@@ -257,11 +259,12 @@ class WizardViews:
         )
 
     def done(self, draft: Draft) -> Response:
-        case = engine.case_of(dbs(), draft)
-        assert case is not None
+        assert draft.case_id is not None
+        record = cases.record_of(dbs(), draft.case_id)
+        assert record is not None
         return render_page(
             self.template(engine.DONE),
-            case=case,
+            case=record.case,
             wizard=self.wizard,
-            record=cases.record_of(dbs(), case),
+            record=record,
         )

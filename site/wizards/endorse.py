@@ -6,7 +6,7 @@ from typing import Any
 
 from epermit import forms, policy, rules
 from epermit import wizard as engine
-from epermit.models import Address, Case, Person
+from epermit.models import Case, Person
 from epermit.services import endorse as service
 from epermit.vocabulary import CaseKind
 from epermit.wizards import common
@@ -45,12 +45,21 @@ def assessment(ctx: engine.StepContext, holder: int) -> service.Assessment:
     return result
 
 
+def endorsed_since_started(ctx: engine.StepContext, holder: int) -> Case | None:
+    """An endorsement of the holder's permit made since this draft was started, looked up
+    once per request: a step's answer, the page after it and a submission all ask."""
+    key = f"endorsed_since:{holder}"
+    if key not in ctx.memo:
+        ctx.memo[key] = service.endorsed_since(ctx.session, holder, ctx.draft.created_at)
+    return ctx.memo[key]
+
+
 def blocked(ctx: engine.StepContext) -> engine.Block | None:
     holder = common.who_holder(ctx)
     if holder is None or common.consent_pending(ctx.answers):
         return None
     step = common.APPLICANT if common.for_other(ctx.answers) else common.WHO
-    earlier = service.endorsed_since(ctx.session, holder, ctx.draft.created_at)
+    earlier = endorsed_since_started(ctx, holder)
     if earlier is not None:
         # Endorsed meanwhile through another draft or by another agent: say so, with its
         # reference, rather than "the window is not open".
@@ -80,11 +89,10 @@ def outlook(ctx: engine.StepContext) -> dict[str, Any]:
         assessed = assessment(ctx, holder)
     except (service.EndorsementError, rules.EndorsementRefused):
         return {"holder": person}
-    address = ctx.session.get(Address, assessed.permit.address_id)
     return {
         "holder": person,
         "permit": assessed.permit,
-        "permit_address": address.line if address else "",
+        "permit_address": assessed.address.line if assessed.address else "",
         "outcome": assessed.outcome,
     }
 
@@ -111,6 +119,8 @@ def submit(ctx: engine.StepContext) -> Case:
             holder_id=holder,
             consented=common.consented(ctx.answers),
             agent=agent,
+            # `blocked` above assessed the holder in this transaction.
+            assessment=assessment(ctx, holder),
         )
     except service.AlreadyEndorsed as done:
         raise engine.Refused(engine.Block("already_endorsed", "who", {"case": done.case})) from done
