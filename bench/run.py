@@ -7,6 +7,8 @@
    checked out into a temporary worktree and measured in the same run.
 1. Load: full endorsements (sign in to confirmation) by many people at once, against
    gunicorn on this machine, compared with a bare Flask page served the same way.
+3. Network (bench/network.py): the six journeys in Chromium at 2G and Slow 3G, JavaScript on
+   and off, cold cache: seconds and bytes each, against BENCH_NETWORK_REF in the same run.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
 
@@ -500,3 +502,5 @@ if __name__ == "__main__":
         load_benchmark()
     if "lookup" in ONLY:
         lookup_benchmark()
+    if "network" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "network.py")], check=True)
