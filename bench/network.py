@@ -323,8 +323,10 @@ def code_address(browser: Any, server: Server) -> str:
     found = zxingcpp.read_barcodes(Image.open(shot))
     context.close()
     assert found, "the QR could not be read"
-    return found[0].text.replace("https://epermit.guangzhou.gov.cn", server.url).replace(
-        "http://localhost", server.url
+    return (
+        found[0]
+        .text.replace("https://epermit.guangzhou.gov.cn", server.url)
+        .replace("http://localhost", server.url)
     )
 
 
@@ -391,9 +393,10 @@ def report(results: dict[str, dict[tuple[str, str, bool], tuple[float, int, int]
         for label in labels:
             seconds, size, requests = results[label][key]
             cells.append(f"{seconds:6.1f} s {size / 1024:6.1f} KB {requests:3d} req")
-        print(f"{name:30} {network:8} {'on' if js else 'off':4} " + " ".join(
-            f"{cell:>30}" for cell in cells
-        ))
+        print(
+            f"{name:30} {network:8} {'on' if js else 'off':4} "
+            + " ".join(f"{cell:>30}" for cell in cells)
+        )
     this = results[labels[-1]]
     if ("endorse for oneself", "2G", True) not in this:
         return
