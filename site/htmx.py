@@ -7,10 +7,12 @@ so there is never a copy of a page as a partial.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import htmx_flask
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 _extension = htmx_flask.Htmx()
 
@@ -31,13 +33,6 @@ def is_partial() -> bool:
     return bool(headers) and not headers.history_restore_request
 
 
-def current_path(default: str) -> str:
-    """The page the browser shows (HX-Current-URL) as a path on this site, for a fragment's
-    form that leads back to it; `default` when htmx did not say."""
-    url = request.htmx.current_url or default  # type: ignore[attr-defined]
-    return url.replace(request.host_url[:-1], "")
-
-
 def render_page(template_name: str, status: int | None = None, **context: Any) -> Response:
     """The page, or for an htmx swap its title and main region (layouts/partial.html).
 
@@ -50,3 +45,25 @@ def render_page(template_name: str, status: int | None = None, **context: Any) -
         status = 422 if request.method == "POST" and context["has_errors"] else 200
     context["partial"] = is_partial()
     return htmx_flask.make_response(render_template(template_name, **context), status)
+
+
+def follow(url: str, page: Callable[[], BaseResponse]) -> BaseResponse:
+    """Where a POST (or a wizard's start) leads. Without htmx a 303 to `url` (SPEC 4.1); for
+    an htmx swap that page itself, with `HX-Push-Url` so the address bar shows it: one round
+    trip instead of two, 0.9 s a step on 2G (SPEC 4.5, 8). `page` renders what a GET of
+    `url` would answer."""
+    if not is_partial():
+        return redirect(url, 303)
+    response = page()
+    if response.status_code < 300:
+        response.headers["HX-Push-Url"] = url
+    return response
+
+
+def leave(url: str) -> BaseResponse:
+    """A whole-page move (an ended session to the sign-in page): htmx would swap the sign-in
+    form into <main> under a header still naming who was signed in, so an htmx request is
+    told to load `url` as a page (`HX-Redirect`); any other gets a 303."""
+    if request.headers.get("HX-Request"):
+        return Response("", 200, {"HX-Redirect": url})
+    return redirect(url, 303)

@@ -27,7 +27,7 @@ COMPRESSIBLE = {
 STATIC = Path(__file__).parent / "static"
 # Requests that htmx makes on a timer, not the visitor: they must not count as activity, or
 # an open page would keep its session alive for ever.
-PASSIVE_ENDPOINTS = {"auth.session_warning", "permit.code_live"}
+PASSIVE_ENDPOINTS = {"permit.code_live"}
 
 
 @cache

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 from epermit import clock, forms, identity
 
@@ -23,6 +23,9 @@ STATUS_WORDS = {
 }
 
 
+LARGE_TEXT_COOKIE = "large_text"
+
+
 def init_app(app: Flask) -> None:
     @app.context_processor
     def _people() -> dict[str, Any]:
@@ -30,6 +33,11 @@ def init_app(app: Flask) -> None:
 
         signed_in = current_person()
         return {"signed_in": signed_in, "viewing": viewing() if signed_in else None}
+
+    @app.context_processor
+    def _text_size() -> dict[str, Any]:
+        # 大字模式 (issue 10): chosen in the header, kept in a cookie (views/main.text_size).
+        return {"large_text": request.cookies.get(LARGE_TEXT_COOKIE) == "1"}
 
     app.jinja_env.filters["fromiso"] = date.fromisoformat
     app.jinja_env.filters["localdate"] = lambda moment: clock.local(moment).date()
@@ -39,4 +47,6 @@ def init_app(app: Flask) -> None:
         status_words=STATUS_WORDS,
         mask_id_number=identity.mask_id_number,
         mask_name=identity.mask_name,
+        now=clock.now,
+        timedelta=timedelta,
     )

@@ -11,7 +11,6 @@ from flask import (
     current_app,
     g,
     redirect,
-    render_template,
     request,
     session,
     url_for,
@@ -21,7 +20,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from epermit import clock
 from epermit.extensions import limiter, phone_key
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
-from epermit.htmx import current_path, is_partial, render_page
+from epermit.htmx import render_page
 from epermit.services import auth, codes
 from epermit.sql import saved_id
 from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
@@ -156,22 +155,11 @@ def logout() -> BaseResponse:
     return redirect(url_for("main.index", signed_out=1), 303)
 
 
-@bp.get("/session/warning")
-def session_warning() -> BaseResponse:
-    """Fetched by htmx shortly before the idle limit; not counted as activity."""
-    if not is_partial():
-        return redirect(url_for("permit.show"), 303)
-    return Response(
-        render_template(
-            "auth/_session_warning.html",
-            signed_in=current_person() is not None,
-            back=current_path(default=url_for("permit.show")),
-        )
-    )
-
-
 @bp.post("/session/extend")
 def session_extend() -> BaseResponse:
-    # Reaching here already counted as activity (security._expire_idle_session).
+    # Reaching here already counted as activity (security._expire_idle_session). The
+    # warning's script asks with HX-Request and stays on its page: nothing typed is lost.
+    if request.headers.get("HX-Request"):
+        return Response(status=204 if current_person() else 401)
     back = request.form.get("back")
     return redirect(_safe_next(back) if current_person() else url_for("auth.login"), 303)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, redirect, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from epermit.htmx import render_page
+from epermit.templating import LARGE_TEXT_COOKIE
 from epermit.views._common import current_person, dbs
+from epermit.views.auth import _safe_next
 
 bp = Blueprint("main", __name__)
 
@@ -18,6 +21,21 @@ def index() -> Response:
     return render_page(
         "main/index.html", person=current_person(), signed_out=request.args.get("signed_out") == "1"
     )
+
+
+@bp.get("/text-size")
+def text_size() -> BaseResponse:
+    """大字模式 on or off, then back to the page it was chosen on. A plain link and a cookie,
+    so it works without JavaScript; only a display preference, so a GET may set it."""
+    response = redirect(_safe_next(request.args.get("next")), 303)
+    if request.args.get("large") == "1":
+        response.set_cookie(
+            LARGE_TEXT_COOKIE, "1", max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
+            secure=request.is_secure,
+        )
+    else:
+        response.delete_cookie(LARGE_TEXT_COOKIE)
+    return response
 
 
 @bp.get("/healthz")

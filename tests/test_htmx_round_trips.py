@@ -1,0 +1,80 @@
+"""One round trip per step with htmx; a 303 without (SPEC 4.1, 4.5, 8; issue 10)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import Auth, ClientRequest
+
+
+def test_starting_a_wizard_with_htmx_answers_its_first_step_at_once(
+    auth: Auth, client_request: ClientRequest
+):
+    auth.login("张伟")
+    page = client_request.get("/endorse", htmx=True)
+    pushed = page.response.headers["HX-Push-Url"]
+    assert re.fullmatch(r"/endorse/[\w-]+/who", pushed)
+    assert page.soup.h1.get_text(strip=True) == "您为谁办理签注?"
+    assert page.soup.select_one("form")["action"] == pushed
+
+
+def test_a_valid_htmx_post_answers_the_next_step_with_its_address(
+    auth: Auth, client_request: ClientRequest
+):
+    auth.login("张伟")
+    draft = client_request.get("/endorse", 303).location
+    page = client_request.post(draft, {"for_whom": "self"}, expected_status=200, htmx=True)
+    residence = draft.replace("/who", "/residence")
+    assert page.response.headers["HX-Push-Url"] == residence
+    # The next step's own form: it posts to its own address, and leads back to the first.
+    assert page.soup.select_one("form")["action"] == residence
+    assert page.soup.select_one("a.back-link")["href"] == draft
+    assert page.soup.select_one("input[name=address_unchanged]") is not None
+    assert "<html" not in page.response.get_data(as_text=True)
+    # And to check answers, then done: every answer of the journey is one round trip.
+    page = client_request.post(residence, {"address_unchanged": "yes"}, 200, htmx=True)
+    assert page.response.headers["HX-Push-Url"].endswith("/check")
+    page = client_request.post(draft.replace("/who", "/check"), {"declaration": "y"}, 200, True)
+    assert page.response.headers["HX-Push-Url"].endswith("/done")
+    assert page.soup.select_one("#reference").get_text(strip=True).startswith("QZ")
+
+
+def test_without_htmx_a_valid_post_still_redirects(auth: Auth, client_request: ClientRequest):
+    auth.login("张伟")
+    draft = client_request.get("/endorse", 303).location
+    answer = client_request.post(draft, {"for_whom": "self"})
+    assert answer.location == draft.replace("/who", "/residence")
+    assert "HX-Push-Url" not in answer.response.headers
+
+
+def test_a_refused_htmx_post_is_shown_again_without_a_new_address(
+    auth: Auth, client_request: ClientRequest
+):
+    auth.login("张伟")
+    draft = client_request.get("/endorse", 303).location
+    page = client_request.post(draft, {}, expected_status=422, htmx=True)
+    assert "HX-Push-Url" not in page.response.headers
+    assert page.soup.select_one(".error-summary") is not None
+
+
+def test_an_ended_session_sends_htmx_to_the_sign_in_page_as_a_whole_page(client):
+    answer = client.get("/permit", headers={"HX-Request": "true"})
+    assert answer.status_code == 200 and answer.get_data() == b""
+    assert answer.headers["HX-Redirect"].startswith("/login?next=/permit")
+    # Without htmx the same request is an ordinary redirect.
+    assert client.get("/permit").status_code == 303
+
+
+def test_pages_that_need_no_htmx_load_no_script(client, auth: Auth, client_request):
+    # The verifier's page is always a cold first visit on someone else's phone.
+    for url in ("/v/not-a-token", "/healthz-missing-page"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script" not in html, url
+    auth.login("张伟")
+    html = client_request.get("/permit").response.get_data(as_text=True)
+    assert html.count("<script") == 2 and "htmx.min.js" in html and "site.js" in html
+
+
+def test_htmx_keeps_no_copies_of_pages_in_the_browser(client_request: ClientRequest):
+    html = client_request.get("/login").response.get_data(as_text=True)
+    assert '"historyCacheSize":0' in html and '"refreshOnHistoryMiss":true' in html
