@@ -259,20 +259,31 @@ def test_idle_session_ends_after_thirty_minutes(client_request, auth, clock):
     assert "自动退出登录" in page.main_text
 
 
-def test_warning_poll_does_not_keep_the_session_alive(client, auth, clock):
+def test_extending_in_the_background_keeps_the_session_without_leaving_the_page(
+    client, auth, clock
+):
+    # The warning dialog's "继续使用" (static/site.js) asks as htmx does, and stays on its page.
     auth.login("张伟")
-    clock.advance(minutes=25)
-    warning = client.get("/session/warning", headers={"HX-Request": "true"})
-    assert "5分钟后将自动退出" in warning.get_data(as_text=True)
-    clock.advance(minutes=6)
-    assert client.get("/permit").status_code == 303
+    clock.advance(minutes=26)
+    answer = client.post(
+        "/session/extend",
+        data={"csrf_token": csrf_token_of(client)},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 204 and "Location" not in answer.headers
+    clock.advance(minutes=26)
+    assert client.get("/permit").status_code == 200
 
 
-def test_pages_carry_the_idle_warning_poll(client_request, auth):
+def test_pages_carry_the_idle_warning_and_say_when_the_session_ends(client_request, auth):
     auth.login("张伟")
     page = client_request.get("/permit")
-    poll = page.soup.select_one("#session-warning")
-    assert poll["hx-get"] == "/session/warning" and "delay:1500s" in poll["hx-trigger"]
+    dialog = page.soup.select_one("dialog#session-warning")
+    assert dialog["data-idle"] == "1800" and dialog["data-warn"] == "300"
+    assert dialog.select_one("form")["action"] == "/session/extend"
+    # Without JavaScript the footer says when, and that a lost session keeps the draft.
+    ends = page.soup.select_one("#session-ends")
+    assert ends.time.get_text() and "保存为草稿" in ends.get_text()
 
 
 def test_sign_out_ends_the_session(client_request, auth):

@@ -27,7 +27,8 @@ def render_svg(svg: str, scale: int = 8) -> Image.Image:
     zone. A stand-in for a browser, to feed a real decoder."""
     svg_tag = BeautifulSoup(svg, "html.parser").svg
     assert svg_tag is not None, svg
-    assert set(svg_tag.attrs) == {"viewbox"}, svg_tag.attrs
+    # aria-hidden: the element around it names the code (issue 10).
+    assert svg_tag.attrs == {"viewbox": svg_tag["viewbox"], "aria-hidden": "true"}, svg_tag.attrs
     left, top, width, height = (int(n) for n in attr(svg_tag, "viewbox").split())
     assert (left, top) == (0, 0) and width == height
     (path,) = svg_tag.find_all(recursive=False)
