@@ -10,7 +10,8 @@ from flask import Flask, request
 from epermit import clock, forms, identity
 
 STATUS_WORDS = {
-    "valid": ("有效", "您的居住证在有效期内,可以正常使用。"),
+    # {holder}: "您" on one's own page, the member's name on a family member's (issue 10).
+    "valid": ("有效", "{holder}的居住证在有效期内,可以正常使用。"),
     "due": ("待签注", "已进入签注期,请在有效期截止前办理签注,逾期将中止使用。"),
     "suspended": (
         "使用功能中止",

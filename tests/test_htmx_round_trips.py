@@ -78,3 +78,29 @@ def test_pages_that_need_no_htmx_load_no_script(client, auth: Auth, client_reque
 def test_htmx_keeps_no_copies_of_pages_in_the_browser(client_request: ClientRequest):
     html = client_request.get("/login").response.get_data(as_text=True)
     assert '"historyCacheSize":0' in html and '"refreshOnHistoryMiss":true' in html
+
+
+def test_the_account_match_is_checked_in_the_same_round_as_the_formats(
+    auth: Auth, client_request: ClientRequest
+):
+    # GOV.UK: every check in one round, where the fields it needs are well-formed.
+    auth.login("张伟")
+    draft = client_request.get("/endorse", 303).location
+    applicant = client_request.post(draft, {"for_whom": "other"}).location
+    page = client_request.post(
+        applicant,
+        {
+            "agent_name": "李四",  # well-formed, but not the account's name
+            "agent_id_number": "430102199003071234",
+            "agent_phone": "13800000001",
+            "applicant_name": "赵强",
+            "applicant_id_number": "12345",  # malformed
+            "relationship": "other_relative",
+        },
+        expected_status=422,
+    )
+    errors = page.errors()
+    assert set(errors) == {"agent_name", "applicant_id_number"}, errors
+    assert "登录" in errors["agent_name"] or "一致" in errors["agent_name"]
+    # Each field says one thing: the malformed number is not also "no such holder".
+    assert len(page.soup.select("#applicant_id_number-error")) == 1

@@ -205,8 +205,13 @@ class WizardViews:
             getattr(form, limit.field).errors = [TOO_OFTEN]
             return self.render(ctx, step.name, form, url, 429)
         valid = form.validate()
-        if valid and step.validate is not None:
-            valid = step.validate(form, ctx)
+        if step.validate is not None:
+            if valid:
+                valid = step.validate(form, ctx)
+            else:
+                # All checks in one round (GOV.UK): the account match too, when the fields it
+                # reads are well-formed, rather than only after the format errors are fixed.
+                checked_where_well_formed(form, lambda guarded: step.validate(guarded, ctx))
         if not valid:
             # Nothing of an invalid step is saved; wrong consent codes are counted, though.
             ctx.session.commit()
@@ -266,3 +271,34 @@ class WizardViews:
             wizard=self.wizard,
             record=cases.record_of(dbs(), case),
         )
+
+
+class _IllFormed(Exception):
+    """A step's check read a field that already failed its own checks."""
+
+
+class _WellFormedOnly:
+    """The form as a step's check sees it when some fields were refused: reading one of those
+    stops the check (it would only add a second, confusing message to that field)."""
+
+    def __init__(self, form: Any, refused: set[str]) -> None:
+        object.__setattr__(self, "_form", form)
+        object.__setattr__(self, "_refused", refused)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._refused:
+            raise _IllFormed(name)
+        return getattr(self._form, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._form, name, value)
+
+
+def checked_where_well_formed(form: Any, check: Any) -> None:
+    """Run `check` on a form that has errors already, as far as the fields it reads are
+    well-formed: what it refused until it reached a refused field stands."""
+    refused = {name for name, field in form._fields.items() if field.errors}
+    try:
+        check(_WellFormedOnly(form, refused))
+    except _IllFormed:
+        pass
