@@ -57,7 +57,7 @@ def test_unknown_number_gets_the_same_answer_and_no_sms(client_request, outbox):
 
 def test_malformed_phone_gets_chinese_message_next_to_field(client_request):
     page = client_request.post("/login", {"phone": "12345"}, expected_status=422)
-    assert page.errors() == {"phone": "手机号码应为以1开头的11位数字,如13800000000"}
+    assert page.errors() == {"phone": "手机号码应为以1开头的11位数字，如13800000000"}
     assert page.soup.select_one("#phone")["aria-invalid"] == "true"
     assert page.soup.select_one("#phone")["value"] == "12345"
     assert page.soup.title.get_text().startswith("错误: ")
@@ -74,7 +74,7 @@ def test_wrong_code_says_how_many_tries_remain(client_request, outbox):
     code = outbox.last_code(PHONE)
     wrong = "000000" if code != "000000" else "111111"
     page = client_request.post("/login/verify", {"code": wrong}, expected_status=422)
-    assert page.errors()["code"] == "验证码不正确,请核对短信后重新输入(还可尝试4次)"
+    assert page.errors()["code"] == "验证码不正确，请核对短信后重新输入（还可尝试4次）"
 
 
 def test_five_wrong_tries_end_the_code(client_request, outbox):
@@ -95,13 +95,13 @@ def test_expired_code_is_refused(client_request, outbox, clock):
     code = outbox.last_code(PHONE)
     clock.advance(seconds=301)
     page = client_request.post("/login/verify", {"code": code}, expected_status=422)
-    assert page.errors()["code"] == "验证码已过期,请点击“重新获取验证码”"
+    assert page.errors()["code"] == "验证码已过期，请点击“重新获取验证码”"
 
 
 def test_malformed_code_is_refused(client_request):
     start_login(client_request)
     page = client_request.post("/login/verify", {"code": "12ab"}, expected_status=422)
-    assert page.errors()["code"] == "短信验证码应为6位数字,请查看短信后重新输入"
+    assert page.errors()["code"] == "短信验证码应为6位数字，请查看短信后重新输入"
 
 
 def test_full_width_code_is_accepted(client_request, outbox):
@@ -184,7 +184,7 @@ def test_sign_in_is_rate_limited_per_phone(client_request, clock):
         start_login(client_request)
         clock.advance(seconds=61)
     page = client_request.post("/login", {"phone": PHONE}, expected_status=429)
-    assert page.errors()["phone"] == "操作过于频繁,请稍后再试"
+    assert page.errors()["phone"] == "操作过于频繁，请稍后再试"
 
 
 def test_sign_in_is_rate_limited_per_client_address(client_request):

@@ -14,7 +14,7 @@ def test_starting_a_wizard_with_htmx_answers_its_first_step_at_once(
     page = client_request.get("/endorse", htmx=True)
     pushed = page.response.headers["HX-Push-Url"]
     assert re.fullmatch(r"/endorse/[\w-]+/who", pushed)
-    assert page.soup.h1.get_text(strip=True) == "您为谁办理签注?"
+    assert page.soup.h1.get_text(strip=True) == "您为谁办理签注？"
     assert page.soup.select_one("form")["action"] == pushed
 
 

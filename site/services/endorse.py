@@ -154,12 +154,12 @@ def endorse(
     )
     if holder.phone:
         until = outcome.new_valid_until
-        by = "" if actor_id == holder_id else "经代办人申请,"
+        by = "" if actor_id == holder_id else "经代办人申请，"
         sms.queue(
             session,
             to=holder.phone,
             text=(
-                f"【广东省电子居住证】{by}您的居住证已完成签注,有效期至{until.year}年"
+                f"【广东省电子居住证】{by}您的居住证已完成签注，有效期至{until.year}年"
                 f"{until.month}月{until.day}日。办件编号{case.reference}。"
             ),
             now=now,

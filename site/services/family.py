@@ -233,8 +233,8 @@ def _send_consent_code(
         session,
         to=person.phone,
         text=(
-            f"【广东省电子居住证】{owner.name}申请将您添加为家庭成员,添加后可查看您的居住证"
-            f"并为您代办业务。同意请告知验证码{code},{minutes}分钟内有效。如不同意,请勿告诉他人。"
+            f"【广东省电子居住证】{owner.name}申请将您添加为家庭成员，添加后可查看您的居住证"
+            f"并为您代办业务。同意请告知验证码{code}，{minutes}分钟内有效。如不同意，请勿告诉他人。"
         ),
         code=code,
         now=now,

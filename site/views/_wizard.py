@@ -300,5 +300,7 @@ def checked_where_well_formed(form: Any, check: Any) -> None:
     refused = {name for name, field in form._fields.items() if field.errors}
     try:
         check(_WellFormedOnly(form, refused))
-    except _IllFormed:
+    except (_IllFormed, TypeError, ValueError, KeyError, AttributeError):
+        # Or it met an answer left empty because of a refused one (a tampered member
+        # choice leaves the ID number unasked): then it has nothing to add yet.
         pass

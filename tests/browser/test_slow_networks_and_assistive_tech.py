@@ -236,7 +236,7 @@ def test_a_dropped_connection_is_announced_with_a_retry(js_page: Page, outbox):
     expect(status).to_contain_text("网络连接中断")
     expect(status).to_have_attribute("aria-live", "polite")
     expect(page.locator(".request-failed")).to_be_focused()
-    expect(page.locator("h1")).to_have_text("您为谁办理签注?")
+    expect(page.locator("h1")).to_have_text("您为谁办理签注？")
     assert_accessible(page, "request-failed")
     page.context.set_offline(False)
     status.get_by_role("button", name="重试").click()
