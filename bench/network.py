@@ -113,7 +113,7 @@ class Server:
                 break
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(self.process.stderr.read().decode()) from None
+                    raise RuntimeError(self.process.communicate()[1].decode()) from None
                 time.sleep(0.2)
         self.holders = iter(range(HOLDERS))
         self.url = f"http://127.0.0.1:{self.port}"
@@ -315,7 +315,7 @@ def code_address(browser: Any, server: Server) -> str:
     phone, _, _ = server.holder()
     walk.sign_in(phone)
     page.goto("/permit/code")
-    import zxingcpp  # type: ignore[import-untyped]
+    import zxingcpp
     from PIL import Image
 
     shot = tempfile.mktemp(suffix=".png")

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import Auth, ClientRequest
 
-
-def test_starting_a_wizard_with_htmx_answers_its_first_step_at_once(
-    auth: Auth, client_request: ClientRequest
-):
+def test_starting_a_wizard_with_htmx_answers_its_first_step_at_once(auth, client_request):
     auth.login("张伟")
     page = client_request.get("/endorse", htmx=True)
     pushed = page.response.headers["HX-Push-Url"]
@@ -18,9 +14,7 @@ def test_starting_a_wizard_with_htmx_answers_its_first_step_at_once(
     assert page.soup.select_one("form")["action"] == pushed
 
 
-def test_a_valid_htmx_post_answers_the_next_step_with_its_address(
-    auth: Auth, client_request: ClientRequest
-):
+def test_a_valid_htmx_post_answers_the_next_step_with_its_address(auth, client_request):
     auth.login("张伟")
     draft = client_request.get("/endorse", 303).location
     page = client_request.post(draft, {"for_whom": "self"}, expected_status=200, htmx=True)
@@ -39,7 +33,7 @@ def test_a_valid_htmx_post_answers_the_next_step_with_its_address(
     assert page.soup.select_one("#reference").get_text(strip=True).startswith("QZ")
 
 
-def test_without_htmx_a_valid_post_still_redirects(auth: Auth, client_request: ClientRequest):
+def test_without_htmx_a_valid_post_still_redirects(auth, client_request):
     auth.login("张伟")
     draft = client_request.get("/endorse", 303).location
     answer = client_request.post(draft, {"for_whom": "self"})
@@ -47,9 +41,7 @@ def test_without_htmx_a_valid_post_still_redirects(auth: Auth, client_request: C
     assert "HX-Push-Url" not in answer.response.headers
 
 
-def test_a_refused_htmx_post_is_shown_again_without_a_new_address(
-    auth: Auth, client_request: ClientRequest
-):
+def test_a_refused_htmx_post_is_shown_again_without_a_new_address(auth, client_request):
     auth.login("张伟")
     draft = client_request.get("/endorse", 303).location
     page = client_request.post(draft, {}, expected_status=422, htmx=True)
@@ -65,7 +57,7 @@ def test_an_ended_session_sends_htmx_to_the_sign_in_page_as_a_whole_page(client)
     assert client.get("/permit").status_code == 303
 
 
-def test_pages_that_need_no_htmx_load_no_script(client, auth: Auth, client_request):
+def test_pages_that_need_no_htmx_load_no_script(client, auth, client_request):
     # The verifier's page is always a cold first visit on someone else's phone.
     for url in ("/v/not-a-token", "/healthz-missing-page"):
         html = client.get(url).get_data(as_text=True)
@@ -75,14 +67,12 @@ def test_pages_that_need_no_htmx_load_no_script(client, auth: Auth, client_reque
     assert html.count("<script") == 2 and "htmx.min.js" in html and "site.js" in html
 
 
-def test_htmx_keeps_no_copies_of_pages_in_the_browser(client_request: ClientRequest):
+def test_htmx_keeps_no_copies_of_pages_in_the_browser(client_request):
     html = client_request.get("/login").response.get_data(as_text=True)
     assert '"historyCacheSize":0' in html and '"refreshOnHistoryMiss":true' in html
 
 
-def test_the_account_match_is_checked_in_the_same_round_as_the_formats(
-    auth: Auth, client_request: ClientRequest
-):
+def test_the_account_match_is_checked_in_the_same_round_as_the_formats(auth, client_request):
     # GOV.UK: every check in one round, where the fields it needs are well-formed.
     auth.login("张伟")
     draft = client_request.get("/endorse", 303).location

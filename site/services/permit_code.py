@@ -165,6 +165,6 @@ def qr_svg(data: str) -> str:
     # Scaled by CSS to any width, anti-aliased rows would leave hairline gaps between them.
     return (
         # aria-hidden: the element around it carries the name (role="img", aria-label).
-        f'<svg viewBox="0 0 {side} {side}" aria-hidden="true"><path shape-rendering="crispEdges" stroke="#000" '
-        f'd="{"".join(parts)}"/></svg>'
+        f'<svg viewBox="0 0 {side} {side}" aria-hidden="true">'
+        f'<path shape-rendering="crispEdges" stroke="#000" d="{"".join(parts)}"/></svg>'
     )

@@ -104,8 +104,10 @@ def test_the_code_is_readable_in_dark_and_forced_colours(js_page: Page, outbox, 
         cdp.send("Emulation.setAutoDarkModeOverride", {"enabled": True})
         page.emulate_media(color_scheme="dark")
     else:
-        scheme = "dark" if mode.endswith("dark") else "light"
-        page.emulate_media(forced_colors="active", color_scheme=scheme)
+        if mode.endswith("dark"):
+            page.emulate_media(forced_colors="active", color_scheme="dark")
+        else:
+            page.emulate_media(forced_colors="active", color_scheme="light")
     page.goto("/permit/code")
     assert "/v/" in read_qr(page)
     page.goto("/permit")
@@ -205,9 +207,7 @@ def test_no_page_scrolls_sideways_at_200_percent_text(browser: Browser, live_ser
         context.close()
 
 
-def test_masked_id_is_read_in_words_and_back_link_has_no_chevron_in_its_name(
-    js_page: Page, outbox
-):
+def test_masked_id_is_read_in_words_and_back_link_has_no_chevron_in_its_name(js_page: Page, outbox):
     page = js_page
     login(page, True, ZHANG_WEI, outbox)
     card = page.locator(".card-fields")
