@@ -94,3 +94,11 @@ def test_the_account_match_is_checked_in_the_same_round_as_the_formats(auth, cli
     assert "登录" in errors["agent_name"] or "一致" in errors["agent_name"]
     # Each field says one thing: the malformed number is not also "no such holder".
     assert len(page.soup.select("#applicant_id_number-error")) == 1
+
+
+def test_asking_for_a_code_with_htmx_answers_the_code_page_at_once(client_request, outbox):
+    page = client_request.post("/login", {"phone": "13800000001"}, 200, htmx=True)
+    assert page.response.headers["HX-Push-Url"] == "/login/verify"
+    assert page.soup.select_one("input[name=code]") is not None
+    assert page.soup.select_one("#code").get("aria-invalid") is None  # not refused: not posted
+    assert outbox.last_code("13800000001")

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from epermit import clock
 from epermit.extensions import limiter, phone_key
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
-from epermit.htmx import render_page
+from epermit.htmx import follow, render_page
 from epermit.services import auth, codes
 from epermit.sql import saved_id
 from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
@@ -101,7 +101,20 @@ def login() -> BaseResponse:
         session["resend_wait"] = wait.wait_seconds
     session["login_phone"] = phone
     session["login_next"] = _safe_next(request.args.get("next"))
-    return redirect(url_for("auth.verify"), 303)
+    # With htmx the code page comes in the same round trip (epermit.htmx.follow).
+    blank = VerifyForm(formdata=None, today=clock.today())
+    return follow(url_for("auth.verify"), lambda: _verify_page(blank))
+
+
+def _verify_page(form: VerifyForm) -> Response:
+    phone = session["login_phone"]
+    return render_page(
+        "auth/verify.html",
+        form=form,
+        masked_phone=phone[:3] + "****" + phone[-4:],
+        phone=phone,
+        resend_wait=session.get("resend_wait"),
+    )
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
@@ -111,13 +124,8 @@ def verify() -> BaseResponse:
     if not phone:
         return redirect(url_for("auth.login"), 303)
     form = VerifyForm(today=clock.today())
-    context = {
-        "masked_phone": phone[:3] + "****" + phone[-4:],
-        "phone": phone,
-        "resend_wait": session.get("resend_wait"),
-    }
     if not form.validate_on_submit():
-        return render_page("auth/verify.html", form=form, **context)
+        return _verify_page(form)
     code = form.code.data
     assert code is not None  # a required field that validated
     try:
@@ -133,7 +141,7 @@ def verify() -> BaseResponse:
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count
         form.code.errors = [code_error(error, resend="重新获取验证码")]
-        return render_page("auth/verify.html", form=form, **context)
+        return _verify_page(form)
     dbs().commit()
     target = session.get("login_next") or url_for("permit.show")
     session.clear()
