@@ -102,3 +102,16 @@ def test_asking_for_a_code_with_htmx_answers_the_code_page_at_once(client_reques
     assert page.soup.select_one("input[name=code]") is not None
     assert page.soup.select_one("#code").get("aria-invalid") is None  # not refused: not posted
     assert outbox.last_code("13800000001")
+
+
+def test_adding_a_family_member_with_htmx_answers_the_code_page_at_once(auth, client_request):
+    auth.login("张伟")
+    page = client_request.post(
+        "/family/add",
+        {"name": "赵强", "id_number": "410102199309144711", "relationship": "sibling"},
+        200,
+        htmx=True,
+    )
+    assert page.response.headers["HX-Push-Url"] == "/family/add/consent"
+    assert page.soup.select_one("input[name=consent_code]") is not None
+    assert "赵强" in page.soup.get_text()

@@ -27,7 +27,7 @@ from epermit.forms import (
     Form,
     code_error,
 )
-from epermit.htmx import render_page
+from epermit.htmx import follow, render_page
 from epermit.services import codes, family
 from epermit.views._common import (
     acting,
@@ -105,11 +105,16 @@ def add() -> BaseResponse:
         _explain(form, error)
         return render_page("family/add.html", form=form)
     commit_and_deliver()
+    # With htmx the next page comes in the same round trip (epermit.htmx.follow).
     if isinstance(outcome, family.Added):
         flash(outcome.member.name, "added")
-        return redirect(url_for("family.index"), 303)
+        return follow(url_for("family.index"), index)
     session[PENDING] = {"member_id": outcome.member.id, "relationship": outcome.relationship}
-    return redirect(url_for("family.consent"), 303)
+    blank = FamilyConsentForm(formdata=None, today=who.today)
+    return follow(
+        url_for("family.consent"),
+        lambda: render_page("family/consent.html", form=blank, person=outcome.member),
+    )
 
 
 def _explain(form: FamilyAddForm, error: family.FamilyError) -> None:
@@ -180,7 +185,7 @@ def consent() -> BaseResponse:
     commit_and_deliver()
     session.pop(PENDING, None)
     flash(added.member.name, "added")
-    return redirect(url_for("family.index"), 303)
+    return follow(url_for("family.index"), index)
 
 
 @bp.post("/family/add/consent/resend")
