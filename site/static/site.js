@@ -133,6 +133,15 @@
     else again.click();
   });
 
+  /* The 大字模式 link returns to the page it was chosen on: the one shown now, after swaps. */
+  var textSize = document.querySelector("a.text-size");
+  document.body.addEventListener("htmx:pushedIntoHistory", function (event) {
+    if (!textSize) return;
+    var link = new URL(textSize.href);
+    link.searchParams.set("next", event.detail.path);
+    textSize.href = link.pathname + link.search;
+  });
+
   /* 3. Error summary links, as GOV.UK's: the field and its label (or legend) in view */
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest(".error-summary a[href^='#']");

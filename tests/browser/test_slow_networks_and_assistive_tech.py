@@ -320,3 +320,15 @@ def test_large_text_mode_is_switched_without_javascript_and_is_accessible(
     with page.expect_navigation():
         page.get_by_role("link", name="标准字号").click()
     expect(page.get_by_role("link", name="大字模式")).to_be_visible()
+
+
+def test_large_text_returns_to_the_page_shown_after_htmx_swaps(js_page: Page, outbox):
+    page = js_page
+    login(page, True, ZHANG_WEI, outbox)
+    page.locator('nav a[href="/family"]').click()
+    page.wait_for_url("**/family")
+    settle(page, True)
+    with page.expect_navigation():
+        page.get_by_role("link", name="大字模式").click()
+    page.wait_for_url("**/family")
+    expect(page.locator("html")).to_have_class("large-text")
