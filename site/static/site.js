@@ -31,10 +31,11 @@
         ends.textContent = ("0" + end.getHours()).slice(-2) + ":" + ("0" + end.getMinutes()).slice(-2);
       }
       timers = [
-        setTimeout(function () { open(Math.round(warn / 60000)); }, idle - warn),
-        setTimeout(function () { open(1); }, idle - 60000),
+        setTimeout(function () { open(Math.max(1, Math.round(warn / 60000))); }, idle - warn),
         setTimeout(function () { window.location.assign(dialog.getAttribute("data-ended")); }, idle)
       ];
+      // Said again a minute before the end.
+      if (warn > 60000) timers.push(setTimeout(function () { open(1); }, idle - 60000));
     };
     var open = function (minutes) {
       left.textContent = minutes + "分钟";
