@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tests.conftest import csrf_token_of
+
 
 def test_starting_a_wizard_with_htmx_answers_its_first_step_at_once(auth, client_request):
     auth.login("张伟")
@@ -115,3 +117,40 @@ def test_adding_a_family_member_with_htmx_answers_the_code_page_at_once(auth, cl
     assert page.response.headers["HX-Push-Url"] == "/family/add/consent"
     assert page.soup.select_one("input[name=consent_code]") is not None
     assert "赵强" in page.soup.get_text()
+
+
+def test_signing_in_with_htmx_answers_the_whole_permit_page_at_once(client_request, outbox):
+    client_request.post("/login", {"phone": "13800000001"})
+    code = outbox.last_code("13800000001")
+    answer = client_request.client.post(
+        "/login/verify",
+        data={"code": code, "csrf_token": csrf_token_of(client_request.client)},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 200
+    assert answer.headers["HX-Push-Url"] == "/permit"
+    # The whole page, for the body: the header now names who is signed in.
+    assert answer.headers["HX-Retarget"] == "body"
+    html = answer.get_data(as_text=True)
+    assert html.lstrip().startswith("<!doctype html>") and "张伟已登录" in html
+
+
+def test_forms_on_the_page_answered_at_sign_in_carry_a_token_of_the_new_session(
+    client_request, outbox
+):
+
+    client_request.post("/login", {"phone": "13800000001"})
+    answer = client_request.client.post(
+        "/login/verify",
+        data={
+            "code": outbox.last_code("13800000001"),
+            "csrf_token": csrf_token_of(client_request.client),
+        },
+        headers={"HX-Request": "true"},
+    )
+    token = re.search(r'name="csrf_token" value="([^"]+)"', answer.get_data(as_text=True))
+    assert token
+    extended = client_request.client.post(
+        "/session/extend", data={"csrf_token": token.group(1)}, headers={"HX-Request": "true"}
+    )
+    assert extended.status_code == 204

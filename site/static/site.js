@@ -8,7 +8,7 @@
 (function () {
   "use strict";
   var status = document.getElementById("request-status");
-  var dialog = document.getElementById("session-warning");
+  var dialog = null;
 
   function passive(detail) {
     // A timer's request (the live code) is not the visitor acting: it extends nothing.
@@ -18,74 +18,91 @@
   /* 1. Timeout warning */
   var timers = [];
   var returnTo = null;
-  if (dialog && dialog.showModal) {
-    var idle = Number(dialog.getAttribute("data-idle")) * 1000;
-    var warn = Number(dialog.getAttribute("data-warn")) * 1000;
-    var left = dialog.querySelector(".session-left");
-    var ends = document.querySelector("#session-ends time");
-    var arm = function () {
-      timers.forEach(clearTimeout);
-      var end = new Date(Date.now() + idle);
-      if (ends) {
-        ends.setAttribute("datetime", end.toISOString());
-        ends.textContent = ("0" + end.getHours()).slice(-2) + ":" + ("0" + end.getMinutes()).slice(-2);
+  var idle = 0, warn = 0, left = null, ends = null;
+  var arm = function () {
+    timers.forEach(clearTimeout);
+    timers = [];
+    if (!dialog) return;
+    var end = new Date(Date.now() + idle);
+    if (ends) {
+      ends.setAttribute("datetime", end.toISOString());
+      ends.textContent = ("0" + end.getHours()).slice(-2) + ":" + ("0" + end.getMinutes()).slice(-2);
+    }
+    timers = [
+      setTimeout(function () { open(Math.max(1, Math.round(warn / 60000))); }, idle - warn),
+      setTimeout(function () { window.location.assign(dialog.getAttribute("data-ended")); }, idle)
+    ];
+    // Said again a minute before the end.
+    if (warn > 60000) timers.push(setTimeout(function () { open(1); }, idle - 60000));
+  };
+  var open = function (minutes) {
+    left.textContent = minutes + "分钟";
+    if (!dialog.open) {
+      returnTo = document.activeElement;
+      dialog.showModal();
+    }
+    dialog.querySelector("h2").focus();
+  };
+  var close = function () {
+    if (dialog.open) dialog.close();
+    var back = returnTo && document.contains(returnTo) ? returnTo : document.querySelector("main h1") || document.getElementById("main");
+    back.focus();
+  };
+  var extend = function () {
+    var form = dialog.querySelector("form");
+    var button = form.querySelector("button");
+    button.disabled = true;
+    fetch(form.action, {
+      method: "POST",
+      body: new FormData(form),
+      headers: { "HX-Request": "true" },
+      credentials: "same-origin"
+    }).then(function (response) {
+      button.disabled = false;
+      if (response.status === 204) {
+        close();
+        arm();
+      } else {
+        window.location.assign(dialog.getAttribute("data-ended"));
       }
-      timers = [
-        setTimeout(function () { open(Math.max(1, Math.round(warn / 60000))); }, idle - warn),
-        setTimeout(function () { window.location.assign(dialog.getAttribute("data-ended")); }, idle)
-      ];
-      // Said again a minute before the end.
-      if (warn > 60000) timers.push(setTimeout(function () { open(1); }, idle - 60000));
-    };
-    var open = function (minutes) {
-      left.textContent = minutes + "分钟";
-      if (!dialog.open) {
-        returnTo = document.activeElement;
-        dialog.showModal();
-      }
-      dialog.querySelector("h2").focus();
-    };
-    var close = function () {
-      if (dialog.open) dialog.close();
-      var back = returnTo && document.contains(returnTo) ? returnTo : document.querySelector("main h1") || document.getElementById("main");
-      back.focus();
-    };
-    var extend = function () {
-      var form = dialog.querySelector("form");
-      var button = form.querySelector("button");
-      button.disabled = true;
-      fetch(form.action, {
-        method: "POST",
-        body: new FormData(form),
-        headers: { "HX-Request": "true" },
-        credentials: "same-origin"
-      }).then(function (response) {
-        button.disabled = false;
-        if (response.status === 204) {
-          close();
-          arm();
-        } else {
-          window.location.assign(dialog.getAttribute("data-ended"));
-        }
-      }, function () {
-        button.disabled = false;
-        left.textContent = left.textContent + "（网络连接中断，请检查网络后再点“继续使用”）";
+    }, function () {
+      button.disabled = false;
+      left.textContent = left.textContent + "（网络连接中断，请检查网络后再点“继续使用”）";
+    });
+  };
+  // Run on load, and again when a whole page is swapped in (signing in, epermit.htmx.follow).
+  var setUp = function () {
+    status = document.getElementById("request-status");
+    var found = document.getElementById("session-warning");
+    dialog = found && found.showModal ? found : null;
+    if (dialog) {
+      idle = Number(dialog.getAttribute("data-idle")) * 1000;
+      warn = Number(dialog.getAttribute("data-warn")) * 1000;
+      left = dialog.querySelector(".session-left");
+      ends = document.querySelector("#session-ends time");
+      dialog.querySelector("form").addEventListener("submit", function (event) {
+        event.preventDefault();
+        extend();
       });
-    };
-    dialog.querySelector("form").addEventListener("submit", function (event) {
-      event.preventDefault();
-      extend();
-    });
-    // Escape is an answer too: the visitor is there, so the session goes on.
-    dialog.addEventListener("cancel", function (event) {
-      event.preventDefault();
-      extend();
-    });
-    document.body.addEventListener("htmx:afterRequest", function (event) {
-      if (!passive(event.detail) && event.detail.xhr && event.detail.xhr.status) arm();
-    });
+      // Escape is an answer too: the visitor is there, so the session goes on.
+      dialog.addEventListener("cancel", function (event) {
+        event.preventDefault();
+        extend();
+      });
+    }
     arm();
-  }
+  };
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (!passive(event.detail) && event.detail.xhr && event.detail.xhr.status) arm();
+  });
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target !== document.body) return;
+    setUp();
+    // The pressed button went with the old page: focus the new heading, never the body.
+    var heading = document.querySelector("main h1");
+    if (heading) heading.focus();
+  });
+  setUp();
 
   /* 2. Say what is happening */
   var slow = null;
@@ -125,8 +142,8 @@
   document.body.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "main") say("");
   });
-  status.addEventListener("click", function (event) {
-    if (!event.target.closest(".retry") || !failed) return;
+  document.body.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest("#request-status .retry") || !failed) return;
     var again = failed;
     say("");
     if (again.tagName === "FORM") again.requestSubmit();
@@ -135,8 +152,8 @@
   });
 
   /* The 大字模式 link returns to the page it was chosen on: the one shown now, after swaps. */
-  var textSize = document.querySelector("a.text-size");
   document.body.addEventListener("htmx:pushedIntoHistory", function (event) {
+    var textSize = document.querySelector("a.text-size");
     if (!textSize) return;
     var link = new URL(textSize.href);
     link.searchParams.set("next", event.detail.path);

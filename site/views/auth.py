@@ -15,6 +15,8 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
@@ -145,10 +147,22 @@ def verify() -> BaseResponse:
     dbs().commit()
     target = session.get("login_next") or url_for("permit.show")
     session.clear()
+    # The token cached for this request was the cleared session's: forms on the page now
+    # answered (epermit.htmx.follow) need one of the new session.
+    g.pop("csrf_token", None)
     session["person_id"] = person.id
     session["epoch"] = person.session_epoch
     session["seen"] = clock.epoch()
-    return redirect(target, 303)
+    try:
+        endpoint, args = current_app.url_map.bind("").match(target, method="GET")
+    except (HTTPException, RoutingException):
+        return redirect(target, 303)
+    # With htmx the page signed in to comes in the same round trip, as a whole page (its
+    # header names who is signed in); a target with a query keeps the plain redirect.
+    view = current_app.view_functions[endpoint]
+    if "?" in target:
+        return redirect(target, 303)
+    return follow(target, lambda: view(**args), whole_page=True)
 
 
 @bp.post("/logout")

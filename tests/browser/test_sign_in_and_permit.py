@@ -81,7 +81,7 @@ def test_htmx_swaps_only_main_and_focuses_heading(page, js, outbox):
 
 
 def test_idle_warning_appears_before_sign_out_and_can_be_dismissed(app, page, js, outbox):
-    app.config["SESSION_IDLE_SECONDS"] = 20  # the warning comes at half of so short a limit
+    app.config["SESSION_IDLE_SECONDS"] = 40  # the warning comes at half of so short a limit
     login(page, js, "13800000001", outbox)
     if not js:
         # Without JavaScript the page says the limit, and the time, up front instead.
@@ -89,7 +89,7 @@ def test_idle_warning_appears_before_sign_out_and_can_be_dismissed(app, page, js
         expect(page.locator("#session-warning")).not_to_be_visible()
         return
     warning = page.locator("dialog#session-warning")
-    expect(warning).to_be_visible(timeout=15_000)
+    expect(warning).to_be_visible(timeout=30_000)
     expect(warning).to_contain_text("分钟后将自动退出登录")
     expect(page.locator("#session-warning-title")).to_be_focused()
     assert_accessible(page, "idle-warning")

@@ -296,8 +296,9 @@ def test_large_text_mode_is_switched_without_javascript_and_is_accessible(
     page: Page, js: bool, outbox
 ):
     login(page, js, ZHANG_WEI, outbox)
+    link = page.get_by_role("link", name="大字模式")
     with page.expect_navigation():
-        page.get_by_role("link", name="大字模式").click()
+        link.click()
     page.wait_for_url("**/permit")
     expect(page.get_by_role("link", name="标准字号")).to_be_visible()
     if js:
