@@ -11,6 +11,8 @@
    and off, cold cache: seconds and bytes each, against BENCH_NETWORK_REF in the same run.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
+3. Login timing (BENCH_ONLY=login, not run by default): POST /login for registered against
+   unregistered numbers, the difference of medians beside its noise (bench/login_timing.py).
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
 comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
@@ -504,3 +506,5 @@ if __name__ == "__main__":
         lookup_benchmark()
     if "network" in ONLY:
         subprocess.run([sys.executable, str(ROOT / "bench" / "network.py")], check=True)
+    if "login" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)

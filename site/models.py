@@ -11,6 +11,7 @@ from sqlmodel import JSON, Column, Field, SQLModel
 from epermit.vocabulary import (
     CaseKind,
     DeclarantRole,
+    LinkBasis,
     OrganisationKind,
     Reason,
     Relationship,
@@ -25,6 +26,11 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def _since_issue(context: Any) -> date:
+    """A new permit is registered at its address from the day it is issued."""
+    return context.get_current_parameters()["issue_date"]
 
 
 class Person(SQLModel, table=True):
@@ -89,6 +95,11 @@ class Permit(SQLModel, table=True):
     school_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     hotel_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     is_current: bool = Field(default=True)
+    # Registered at the current address since (SPEC 10.2 rosters, 9.4 history): the issue date
+    # unless a change of address moved the permit; continuity is separate and never moves.
+    registered_since: date | None = Field(
+        default=None, sa_column=Column(sa.Date, nullable=False, default=_since_issue)
+    )
 
 
 class FamilyLink(SQLModel, table=True):
@@ -96,6 +107,7 @@ class FamilyLink(SQLModel, table=True):
         sa.UniqueConstraint("person_id", "member_id"),
         sa.CheckConstraint("person_id <> member_id", name="not_self"),
         sa.CheckConstraint(sql_in("relationship", Relationship), name="relationship"),
+        sa.CheckConstraint(sql_in("basis", LinkBasis), name="basis"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -104,6 +116,8 @@ class FamilyLink(SQLModel, table=True):
     # The member's relation to the person who keeps the list.
     relationship: str = Field(max_length=20)
     created_at: datetime
+    # Who agreed to the link (SPEC 2.9); a `direct` one may not deregister online.
+    basis: str = Field(max_length=10)
 
 
 class Case(SQLModel, table=True):
@@ -189,6 +203,15 @@ class SmsOutbox(SQLModel, table=True):
     code: str | None = Field(default=None, max_length=6)
     created_at: datetime
     delivered_at: datetime | None = Field(default=None, index=True)
+    # Delivery, one message at a time (services.sms): each claim counts an attempt and holds
+    # the message until next_attempt_at, so no two deliverers send it at once; a failure moves
+    # next_attempt_at back off; after sms.MAX_ATTEMPTS the message is dead, not retried.
+    template: str | None = Field(default=None, max_length=40)
+    params: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime | None = Field(default=None, index=True)
+    last_error: str | None = Field(default=None, max_length=300)
+    dead_at: datetime | None = None
 
 
 class AuditEvent(SQLModel, table=True):

@@ -23,7 +23,7 @@ from sqlmodel import Session, SQLModel
 from werkzeug.serving import make_server
 
 from epermit import clock as app_clock
-from epermit import create_app, db, demo
+from epermit import create_app, db, delivery, demo
 from epermit.extensions import limiter
 
 # 10:00 in Guangzhou: far from midnight, so "today" is the same in UTC and Asia/Shanghai.
@@ -90,6 +90,9 @@ def app(
             "SECRET_KEY": "test-secret",
             "SMS_BACKEND": "file",
             "SMS_OUTBOX": str(tmp_path / "sms-outbox.jsonl"),
+            # A page answers once its SMS is in the outbox file; the wait ends as soon as the
+            # deliverer's pass does, so a long bound only matters on a machine under load.
+            "SMS_DELIVERY_WAIT": 30,
             "RATELIMIT_STORAGE_URI": "memory://",
             "CLOCK": clock,
             "PUBLIC_BASE_URL": "http://localhost",
@@ -103,6 +106,7 @@ def app(
         demo.seed(session, clock.today, clock())
     limiter.reset()
     yield app
+    delivery.of(app).stop()
     engine.dispose()
 
 

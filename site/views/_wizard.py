@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import db
 from epermit import wizard as engine
-from epermit.extensions import DRAFTS, allowed
+from epermit.extensions import DRAFTS, allowed, spend, within
 from epermit.forms import TOO_OFTEN
 from epermit.htmx import follow, render_page
 from epermit.models import Case, Draft
@@ -99,7 +99,7 @@ class WizardViews:
 
     def start(self) -> BaseResponse:
         who = acting()
-        if not allowed(DRAFTS, who.person_id, who.client_address):
+        if not allowed(DRAFTS, who.person_id):
             abort(429)
         defaults: dict[str, Any] = {}
         if viewing_id() != who.person_id:
@@ -200,7 +200,7 @@ class WizardViews:
         form = step.form(today=ctx.today)
         engine.form_setup(form, ctx)
         limit = step.limit
-        if limit and not allowed(limit.budget, ctx.actor_id, ctx.client_address):
+        if limit and not within(limit.budget, ctx.actor_id):
             # Refused next to the field like any other error, with what was typed kept.
             getattr(form, limit.field).errors = [TOO_OFTEN]
             return self.render(ctx, step.name, form, url, 429)
@@ -208,10 +208,19 @@ class WizardViews:
         if step.validate is not None:
             if valid:
                 valid = step.validate(form, ctx)
+                if not valid and limit:
+                    # Only what the database refused counts (a lookup that missed, a wrong
+                    # code), never a typo the form caught nor an answer that was right.
+                    spend(limit.budget, ctx.actor_id)
             else:
                 # All checks in one round (GOV.UK): the account match too, when the fields it
                 # reads are well-formed, rather than only after the format errors are fixed.
+                before = sum(len(field.errors) for field in form)
                 checked_where_well_formed(form, lambda guarded: step.validate(guarded, ctx))
+                if limit and sum(len(field.errors) for field in form) > before:
+                    # A refusal by the database counts here too: a malformed second field
+                    # must not make lookups free.
+                    spend(limit.budget, ctx.actor_id)
         if not valid:
             # Nothing of an invalid step is saved; wrong consent codes are counted, though.
             ctx.session.commit()

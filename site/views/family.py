@@ -17,7 +17,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from epermit.extensions import CONSENT_TRIES, LOOKUP, allowed
+from epermit.extensions import CONSENT_TRIES, LOOKUP, spend, within
 from epermit.forms import (
     RELATIONSHIP_WORDS,
     TOO_OFTEN,
@@ -29,6 +29,7 @@ from epermit.forms import (
 )
 from epermit.htmx import follow, render_page
 from epermit.services import codes, family
+from epermit.sql import fits_id
 from epermit.views._common import (
     acting,
     commit_and_deliver,
@@ -36,6 +37,7 @@ from epermit.views._common import (
     login_required,
     viewing_id,
 )
+from epermit.vocabulary import LinkBasis
 
 bp = Blueprint("family", __name__)
 
@@ -66,8 +68,11 @@ def switch() -> BaseResponse:
     form = FamilySwitchForm(today=acting().today)
     if not form.validate():
         abort(400)
+    member_id = int(form.member.data or 0)
+    if not fits_id(member_id):
+        abort(404)  # no row has it, and PostgreSQL would refuse to look for it
     try:
-        person = family.check_switch(dbs(), owner_id, int(form.member.data or 0))
+        person = family.check_switch(dbs(), owner_id, member_id)
     except family.NotAMember:
         # Same answer as for a person who does not exist: no way to probe who is registered.
         abort(404)
@@ -83,7 +88,7 @@ def switch() -> BaseResponse:
 def add() -> BaseResponse:
     who = acting()
     form = FamilyAddForm(today=who.today)
-    if form.is_submitted() and not allowed(LOOKUP, who.person_id, who.client_address):
+    if form.is_submitted() and not within(LOOKUP, who.person_id):
         # Adding by name and ID number must not become a way to test guesses against the
         # register: it shares the wizards' lookup budget.
         form.id_number.errors = [TOO_OFTEN]
@@ -102,6 +107,8 @@ def add() -> BaseResponse:
         )
     except family.FamilyError as error:
         dbs().rollback()
+        if isinstance(error, family.NoMatchingPermit):
+            spend(LOOKUP, who.person_id)  # only a miss counts against the budget
         _explain(form, error)
         return render_page("family/add.html", form=form)
     commit_and_deliver()
@@ -111,10 +118,15 @@ def add() -> BaseResponse:
         return follow(url_for("family.index"), index)
     session[PENDING] = {"member_id": outcome.member.id, "relationship": outcome.relationship}
     blank = FamilyConsentForm(formdata=None, today=who.today)
-    return follow(
-        url_for("family.consent"),
-        lambda: render_page("family/consent.html", form=blank, person=outcome.member),
-    )
+
+    def consent_page() -> Response:
+        agreement = family.agreement_for(dbs(), outcome.member, who.today)
+        approval = agreement.basis is not LinkBasis.CONSENTED
+        return render_page(
+            "family/consent.html", form=blank, person=outcome.member, approval=approval
+        )
+
+    return follow(url_for("family.consent"), consent_page)
 
 
 def _explain(form: FamilyAddForm, error: family.FamilyError) -> None:
@@ -154,12 +166,15 @@ def consent() -> BaseResponse:
     member_id, relationship = pending
     try:
         person = family.candidate(dbs(), member_id)
-    except family.NotAMember:
+        agreement = family.agreement_for(dbs(), person, who.today)
+    except (family.NotAMember, family.NoPhoneForConsent):
         session.pop(PENDING, None)
         return redirect(url_for("family.add"), 303)
     form = FamilyConsentForm(today=who.today)
-    context: dict[str, Any] = {"person": person}
-    if form.is_submitted() and not allowed(CONSENT_TRIES, who.person_id, who.client_address):
+    # Whose code it is: the member's own, or (approved) one of the people listing them.
+    approval = agreement.basis is not LinkBasis.CONSENTED
+    context: dict[str, Any] = {"person": person, "approval": approval}
+    if form.is_submitted() and not within(CONSENT_TRIES, who.person_id):
         # Guesses at consent codes share one budget with the wizards' consent steps.
         form.consent_code.errors = [TOO_OFTEN]
         return render_page("family/consent.html", status=429, form=form, **context)
@@ -176,6 +191,7 @@ def consent() -> BaseResponse:
         )
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count
+        spend(CONSENT_TRIES, who.person_id)
         form.consent_code.errors = [code_error(error, resend="重新发送验证码", check_with="向对方")]
         return render_page("family/consent.html", form=form, **context)
     except family.AlreadyMember:
@@ -213,8 +229,8 @@ def resend() -> BaseResponse:
     return redirect(url_for("family.consent"), 303)
 
 
-# A row id fits a 64-bit integer; a larger one would crash the query rather than miss.
-@bp.route("/family/<int(max=9223372036854775807):member_id>/remove", methods=["GET", "POST"])
+# <id:…> (epermit.bounds): a number no row can have is no page (404), on either database.
+@bp.route("/family/<id:member_id>/remove", methods=["GET", "POST"])
 @login_required
 def remove(member_id: int) -> BaseResponse:
     owner_id = _owner_id()
