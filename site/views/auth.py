@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -226,7 +227,7 @@ def verify() -> BaseResponse:
     else:
         # With htmx the page signed in to comes in the same round trip, as a whole page
         # (its header names who is signed in); a target with a query keeps the redirect.
-        view = current_app.view_functions[endpoint]
+        view: Any = current_app.view_functions[endpoint]
         response = follow(
             target, lambda: current_app.make_response(view(**args)), whole_page=True
         )
