@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,6 @@ def serve_tree(site: str, port: int, instance: str) -> None:
     """In a fresh process: import epermit from `site`, seed, and serve on `port`."""
     sys.path.insert(0, str(BENCH))
     from cpu import load_epermit  # type: ignore[import-not-found]
-    from run import seed_bench_holders  # type: ignore[import-not-found]
 
     load_epermit(Path(site))
     from werkzeug.serving import make_server
@@ -78,16 +77,58 @@ def serve_tree(site: str, port: int, instance: str) -> None:
     for command in (["migrate"], ["seed-demo"]):
         result = app.test_cli_runner().invoke(args=command)
         assert result.exit_code == 0, (command, result.output, result.exception)
-    import sqlalchemy as sa
-
-    phones = seed_bench_holders(database_url, HOLDERS)
-    with sa.create_engine(database_url).begin() as connection:
-        for n, phone in enumerate(phones):
-            connection.execute(
-                sa.text("UPDATE person SET name = :n WHERE phone = :p"),
-                {"n": holder_name(n), "p": phone},
-            )
+    seed_holders(database_url, HOLDERS)
     make_server("127.0.0.1", port, app, threaded=True).serve_forever()
+
+
+def seed_holders(database_url: str, count: int) -> list[str]:
+    """Due holders as bench/run.py seeds them, for this tree's schema or the baseline's
+    (a newer one records since when a permit is registered at its address)."""
+    import sqlalchemy as sa
+    from stdnum.cn import ric
+
+    engine = sa.create_engine(database_url)
+    since = "registered_since" in {c["name"] for c in sa.inspect(engine).get_columns("permit")}
+    today = date.today()
+    phones = []
+    with engine.begin() as connection:
+        address_id = connection.execute(sa.text("SELECT id FROM address ORDER BY id")).scalar()
+        for n in range(count):
+            body = f"440106{1950 + n // 1000:04d}0101{n % 1000:03d}"
+            phone = f"139{n:08d}"
+            phones.append(phone)
+            person_id = connection.execute(
+                sa.text(
+                    "INSERT INTO person (id_number, name, sex, ethnicity, birth_date, hukou, phone)"
+                    " VALUES (:i, :n, 'male', '汉族', :b, '广东省广州市', :p) RETURNING id"
+                ),
+                {
+                    "i": body + ric.calc_check_digit(body + "0"),
+                    "n": holder_name(n),
+                    "b": date(int(body[6:10]), int(body[10:12]), int(body[12:14])),
+                    "p": phone,
+                },
+            ).scalar()
+            valid_until = today + timedelta(days=10)
+            connection.execute(
+                sa.text(
+                    "INSERT INTO permit (person_id, address_id, issuing_authority, issue_date,"
+                    " valid_until, continuity_start, is_current"
+                    + (", registered_since" if since else "")
+                    + ") VALUES (:p, :a, '广州市公安局天河分局', :i, :v, :i, :t"
+                    + (", :i" if since else "")
+                    + ")"
+                ),
+                {
+                    "p": person_id,
+                    "a": address_id,
+                    "i": valid_until - timedelta(days=365),
+                    "v": valid_until,
+                    "t": True,
+                },
+            )
+    engine.dispose()
+    return phones
 
 
 def free_port() -> int:
