@@ -8,6 +8,8 @@
    taking turns journey by journey (BENCH_COMPARE_REF=HEAD: a self-comparison, ~100 %).
 1. Load: full endorsements (sign in to confirmation) by many people at once, against
    gunicorn on this machine, compared with a bare Flask page served the same way.
+3. Network (bench/network.py): the six journeys in Chromium at 2G and Slow 3G, JavaScript on
+   and off, cold cache: seconds and bytes each, against BENCH_NETWORK_REF in the same run.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
 3. Login timing (BENCH_ONLY=login, not run by default): POST /login for registered against
@@ -598,6 +600,8 @@ if __name__ == "__main__":
         load_benchmark()
     if "lookup" in ONLY:
         lookup_benchmark()
+    if "network" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "network.py")], check=True)
     if "login" in ONLY:
         subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)
     if "workspace" in ONLY:

@@ -32,15 +32,15 @@ from epermit.vocabulary import (
 MESSAGES = {
     "empty": "请输入{label}",
     "id_15_digits": "请使用18位公民身份号码",
-    "id_length": "{label}应为18位,请核对后重新输入",
+    "id_length": "{label}应为18位，请核对后重新输入",
     "id_format": "{label}应为17位数字加最后1位数字或字母X",
-    "id_birth_date": "{label}中的出生日期不存在,请核对后重新输入",
-    "id_birth_future": "{label}中的出生日期不正确,请核对后重新输入",
-    "id_check_digit": "{label}最后一位校验码不正确,请核对后重新输入",
-    "uscc_length": "{label}应为18位,请核对营业执照后重新输入",
-    "uscc_format": "{label}只能包含数字和大写字母(不含I、O、Z、S、V)",
-    "uscc_check": "{label}最后一位校验码不正确,请核对营业执照后重新输入",
-    "phone_format": "{label}应为以1开头的11位数字,如13800000000",
+    "id_birth_date": "{label}中的出生日期不存在，请核对后重新输入",
+    "id_birth_future": "{label}中的出生日期不正确，请核对后重新输入",
+    "id_check_digit": "{label}最后一位校验码不正确，请核对后重新输入",
+    "uscc_length": "{label}应为18位，请核对营业执照后重新输入",
+    "uscc_format": "{label}只能包含数字和大写字母（不含I、O、Z、S、V）",
+    "uscc_check": "{label}最后一位校验码不正确，请核对营业执照后重新输入",
+    "phone_format": "{label}应为以1开头的11位数字，如13800000000",
     "name_too_long": "{label}不能超过30个字",
     "name_chars": "{label}只能包含汉字、字母和间隔号“·”",
 }
@@ -56,7 +56,7 @@ def plain_text(raw: str | None) -> str:
 
 E = TypeVar("E", bound=StrEnum)
 
-TOO_OFTEN = "操作过于频繁,请稍后再试"
+TOO_OFTEN = "操作过于频繁，请稍后再试"
 
 
 def choices(words: Mapping[E, str]) -> list[tuple[str, str]]:
@@ -192,7 +192,7 @@ class CodeField(TextField):
         if not raw:
             raise ValidationError(f"请输入{self.label.text}")
         if not (len(raw) == 6 and raw.isascii() and raw.isdigit()):
-            raise ValidationError(f"{self.label.text}应为6位数字,请查看短信后重新输入")
+            raise ValidationError(f"{self.label.text}应为6位数字，请查看短信后重新输入")
         self.data = raw
 
 
@@ -200,12 +200,12 @@ def code_error(error: codes.CodeError, resend: str, check_with: str = "") -> str
     """The message for an SMS code that was not accepted; `resend` names the button that
     sends a new one, `check_with` whom to check the SMS with (the applicant, say)."""
     if isinstance(error, codes.CodeWrong):
-        return f"验证码不正确,请{check_with}核对短信后重新输入(还可尝试{error.remaining}次)"
+        return f"验证码不正确，请{check_with}核对短信后重新输入（还可尝试{error.remaining}次）"
     if isinstance(error, codes.CodeExpired):
-        return f"验证码已过期,请点击“{resend}”"
+        return f"验证码已过期，请点击“{resend}”"
     if isinstance(error, codes.CodeLocked):
-        return f"验证码输入错误次数过多,已失效,请点击“{resend}”"
-    return f"验证码已失效,请点击“{resend}”"
+        return f"验证码输入错误次数过多，已失效，请点击“{resend}”"
+    return f"验证码已失效，请点击“{resend}”"
 
 
 class ChoiceField(RadioField):
@@ -232,11 +232,11 @@ class ChoiceField(RadioField):
 
 
 class LoginForm(Form):
-    phone = PhoneField("手机号码", hint="请输入您登记的手机号码,我们会发送6位验证码")
+    phone = PhoneField("手机号码", hint="请输入您登记的手机号码，我们会发送6位验证码")
 
 
 class VerifyForm(Form):
-    code = CodeField("短信验证码", description="6位数字,5分钟内有效")
+    code = CodeField("短信验证码", description="6位数字，5分钟内有效")
 
 
 # Wizard steps (SPEC 4.2, 4.3). Field names are a contract: tests outside the repo post them.
@@ -256,8 +256,8 @@ OTHER_PERSON = "other"
 
 class WhoForm(Form):
     for_whom = ChoiceField(
-        "您为谁办理?",
-        choices=[("self", "为本人办理"), ("other", "为他人办理(代办家庭成员等)")],
+        "您为谁办理？",
+        choices=[("self", "为本人办理"), ("other", "为他人办理（代办家庭成员等）")],
         message="请选择为本人办理还是为他人办理",
         check_label="为谁办理",
     )
@@ -284,24 +284,24 @@ class ApplicantChoiceMixin:
 
     refusals: ClassVar[dict[str, str]] = {
         "no_such_holder": (
-            "未找到与该姓名和公民身份号码相符的居住证,请核对姓名和公民身份号码后重新输入"
+            "未找到与该姓名和公民身份号码相符的居住证，请核对姓名和公民身份号码后重新输入"
         ),
-        "is_self": "这是您本人的信息。为本人办理请返回上一步,选择“为本人办理”",
+        "is_self": "这是您本人的信息。为本人办理请返回上一步，选择“为本人办理”",
         "no_phone_for_consent": (
-            "该申请人没有登记手机号码,无法通过短信确认同意。请先在“家庭成员”中添加该申请人后再办理"
+            "该申请人没有登记手机号码，无法通过短信确认同意。请先在“家庭成员”中添加该申请人后再办理"
         ),
         "consent_capped": (
-            "该申请人近期收到的验证码已达上限,暂时不能再发送。请稍后再试,或请申请人本人办理"
+            "该申请人近期收到的验证码已达上限，暂时不能再发送。请稍后再试，或请申请人本人办理"
         ),
     }
 
     def set_members(self, members: list[tuple[str, str, str]]) -> None:
         """Offer the family list: (person id, name, relationship) each."""
         choices = [
-            (person_id, f"{name}({RELATIONSHIP_WORDS[Relationship(relationship)]})")
+            (person_id, f"{name}（{RELATIONSHIP_WORDS[Relationship(relationship)]}）")
             for person_id, name, relationship in members
         ]
-        choices.append((OTHER_PERSON, "其他人(填写下面的姓名和公民身份号码)"))
+        choices.append((OTHER_PERSON, "其他人（填写下面的姓名和公民身份号码）"))
         self.member.choices = choices  # type: ignore[attr-defined]
 
     def person_words(self, person: Any) -> str:
@@ -312,7 +312,7 @@ class ApplicantChoiceMixin:
         if field.data in (None, "", "None"):
             field.data = None
             if len(allowed) > 1 and not (self.applicant_name.data or self.applicant_id_number.data):  # type: ignore[attr-defined]
-                raise ValidationError("请选择申请人,或填写申请人的姓名和公民身份号码")
+                raise ValidationError("请选择申请人，或填写申请人的姓名和公民身份号码")
             return
         if field.data not in allowed:
             field.data = None
@@ -342,7 +342,7 @@ class EndorseApplicantForm(ApplicantChoiceMixin, Form):
         "agent_id_number.not_account": "代办人公民身份号码须与登录账号的公民身份号码一致",
     }
 
-    agent_name = NameField("代办人姓名", hint="即您本人,须与登录账号一致", autocomplete="name")
+    agent_name = NameField("代办人姓名", hint="即您本人，须与登录账号一致", autocomplete="name")
     agent_id_number = IdNumberField("代办人公民身份号码")
     agent_phone = PhoneField("代办人手机号码")
     member = member_field()
@@ -360,11 +360,11 @@ class EndorseApplicantForm(ApplicantChoiceMixin, Form):
             f" {self.agent_phone.data}"
         )
         relation = RELATIONSHIP_WORDS[Relationship(self.relationship.data)]
-        return [("代办人", agent), ("申请人", f"{self.person_words(person)}(您的{relation})")]
+        return [("代办人", agent), ("申请人", f"{self.person_words(person)}（您的{relation}）")]
 
 
 class ConsentForm(Form):
-    consent_code = CodeField("申请人收到的短信验证码", description="6位数字,5分钟内有效")
+    consent_code = CodeField("申请人收到的短信验证码", description="6位数字，5分钟内有效")
 
     def refuse_code(self, error: codes.CodeError) -> None:
         self.add_error(
@@ -378,8 +378,8 @@ class ConsentForm(Form):
 
 class ResidenceForm(Form):
     address_unchanged = ChoiceField(
-        "申请人现在是否仍住在登记的居住地址?",
-        choices=[("yes", "是,仍住在登记地址"), ("no", "否,已经搬到其他地址")],
+        "申请人现在是否仍住在登记的居住地址？",
+        choices=[("yes", "是，仍住在登记地址"), ("no", "否，已经搬到其他地址")],
         message="请选择是否仍住在登记的居住地址",
         check_label="仍住在登记的居住地址",
     )
@@ -392,7 +392,7 @@ class DeclarationForm(Form):
         # The box sends "y"; anything else is not a ticked declaration (SPEC 4.2).
         if field.raw_data != ["y"]:
             field.data = False
-            raise ValidationError("请勾选声明,确认所填信息真实准确")
+            raise ValidationError("请勾选声明，确认所填信息真实准确")
 
 
 # Family members (SPEC 2.9).
@@ -411,7 +411,7 @@ class FamilyAddForm(Form):
 
 class FamilyConsentForm(Form):
     consent_code = CodeField(
-        "家庭成员收到的短信验证码", description="6位数字,5分钟内有效,请向该家庭成员索取"
+        "家庭成员收到的短信验证码", description="6位数字，5分钟内有效，请向该家庭成员索取"
     )
 
 
@@ -429,8 +429,8 @@ class FamilySwitchForm(Form):
 
 DECLARANT_ROLE_WORDS: dict[DeclarantRole, str] = {
     DeclarantRole.SELF: "本人",
-    DeclarantRole.FAMILY: "家庭成员(代本人申报)",
-    DeclarantRole.LANDLORD: "房东(屋主、出租屋主或其代理人)",
+    DeclarantRole.FAMILY: "家庭成员（代本人申报）",
+    DeclarantRole.LANDLORD: "房东（屋主、出租屋主或其代理人）",
     DeclarantRole.EMPLOYER: "用人单位",
     DeclarantRole.SCHOOL: "学校",
     DeclarantRole.HOTEL: "旅馆",
@@ -449,7 +449,7 @@ REASONS = choices(REASON_WORDS)
 
 class RoleForm(Form):
     declarant_role = ChoiceField(
-        "您以什么身份申报注销?",
+        "您以什么身份申报注销？",
         choices=DECLARANT_ROLES,
         message="请选择您申报注销的身份",
         check_label="申报身份",
@@ -462,26 +462,26 @@ class DeclarantForm(Form):
     `setup` keeps only the group that fits the role chosen.
     """
 
-    declarant_name = NameField("申报人姓名", hint="即您本人,须与登录账号一致", autocomplete="name")
+    declarant_name = NameField("申报人姓名", hint="即您本人，须与登录账号一致", autocomplete="name")
     declarant_id_number = IdNumberField("申报人公民身份号码")
     declarant_phone = PhoneField("申报人手机号码")
     org_name = TextField(
         "单位名称", description="与营业执照或登记证书上的名称一致", autocomplete="organization"
     )
-    org_uscc = UsccField("统一社会信用代码", hint="18位,见营业执照或登记证书")
-    contact_name = NameField("经办人姓名", hint="即您本人,须与登录账号一致", autocomplete="name")
+    org_uscc = UsccField("统一社会信用代码", hint="18位，见营业执照或登记证书")
+    contact_name = NameField("经办人姓名", hint="即您本人，须与登录账号一致", autocomplete="name")
     contact_phone = PhoneField("经办人手机号码")
 
     refusals: ClassVar[dict[str, str]] = {
         "declarant_id_number.not_account": (
-            "申报人姓名和公民身份号码须与登录账号一致,不能使用他人的身份申报"
+            "申报人姓名和公民身份号码须与登录账号一致，不能使用他人的身份申报"
         ),
         "contact_name.not_account": "经办人姓名须与登录账号的姓名一致",
-        "unknown_employer": "未找到以该统一社会信用代码登记的用人单位,请核对营业执照后重新输入",
-        "unknown_school": "未找到以该统一社会信用代码登记的学校,请核对营业执照后重新输入",
-        "unknown_hotel": "未找到以该统一社会信用代码登记的旅馆,请核对营业执照后重新输入",
-        "not_operator": "您不是该单位登记的经办人,不能以该单位名义申报注销",
-        "not_registered_name": "单位名称与该统一社会信用代码登记的名称不一致,请核对",
+        "unknown_employer": "未找到以该统一社会信用代码登记的用人单位，请核对营业执照后重新输入",
+        "unknown_school": "未找到以该统一社会信用代码登记的学校，请核对营业执照后重新输入",
+        "unknown_hotel": "未找到以该统一社会信用代码登记的旅馆，请核对营业执照后重新输入",
+        "not_operator": "您不是该单位登记的经办人，不能以该单位名义申报注销",
+        "not_registered_name": "单位名称与该统一社会信用代码登记的名称不一致，请核对",
     }
 
     PERSON_FIELDS = ("declarant_name", "declarant_id_number", "declarant_phone")
@@ -498,7 +498,7 @@ class DeclarantForm(Form):
             return [
                 (
                     "申报单位",
-                    f"{self.org_name.data}({self.org_uscc.data}),"
+                    f"{self.org_name.data}（{self.org_uscc.data}），"
                     f"经办人{self.contact_name.data} {self.contact_phone.data}",
                 )
             ]
@@ -519,17 +519,17 @@ class DeregisterApplicantForm(ApplicantChoiceMixin, Form):
         # One answer whether the person does not exist, holds no permit, or lives or works
         # elsewhere: a declarant learns nothing about anyone not registered with them.
         "not_tenant": (
-            "在您的房屋登记居住的人员中没有此人,请核对姓名和公民身份号码。"
+            "在您的房屋登记居住的人员中没有此人，请核对姓名和公民身份号码。"
             "房东只能为在本人房屋登记居住的人员申报注销"
         ),
         "not_employer_member": (
-            "在本单位登记的员工中没有此人,请核对姓名和公民身份号码。只能为本单位登记的员工申报注销"
+            "在本单位登记的员工中没有此人，请核对姓名和公民身份号码。只能为本单位登记的员工申报注销"
         ),
         "not_school_member": (
-            "在本单位登记的学生中没有此人,请核对姓名和公民身份号码。只能为本单位登记的学生申报注销"
+            "在本单位登记的学生中没有此人，请核对姓名和公民身份号码。只能为本单位登记的学生申报注销"
         ),
         "not_hotel_member": (
-            "在本单位登记的住客中没有此人,请核对姓名和公民身份号码。只能为本单位登记的住客申报注销"
+            "在本单位登记的住客中没有此人，请核对姓名和公民身份号码。只能为本单位登记的住客申报注销"
         ),
     }
 
@@ -559,9 +559,9 @@ class DateTextField(TextField):
         try:
             self.data = rules.date_from_text(raw)
         except rules.DateUnreadable as error:
-            raise ValidationError(f"{self.label.text}应按“年-月-日”填写,如2026-11-25") from error
+            raise ValidationError(f"{self.label.text}应按“年-月-日”填写，如2026-11-25") from error
         except rules.DateNotReal as error:
-            raise ValidationError(f"{self.label.text}不是一个存在的日期,请核对") from error
+            raise ValidationError(f"{self.label.text}不是一个存在的日期，请核对") from error
 
     def _value(self) -> str:
         if isinstance(self.data, date):
@@ -578,8 +578,8 @@ class DateTextField(TextField):
 
 class ReasonForm(Form):
     reason = ChoiceField("注销原因", choices=REASONS, message="请选择注销原因")
-    reason_detail = TextAreaField("其他原因说明", description="选择“其他”时必须填写,100字以内")
-    leave_date = DateTextField("离开日期", description="申请人离开登记住址的日期,如2026-11-25")
+    reason_detail = TextAreaField("其他原因说明", description="选择“其他”时必须填写，100字以内")
+    leave_date = DateTextField("离开日期", description="申请人离开登记住址的日期，如2026-11-25")
 
     def validate_reason_detail(self, field: Field) -> None:
         field.data = plain_text(field.data) or None
@@ -597,7 +597,7 @@ class ReasonForm(Form):
     def refuse_before_issue(self, issued: date) -> None:
         self.add_error(
             "leave_date",
-            f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)",
+            f"离开日期不能早于居住证签发日期（{issued.year}年{issued.month}月{issued.day}日）",
         )
 
 

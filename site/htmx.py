@@ -7,10 +7,12 @@ so there is never a copy of a page as a partial.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import htmx_flask
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, Response, g, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 _extension = htmx_flask.Htmx()
 
@@ -33,14 +35,9 @@ def init_app(app: Flask) -> None:
 def is_partial() -> bool:
     """True for an htmx swap; a history-restore miss needs the whole page."""
     headers = request.htmx  # type: ignore[attr-defined]
+    if g.get("htmx_whole_page"):
+        return False
     return bool(headers) and not headers.history_restore_request
-
-
-def current_path(default: str) -> str:
-    """The page the browser shows (HX-Current-URL) as a path on this site, for a fragment's
-    form that leads back to it; `default` when htmx did not say."""
-    url = request.htmx.current_url or default  # type: ignore[attr-defined]
-    return url.replace(request.host_url[:-1], "")
 
 
 def render_page(template_name: str, status: int | None = None, **context: Any) -> Response:
@@ -57,3 +54,34 @@ def render_page(template_name: str, status: int | None = None, **context: Any) -
     # After a swap focus moves to the new <h1>, unless the error summary takes it.
     g.focus_heading = context["partial"] and not context["has_errors"]
     return htmx_flask.make_response(render_template(template_name, **context), status)
+
+
+def follow(
+    url: str, page: Callable[[], BaseResponse], *, whole_page: bool = False
+) -> BaseResponse:
+    """Where a POST (or a wizard's start) leads. Without htmx a 303 to `url` (SPEC 4.1); for
+    an htmx swap that page itself, with `HX-Push-Url` so the address bar shows it: one round
+    trip instead of two, 0.9 s a step on 2G (SPEC 4.5, 8). `page` renders what a GET of
+    `url` would answer. `whole_page` when more than <main> changes (signing in: the header
+    names who is signed in): the full page, swapped in for the body."""
+    if not is_partial():
+        return redirect(url, 303)
+    if whole_page:
+        g.htmx_whole_page = True
+        g.page_url = url  # what the page's own links lead back to (layouts/full.html)
+    response = page()
+    if response.status_code < 300:
+        response.headers["HX-Push-Url"] = url
+        if whole_page:
+            response.headers["HX-Retarget"] = "body"
+            response.headers["HX-Reswap"] = "innerHTML show:window:top"
+    return response
+
+
+def leave(url: str) -> BaseResponse:
+    """A whole-page move (an ended session to the sign-in page): htmx would swap the sign-in
+    form into <main> under a header still naming who was signed in, so an htmx request is
+    told to load `url` as a page (`HX-Redirect`); any other gets a 303."""
+    if request.headers.get("HX-Request"):
+        return Response("", 200, {"HX-Redirect": url})
+    return redirect(url, 303)

@@ -27,7 +27,7 @@ COMPRESSIBLE = {
 STATIC = Path(__file__).parent / "static"
 # Requests that htmx makes on a timer, not the visitor: they must not count as activity, or
 # an open page would keep its session alive for ever.
-PASSIVE_ENDPOINTS = {"auth.session_warning", "permit.code_live"}
+PASSIVE_ENDPOINTS = {"permit.code_live"}
 # How stale the session's record of the last activity may get before a request renews it.
 # The session is a signed cookie: renewing the record re-signs it and sends it again, which
 # on every response cost CPU and about 200 bytes down the wire each time (issue 10).

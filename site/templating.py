@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, request
 
 from epermit import clock, forms, identity
 
 STATUS_WORDS = {
-    "valid": ("有效", "您的居住证在有效期内,可以正常使用。"),
-    "due": ("待签注", "已进入签注期,请在有效期截止前办理签注,逾期将中止使用。"),
+    # {holder}: "您" on one's own page, the member's name on a family member's (issue 10).
+    "valid": ("有效", "{holder}的居住证在有效期内，可以正常使用。"),
+    "due": ("待签注", "已进入签注期，请在有效期截止前办理签注，逾期将中止使用。"),
     "suspended": (
         "使用功能中止",
-        "居住证已超过签注有效期,使用功能已中止。补办签注后即可恢复使用,居住年限自补办之日起重新连续计算。",
+        "居住证已超过签注有效期，使用功能已中止。补办签注后即可恢复使用，居住年限自补办之日起重新连续计算。",
     ),
     "deregistered": (
         "已注销",
-        "居住证已注销,不能再使用或签注。如需继续使用,请携带身份证到居住地派出所重新申领。",
+        "居住证已注销，不能再使用或签注。如需继续使用，请携带身份证到居住地派出所重新申领。",
     ),
 }
+
+
+LARGE_TEXT_COOKIE = "large_text"
 
 
 def init_app(app: Flask) -> None:
@@ -38,6 +42,11 @@ def init_app(app: Flask) -> None:
             "shows_workspace": _shows_workspace,
         }
 
+    @app.context_processor
+    def _text_size() -> dict[str, Any]:
+        # 大字模式 (issue 10): chosen in the header, kept in a cookie (views/main.text_size).
+        return {"large_text": request.cookies.get(LARGE_TEXT_COOKIE) == "1"}
+
     app.jinja_env.filters["fromiso"] = date.fromisoformat
     app.jinja_env.filters["localdate"] = lambda moment: clock.local(moment).date()
     app.jinja_env.filters["localtime"] = clock.local
@@ -46,6 +55,8 @@ def init_app(app: Flask) -> None:
         status_words=STATUS_WORDS,
         mask_id_number=identity.mask_id_number,
         mask_name=identity.mask_name,
+        now=clock.now,
+        timedelta=timedelta,
     )
 
 

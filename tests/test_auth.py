@@ -57,7 +57,7 @@ def test_unknown_number_gets_the_same_answer_and_no_sms(client_request, outbox):
 
 def test_malformed_phone_gets_chinese_message_next_to_field(client_request):
     page = client_request.post("/login", {"phone": "12345"}, expected_status=422)
-    assert page.errors() == {"phone": "手机号码应为以1开头的11位数字,如13800000000"}
+    assert page.errors() == {"phone": "手机号码应为以1开头的11位数字，如13800000000"}
     assert page.soup.select_one("#phone")["aria-invalid"] == "true"
     assert page.soup.select_one("#phone")["value"] == "12345"
     assert page.soup.title.get_text().startswith("错误: ")
@@ -74,7 +74,7 @@ def test_wrong_code_says_how_many_tries_remain(client_request, outbox):
     code = outbox.last_code(PHONE)
     wrong = "000000" if code != "000000" else "111111"
     page = client_request.post("/login/verify", {"code": wrong}, expected_status=422)
-    assert page.errors()["code"] == "验证码不正确,请核对短信后重新输入(还可尝试4次)"
+    assert page.errors()["code"] == "验证码不正确，请核对短信后重新输入（还可尝试4次）"
 
 
 def test_five_wrong_tries_end_the_code(client_request, outbox):
@@ -95,13 +95,13 @@ def test_expired_code_is_refused(client_request, outbox, clock):
     code = outbox.last_code(PHONE)
     clock.advance(seconds=301)
     page = client_request.post("/login/verify", {"code": code}, expected_status=422)
-    assert page.errors()["code"] == "验证码已过期,请点击“重新获取验证码”"
+    assert page.errors()["code"] == "验证码已过期，请点击“重新获取验证码”"
 
 
 def test_malformed_code_is_refused(client_request):
     start_login(client_request)
     page = client_request.post("/login/verify", {"code": "12ab"}, expected_status=422)
-    assert page.errors()["code"] == "短信验证码应为6位数字,请查看短信后重新输入"
+    assert page.errors()["code"] == "短信验证码应为6位数字，请查看短信后重新输入"
 
 
 def test_full_width_code_is_accepted(client_request, outbox):
@@ -297,20 +297,31 @@ def test_idle_limit_counts_from_the_activity_recorded_at_most_a_minute_before(cl
     assert client.get("/permit").status_code == 303
 
 
-def test_warning_poll_does_not_keep_the_session_alive(client, auth, clock):
+def test_extending_in_the_background_keeps_the_session_without_leaving_the_page(
+    client, auth, clock
+):
+    # The warning dialog's "继续使用" (static/site.js) asks as htmx does, and stays on its page.
     auth.login("张伟")
-    clock.advance(minutes=25)
-    warning = client.get("/session/warning", headers={"HX-Request": "true"})
-    assert "5分钟后将自动退出" in warning.get_data(as_text=True)
-    clock.advance(minutes=6)
-    assert client.get("/permit").status_code == 303
+    clock.advance(minutes=26)
+    answer = client.post(
+        "/session/extend",
+        data={"csrf_token": csrf_token_of(client)},
+        headers={"HX-Request": "true"},
+    )
+    assert answer.status_code == 204 and "Location" not in answer.headers
+    clock.advance(minutes=26)
+    assert client.get("/permit").status_code == 200
 
 
-def test_pages_carry_the_idle_warning_poll(client_request, auth):
+def test_pages_carry_the_idle_warning_and_say_when_the_session_ends(client_request, auth):
     auth.login("张伟")
     page = client_request.get("/permit")
-    poll = page.soup.select_one("#session-warning")
-    assert poll["hx-get"] == "/session/warning" and "delay:1500s" in poll["hx-trigger"]
+    dialog = page.soup.select_one("dialog#session-warning")
+    assert dialog["data-idle"] == "1800" and dialog["data-warn"] == "300"
+    assert dialog.select_one("form")["action"] == "/session/extend"
+    # Without JavaScript the footer says when, and that a lost session keeps the draft.
+    ends = page.soup.select_one("#session-ends")
+    assert ends.time.get_text() and "保存为草稿" in ends.get_text()
 
 
 def test_sign_out_ends_the_session(client_request, auth):

@@ -67,7 +67,7 @@ def test_consent_guesses_are_counted_across_drafts_and_new_codes(
     page = client_request.post(
         f"/endorse/{draft}/consent", {"consent_code": outbox.last_code(LI_NA[2])}, 429
     )
-    assert page.errors() == {"consent_code": "操作过于频繁,请稍后再试"}
+    assert page.errors() == {"consent_code": "操作过于频繁，请稍后再试"}
 
 
 def test_a_phone_gets_at_most_three_consent_codes_an_hour(client_request, auth, outbox, clock):
@@ -105,7 +105,7 @@ def test_a_phone_gets_at_most_three_consent_codes_an_hour(client_request, auth, 
     assert notices == [
         "验证码已重新发送。",
         "验证码已重新发送。",
-        "对方近期收到的验证码已达上限,暂时不能再发送,请稍后再试。",
+        "对方近期收到的验证码已达上限，暂时不能再发送，请稍后再试。",
     ]
     assert len(outbox.messages(LI_NA[2])) == 6
 

@@ -139,7 +139,7 @@ def test_family_member_deregisters_spouse(client_request, auth, dbsession, clock
     client_request.post(f"/deregister/{draft}/role", {"declarant_role": "family"})
     client_request.post(f"/deregister/{draft}/declarant", person_declarant("张伟"))
     page = client_request.get(f"/deregister/{draft}/applicant")
-    assert "李娜(配偶)" in [label.get_text() for label in page.soup.select(".radio label")]
+    assert "李娜（配偶）" in [label.get_text() for label in page.soup.select(".radio label")]
     answer = client_request.post(f"/deregister/{draft}/applicant", {"member": str(li_na.id)})
     assert answer.location == f"/deregister/{draft}/reason"
     finish(client_request, draft, clock.today)
@@ -174,7 +174,7 @@ def test_employer_cannot_deregister_someone_it_does_not_employ(client_request, a
     walk(client_request, draft, "employer", org_declarant("employer", "黄丽"))
     page = client_request.post(f"/deregister/{draft}/applicant", applicant("李娜"), 422)
     assert page.errors()["applicant_id_number"] == (
-        "在本单位登记的员工中没有此人,请核对姓名和公民身份号码。只能为本单位登记的员工申报注销"
+        "在本单位登记的员工中没有此人，请核对姓名和公民身份号码。只能为本单位登记的员工申报注销"
     )
     assert deregistrations(dbsession) == 1
 
@@ -185,7 +185,7 @@ def test_operator_of_another_organisation_is_refused(client_request, auth):
     client_request.post(f"/deregister/{draft}/role", {"declarant_role": "hotel"})
     data = org_declarant("hotel", "黄丽")
     page = client_request.post(f"/deregister/{draft}/declarant", data, 422)
-    assert page.errors()["org_uscc"] == "您不是该单位登记的经办人,不能以该单位名义申报注销"
+    assert page.errors()["org_uscc"] == "您不是该单位登记的经办人，不能以该单位名义申报注销"
 
 
 def test_unknown_credit_code_is_refused(client_request, auth):
@@ -204,7 +204,8 @@ def test_bad_credit_code_check_character_is_refused(client_request, auth):
     data = org_declarant("employer", "黄丽") | {"org_uscc": "91440106MA5ABC120B"}
     page = client_request.post(f"/deregister/{draft}/declarant", data, 422)
     assert (
-        page.errors()["org_uscc"] == "统一社会信用代码最后一位校验码不正确,请核对营业执照后重新输入"
+        page.errors()["org_uscc"]
+        == "统一社会信用代码最后一位校验码不正确，请核对营业执照后重新输入"
     )
 
 
@@ -249,7 +250,7 @@ def test_typing_someone_elses_id_gets_nowhere(client_request, auth, dbsession):
     )
     assert (
         page.errors()["declarant_id_number"]
-        == "申报人姓名和公民身份号码须与登录账号一致,不能使用他人的身份申报"
+        == "申报人姓名和公民身份号码须与登录账号一致，不能使用他人的身份申报"
     )
     assert client_request.get(f"/deregister/{draft}/applicant", 303).location.endswith("/declarant")
     assert deregistrations(dbsession) == 1
@@ -281,7 +282,7 @@ def test_second_deregistration_from_another_draft_changes_nothing(
     text = client_request.get(answer.location).main_text
     assert "没有作任何更改" in text
     # When it was deregistered (today), and the leave date declared then.
-    assert f"已于 {cn(clock.today)} 注销(申报的离开日期为 {cn(left)} )" in text
+    assert f"已于 {cn(clock.today)} 注销（申报的离开日期为 {cn(left)} ）" in text
     assert deregistrations(dbsession) == 2
 
 
@@ -290,8 +291,8 @@ def test_second_deregistration_from_another_draft_changes_nothing(
     [
         ({"leave_date": "2099-01-01"}, "leave_date", "离开日期不能晚于今天"),
         ({"leave_date": "2020-01-01"}, "leave_date", None),
-        ({"leave_date": "2026-02-30"}, "leave_date", "离开日期不是一个存在的日期,请核对"),
-        ({"leave_date": "next week"}, "leave_date", "离开日期应按“年-月-日”填写,如2026-11-25"),
+        ({"leave_date": "2026-02-30"}, "leave_date", "离开日期不是一个存在的日期，请核对"),
+        ({"leave_date": "next week"}, "leave_date", "离开日期应按“年-月-日”填写，如2026-11-25"),
         ({"leave_date": ""}, "leave_date", "请输入离开日期"),
         ({"reason": "other", "reason_detail": ""}, "reason_detail", "请填写其他原因说明"),
         ({"reason": "fired"}, "reason", "请选择注销原因"),
@@ -409,9 +410,9 @@ def test_receipt_names_the_reason_in_words(client_request, auth, clock):
     )
     client_request.post(f"/deregister/{draft}/check", {"declaration": "y"})
     done = client_request.get(f"/deregister/{draft}/done")
-    assert "其他:回老家照顾父母" in done.main_text
+    assert "其他：回老家照顾父母" in done.main_text
     receipt = client_request.get(f"/cases/{done.text('#reference')}")
-    assert "其他:回老家照顾父母" in receipt.main_text
+    assert "其他：回老家照顾父母" in receipt.main_text
 
 
 def test_receipt_is_only_for_parties_to_the_case(client_request, auth, clock):
@@ -442,7 +443,7 @@ def test_check_answers_name_the_declarant_in_one_row_for_a_person_or_an_organisa
     client_request.post(f"/deregister/{draft}/reason", reason(clock.today))
     rows = check_rows(client_request.get(f"/deregister/{draft}/check"))
     assert rows[:3] == [
-        ("申报身份", "房东(屋主、出租屋主或其代理人)"),
+        ("申报身份", "房东（屋主、出租屋主或其代理人）"),
         ("申报人", "陈军 4401**********5176 13800000010"),
         ("持证人", "李娜 5101**********2241"),
     ]
@@ -458,5 +459,5 @@ def test_check_answers_name_the_declarant_in_one_row_for_a_person_or_an_organisa
     rows = check_rows(client_request.get(f"/deregister/{draft}/check"))
     assert rows[1] == (
         "申报单位",
-        "广州示例科技有限公司(91440106MA5ABC120A),经办人黄丽 13800000011",
+        "广州示例科技有限公司（91440106MA5ABC120A），经办人黄丽 13800000011",
     )

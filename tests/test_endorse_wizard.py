@@ -117,7 +117,7 @@ def test_one_question_pages_ask_it_once_on_screen_and_name_the_group_for_screen_
     draft = start(client_request)
     who = client_request.get(f"/endorse/{draft}/who")
     legend = who.soup.select_one("fieldset legend")
-    assert legend.get_text() == "您为谁办理?" and legend["class"] == ["visually-hidden"]
+    assert legend.get_text() == "您为谁办理？" and legend["class"] == ["visually-hidden"]
     client_request.post(f"/endorse/{draft}/who", {"for_whom": "other"})
     # A page of several questions shows each group's legend.
     applicant = client_request.get(f"/endorse/{draft}/applicant")
@@ -164,7 +164,7 @@ def test_deregistered_permit_is_refused_and_points_to_reapplication(client_reque
     draft = start(client_request)
     client_request.post(f"/endorse/{draft}/who", {"for_whom": "self"})
     page = client_request.get(f"/endorse/{draft}/stop")
-    assert page.h1 == "居住证已注销,不能签注" and "重新申领" in page.main_text
+    assert page.h1 == "居住证已注销，不能签注" and "重新申领" in page.main_text
 
 
 def test_address_changed_stops_with_a_link_to_change_the_address_online(
@@ -178,7 +178,7 @@ def test_address_changed_stops_with_a_link_to_change_the_address_online(
     assert page.h1 == "请先变更居住地址" and "居住变更登记" in page.main_text
     # SPEC 9.5: the way on is /move, and endorsement follows online once it is confirmed.
     assert page.soup.select_one('main a[href="/move"]') is not None
-    assert "确认后,即可在网上办理签注" in page.main_text
+    assert "确认后，即可在网上办理签注" in page.main_text
     assert "派出所" not in page.main_text
     assert client_request.get(f"/endorse/{draft}/check", 303).location.endswith("/stop")
     # Changing the answer back reopens the journey.
@@ -217,10 +217,12 @@ def test_validation_errors_keep_values_and_save_nothing(client_request, auth, db
         "请选择为本人办理还是为他人办理"
     )
     assert page.soup.select_one("#for_whom")["aria-invalid"] == "true"
-    # Each radio points at the message itself, as a text field does (SPEC 4.4).
-    assert page.soup.select_one("#for_whom")["aria-describedby"] == "for_whom-error"
+    # The group's fieldset points at the message, once; each radio only at its own hint,
+    # or a screen reader would read the error again on every radio (issue 10).
+    assert page.soup.select_one("fieldset")["aria-describedby"] == "for_whom-error"
+    assert page.soup.select_one("#for_whom").get("aria-describedby") is None
     other = page.soup.select_one("#for_whom-1")["aria-describedby"]
-    assert other == "for_whom-1-item-hint for_whom-error"
+    assert other == "for_whom-1-item-hint"
     dbsession.rollback()
     assert "who" not in dbsession.get(Draft, draft).answers
 
@@ -230,7 +232,7 @@ def test_declaration_is_required(client_request, auth, dbsession):
     draft = start(client_request)
     walk_self(client_request, draft)
     page = client_request.post(f"/endorse/{draft}/check", {}, expected_status=422)
-    assert page.errors() == {"declaration": "请勾选声明,确认所填信息真实准确"}
+    assert page.errors() == {"declaration": "请勾选声明，确认所填信息真实准确"}
     assert count(dbsession, Endorsement) == 0
 
 
@@ -265,7 +267,7 @@ def test_changing_who_asks_the_new_questions_and_drops_stale_answers(
     # 张伟 said he still lives at his address; that says nothing about 张小明: asked again.
     assert answer.location == f"/endorse/{draft}/residence"
     assert client_request.get(f"/endorse/{draft}/check", 303).location.endswith("/residence")
-    assert client_request.get(f"/endorse/{draft}/residence").h1 == "张小明是否仍住在登记的居住地址?"
+    assert client_request.get(f"/endorse/{draft}/residence").h1 == "张小明是否仍住在登记的居住地址？"
     client_request.post(f"/endorse/{draft}/residence", {"address_unchanged": "yes"})
     answer = client_request.post(f"/endorse/{draft}/who?change=1", {"for_whom": "self"})
     dbsession.rollback()
@@ -311,7 +313,7 @@ def test_for_family_member_zhang_wei_endorses_xiaoming(client_request, auth, dbs
     assert applicant.soup.select_one("#agent_name")["value"] == "张伟"
     assert applicant.soup.select_one("#agent_id_number")["value"] == ZHANG_WEI["id"]
     labels = [label.get_text() for label in applicant.soup.select(".radio label")]
-    assert "李娜(配偶)" in labels and "张小明(子女)" in labels
+    assert "李娜（配偶）" in labels and "张小明（子女）" in labels
     answer = client_request.post(
         f"/endorse/{draft}/applicant", family_applicant(dbsession, "张小明")
     )
@@ -451,13 +453,13 @@ def test_applicant_name_and_id_must_match_a_permit(client_request, auth, dbsessi
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("agent_phone", "12345", "代办人手机号码应为以1开头的11位数字,如13800000000"),
-        ("applicant_id_number", "43010219900307123", "申请人公民身份号码应为18位,请核对后重新输入"),
+        ("agent_phone", "12345", "代办人手机号码应为以1开头的11位数字，如13800000000"),
+        ("applicant_id_number", "43010219900307123", "申请人公民身份号码应为18位，请核对后重新输入"),
         ("applicant_id_number", "430102900307123", "请使用18位公民身份号码"),
         (
             "applicant_id_number",
             "430102199003071235",
-            "申请人公民身份号码最后一位校验码不正确,请核对后重新输入",
+            "申请人公民身份号码最后一位校验码不正确，请核对后重新输入",
         ),
         ("relationship", "boss", "请选择申请人与您的关系"),
     ],
@@ -549,7 +551,7 @@ def test_draft_survives_a_new_device(app, client_request, auth, outbox, clock):
     page = ClientRequest(phone).get(f"/endorse/{draft}/who")
     assert page.soup.select_one("#for_whom")["checked"] is not None
     assert (
-        ClientRequest(phone).get(f"/endorse/{draft}/residence").h1 == "您是否仍住在登记的居住地址?"
+        ClientRequest(phone).get(f"/endorse/{draft}/residence").h1 == "您是否仍住在登记的居住地址？"
     )
 
 
@@ -559,7 +561,7 @@ def test_htmx_step_partial_is_small_and_has_title(client_request, auth):
     page = client_request.get(f"/endorse/{draft}/who", htmx=True)
     html = page.response.get_data(as_text=True)
     assert len(html.encode()) <= 4096, len(html.encode())
-    assert page.soup.title.get_text().startswith("您为谁办理签注?")
+    assert page.soup.title.get_text().startswith("您为谁办理签注？")
     assert page.response.headers["Cache-Control"] == "no-store"
     # Focus moves to the swapped-in heading; a whole page leaves focus where browsers put it.
     assert page.soup.h1.has_attr("autofocus")

@@ -84,7 +84,7 @@ def test_junk_family_lookups_by_one_person_do_not_block_others(client_request, a
         {"name": "赵强", "id_number": demo.person("赵强").id_number, "relationship": "sibling"},
         expected_status=429,
     )
-    assert page.errors() == {"id_number": "操作过于频繁,请稍后再试"}
+    assert page.errors() == {"id_number": "操作过于频繁，请稍后再试"}
     auth.logout()
     # Another person at the same address (the test client's 127.0.0.1) is not held back.
     auth.login("赵强")

@@ -73,11 +73,14 @@ def test_zhang_wei_sees_li_na_and_zhang_xiaoming_with_relation_and_status(client
     auth.login("张伟")
     page = client_request.get("/family")
     assert page.h1 == "家庭成员"
-    assert member_names(page) == ["张伟(本人)", "李娜", "张小明"]
+    assert member_names(page) == ["张伟（本人）", "李娜", "张小明"]
     cards = [" ".join(li.get_text(" ", strip=True).split()) for li in page.soup.select("main li")]
     assert "关系 配偶" in cards[1] and "居住证状态 有效" in cards[1]
     assert "关系 子女" in cards[2] and "居住证状态 待签注" in cards[2]
-    assert "5101**********2241" in cards[1] and "510104199208152241" not in page.main_text
+    assert (
+        "5101开头、2241结尾，中间10位已隐藏" in cards[1]
+        and "510104199208152241" not in page.main_text
+    )
     assert "正在查看此人的居住证" in cards[0]
 
 
@@ -201,7 +204,9 @@ def test_wrong_consent_code_is_refused_and_counted(client_request, auth, outbox,
     right = outbox.last_code(ZHAO_QIANG[2])
     wrong = "000000" if right != "000000" else "111111"
     page = client_request.post("/family/add/consent", {"consent_code": wrong}, expected_status=422)
-    assert page.errors() == {"consent_code": "验证码不正确,请向对方核对短信后重新输入(还可尝试4次)"}
+    assert page.errors() == {
+        "consent_code": "验证码不正确，请向对方核对短信后重新输入（还可尝试4次）"
+    }
     assert page.soup.title.get_text().startswith("错误: ")
     assert not policy.is_family_member(
         dbsession, person_id(dbsession, "张伟"), person_id(dbsession, "赵强")
@@ -227,7 +232,7 @@ def test_consent_code_can_be_sent_again_after_a_minute(client_request, auth, out
     client_request.post("/family/add/consent/resend")
     assert len(outbox.messages(ZHAO_QIANG[2])) == 1
     assert (
-        "验证码刚刚发送过,请1分钟后再重新发送"
+        "验证码刚刚发送过，请1分钟后再重新发送"
         in client_request.get("/family/add/consent").main_text
     )
     clock.advance(seconds=61)
@@ -284,7 +289,7 @@ def test_a_child_without_a_phone_on_nobodys_list_is_added_directly_by_name_and_i
     answer = add(client_request, "孙小红", "110101201601010027", "child")
     assert answer.location == "/family"
     page = client_request.get("/family")
-    assert member_names(page) == ["赵强(本人)", "孙小红"]
+    assert member_names(page) == ["赵强（本人）", "孙小红"]
     event = dbsession.exec(
         select(AuditEvent).where(AuditEvent.action == "family_member_added")
     ).one()
@@ -299,10 +304,10 @@ def test_adding_a_strangers_child_is_refused_when_the_name_does_not_match(client
     auth.login("赵强")
     page = add(client_request, "张大明", ZHANG_XIAOMING[1], expected_status=422)
     assert page.errors() == {
-        "id_number": "姓名与公民身份号码不一致,或此人没有广东省居住证,请核对后重新输入"
+        "id_number": "姓名与公民身份号码不一致，或此人没有广东省居住证，请核对后重新输入"
     }
     assert page.soup.select_one("#name")["value"] == "张大明"
-    assert member_names(client_request.get("/family")) == ["赵强(本人)"]
+    assert member_names(client_request.get("/family")) == ["赵强（本人）"]
 
 
 def test_unknown_id_number_gets_the_same_answer_as_a_wrong_name(client_request, auth):
@@ -351,7 +356,7 @@ def test_adding_oneself_or_an_existing_member_is_refused(client_request, auth):
     page = add(client_request, "张伟", "430102199003071234", expected_status=422)
     assert "您本人" in page.errors()["id_number"]
     page = add(client_request, "李娜", "510104199208152241", "spouse", expected_status=422)
-    assert page.errors()["id_number"] == "李娜已在您的家庭成员中,无需重复添加"
+    assert page.errors()["id_number"] == "李娜已在您的家庭成员中，无需重复添加"
 
 
 def test_add_form_checks_every_field_and_keeps_what_was_typed(client_request, auth):
@@ -361,7 +366,7 @@ def test_add_form_checks_every_field_and_keeps_what_was_typed(client_request, au
     )
     assert page.errors() == {
         "name": "请输入家庭成员姓名",
-        "id_number": "家庭成员公民身份号码应为18位,请核对后重新输入",
+        "id_number": "家庭成员公民身份号码应为18位，请核对后重新输入",
         "relationship": "请选择此人与您的关系",
     }
     assert page.soup.select_one("#id_number")["value"] == "4301021990030712"
@@ -388,7 +393,7 @@ def test_removing_li_na_takes_her_off_the_list_and_out_of_reach(client_request, 
     answer = client_request.post(f"/family/{li_na}/remove")
     assert answer.location == "/family"
     page = client_request.get("/family")
-    assert member_names(page) == ["张伟(本人)", "张小明"]
+    assert member_names(page) == ["张伟（本人）", "张小明"]
     assert "已将李娜移出家庭成员" in page.main_text
     assert client_request.get("/permit").h1 == "我的居住证"
     switch(client_request, dbsession, "李娜", expected_status=404)

@@ -47,7 +47,7 @@ def test_the_takeover_walk_is_refused(client_request, auth, outbox, dbsession):
         expected_status=422,
     )
     assert page.errors()["consent_code"].startswith("验证码不正确")
-    assert member_names(client_request.get("/family")) == ["赵强(本人)"]
+    assert member_names(client_request.get("/family")) == ["赵强（本人）"]
     # 切换 to him is as for anyone else not on the list.
     client_request.post(
         "/family/switch", {"member": person_id(dbsession, "张小明")}, expected_status=404
@@ -67,7 +67,7 @@ def test_the_takeover_walk_is_refused(client_request, auth, outbox, dbsession):
     )
     assert page.errors() == {
         "applicant_id_number": (
-            "该申请人没有登记手机号码,无法通过短信确认同意。请先在“家庭成员”中添加该申请人后再办理"
+            "该申请人没有登记手机号码，无法通过短信确认同意。请先在“家庭成员”中添加该申请人后再办理"
         )
     }
     dbsession.rollback()

@@ -49,7 +49,7 @@ def test_applicant_guesses_are_limited_and_refused_next_to_the_field(client_requ
         page = probe_endorse(client_request, endorse, valid_guess(n), 422)
         assert "未找到" in page.errors()["applicant_id_number"]
     page = probe_endorse(client_request, endorse, demo.person("赵强").id_number, 429)
-    assert page.errors() == {"applicant_id_number": "操作过于频繁,请稍后再试"}
+    assert page.errors() == {"applicant_id_number": "操作过于频繁，请稍后再试"}
     assert page.soup.select_one("#applicant_id_number")["value"] == demo.person("赵强").id_number
     assert page.soup.title.get_text().startswith("错误: ")
     # The right guess, made too often, neither passed nor texted 赵强 a code.
@@ -79,4 +79,4 @@ def test_the_budget_is_shared_by_both_wizards_and_adding_family(client_request, 
         {"name": "李娜", "id_number": demo.person("李娜").id_number, "relationship": "spouse"},
         expected_status=429,
     )
-    assert page.errors() == {"id_number": "操作过于频繁,请稍后再试"}
+    assert page.errors() == {"id_number": "操作过于频繁，请稍后再试"}

@@ -27,7 +27,8 @@ def render_svg(svg: str, scale: int = 8) -> Image.Image:
     zone. A stand-in for a browser, to feed a real decoder."""
     svg_tag = BeautifulSoup(svg, "html.parser").svg
     assert svg_tag is not None, svg
-    assert set(svg_tag.attrs) == {"viewbox"}, svg_tag.attrs
+    # aria-hidden: the element around it names the code (issue 10).
+    assert svg_tag.attrs == {"viewbox": svg_tag["viewbox"], "aria-hidden": "true"}, svg_tag.attrs
     left, top, width, height = (int(n) for n in attr(svg_tag, "viewbox").split())
     assert (left, top) == (0, 0) and width == height
     (path,) = svg_tag.find_all(recursive=False)
@@ -81,7 +82,7 @@ def test_code_page_shows_a_qr_with_the_time_it_was_made_and_a_refresh_link(clien
     assert label["role"] == "img" and "张伟的居住证核验二维码" in label["aria-label"]
     time = page.soup.select_one(".code-time time")
     assert time["datetime"] == "2026-11-25T10:00:00+08:00"
-    assert page.text(".code-time") == "生成时间: 2026年11月25日 10:00:00"
+    assert page.text(".code-time") == "生成时间： 2026年11月25日 10:00:00"
     refresh = page.soup.find("a", string="刷新二维码")
     assert refresh["href"] == "/permit/code"
     live = page.soup.select_one("#permit-code-live")
@@ -122,7 +123,7 @@ def test_each_refresh_makes_a_new_code_with_the_new_time(client_request, client,
     fragment = live_fragment(client)
     assert fragment.select_one("#permit-code-live")["hx-trigger"] == "every 60s"
     assert fragment.select_one("h1") is None and fragment.select_one("header") is None
-    assert fragment.select_one(".code-time").get_text() == "生成时间:2026年11月25日 10:01:00"
+    assert fragment.select_one(".code-time").get_text() == "生成时间：2026年11月25日 10:01:00"
     second = decode(str(fragment.select_one("#permit-code svg")))
     assert second != first
 
@@ -140,7 +141,7 @@ def test_refreshing_the_code_does_not_keep_an_idle_session_alive(client, auth, c
         clock.advance(minutes=1)
         client.get("/permit/code/live", headers={"HX-Request": "true"})
     html = client.get("/permit/code/live", headers={"HX-Request": "true"}).get_data(as_text=True)
-    assert "您已退出登录,二维码已停止显示" in html and "<svg" not in html
+    assert "您已退出登录，二维码已停止显示" in html and "<svg" not in html
     assert "hx-trigger" not in html  # polling stops
     assert client.get("/permit/code").status_code == 303
 
@@ -159,7 +160,7 @@ def test_deregistered_permit_shows_why_there_is_no_code(client_request, auth):
     page = client_request.get("/permit/code")
     assert page.soup.select_one("#permit-code") is None
     assert page.text("#status") == "已注销"
-    assert "居住证已注销,不能亮码" in page.main_text
+    assert "居住证已注销，不能亮码" in page.main_text
 
 
 def test_person_without_permit_gets_no_code(client_request, auth):
@@ -174,7 +175,7 @@ def test_code_stops_in_the_live_fragment_when_the_permit_is_suspended(client, au
     clock.advance(days=11)
     auth.login("张伟")
     fragment = live_fragment(client)
-    assert "居住证状态已变更,不能再亮码" in fragment.get_text()
+    assert "居住证状态已变更，不能再亮码" in fragment.get_text()
     assert fragment.select_one("#permit-code") is None
     assert not fragment.select_one("[hx-trigger]")
 
@@ -239,7 +240,7 @@ def test_made_time_is_shown_in_guangzhou_time(client_request, auth, clock):
     clock.advance(hours=15)  # 17:00 UTC is 01:00 the next day in Guangzhou
     auth.login("张伟")
     page = client_request.get("/permit/code")
-    assert page.text(".code-time") == "生成时间: 2026年11月26日 01:00:00"
+    assert page.text(".code-time") == "生成时间： 2026年11月26日 01:00:00"
 
 
 @pytest.mark.parametrize("name", ["王芳", "刘洋", "陈军"])

@@ -26,7 +26,8 @@ def test_card_shows_masked_id_and_registration(client_request, auth):
     auth.login("张伟")
     page = client_request.get("/permit")
     card = page.text(".permit-card")
-    assert "4301**********1234" in card
+    # Shown in groups that wrap, read out in words (issue 10).
+    assert "4301 ***** ***** 1234" in card and "4301开头、1234结尾，中间10位已隐藏" in card
     assert demo.person("张伟").id_number not in page.response.get_data(as_text=True)
     assert "广州市天河区天河路100号1201房" in card
     assert "广州市公安局天河分局" in card

@@ -124,7 +124,7 @@ def test_one_browser_asking_too_often_is_refused_next_to_the_field(client_reques
         assert client_request.post("/login", {"phone": PHONE}).location == "/login/verify"
         clock.advance(seconds=61)
     page = client_request.post("/login", {"phone": PHONE}, expected_status=429)
-    assert page.errors() == {"phone": "操作过于频繁,请稍后再试"}
+    assert page.errors() == {"phone": "操作过于频繁，请稍后再试"}
     assert page.soup.select_one("#phone")["value"] == PHONE
 
 

@@ -154,7 +154,7 @@ def test_code_made_before_a_deregistration_reads_deregistered_after_it(
     clock.advance(minutes=1)
     page = client_request.get(f"/v/{token}")
     assert page.text("#status") == "已注销"
-    assert "居住证已注销,不再有效" in page.main_text
+    assert "居住证已注销，不再有效" in page.main_text
 
 
 def test_status_is_read_when_checked_not_when_made(client_request, dbsession, clock):

@@ -20,7 +20,7 @@ class PlainForm(Form):
 
 
 class PetForm(PlainForm):
-    has_pet = RadioField("您有宠物吗?", choices=[("yes", "有"), ("no", "没有")])
+    has_pet = RadioField("您有宠物吗？", choices=[("yes", "有"), ("no", "没有")])
 
 
 class NameForm(PlainForm):
@@ -163,7 +163,7 @@ def test_check_answers_rows_come_from_the_forms_with_each_choice_in_words():
 
     rows = engine.check_rows(PETS, Ctx())
     assert rows == [
-        engine.Row("您有宠物吗?", "有", "pet"),
+        engine.Row("您有宠物吗？", "有", "pet"),
         engine.Row("宠物的名字", "旺财", "name"),
     ]
 

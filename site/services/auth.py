@@ -84,7 +84,7 @@ def request_code(
         sms.queue(
             session,
             to=phone,
-            text=f"【广东省电子居住证】您的登录验证码为{code},{minutes}分钟内有效。请勿告诉他人。",
+            text=f"【广东省电子居住证】您的登录验证码为{code}，{minutes}分钟内有效。请勿告诉他人。",
             code=code,
             now=now,
         )

@@ -56,13 +56,13 @@ REASON_DETAIL_MAX_CHARS = 200
 # The one text in this module: the SMS to the holder, which, like the other services' SMS,
 # is composed where the message is queued (SPEC 5: in the same transaction as the change).
 _SMS_TEXT = (
-    "【广东省电子居住证】{declarant}已申报注销您的居住证,居住证自即日起停止使用。"
-    "办件编号{reference}。如有异议,请联系居住地派出所。"
+    "【广东省电子居住证】{declarant}已申报注销您的居住证，居住证自即日起停止使用。"
+    "办件编号{reference}。如有异议，请联系居住地派出所。"
 )
 
 _SMS_TO_LISTER = (
-    "【广东省电子居住证】{declarant}已申报注销您的家庭成员{member}的居住证,该居住证自即日起"
-    "停止使用。办件编号{reference}。如有异议,请联系居住地派出所。"
+    "【广东省电子居住证】{declarant}已申报注销您的家庭成员{member}的居住证，该居住证自即日起"
+    "停止使用。办件编号{reference}。如有异议，请联系居住地派出所。"
 )
 
 # Who may declare for whom is the policy module's; its refusals are named here too, so that

@@ -191,7 +191,7 @@ def endorse(
             session,
             to=holder.phone,
             text=(
-                f"【广东省电子居住证】您的居住证已完成签注,有效期至{until_words}。"
+                f"【广东省电子居住证】您的居住证已完成签注，有效期至{until_words}。"
                 f"办件编号{case.reference}。"
             ),
             now=now,
@@ -203,12 +203,12 @@ def endorse(
             holder,
             actor_id=actor_id,
             to_member=(
-                f"【广东省电子居住证】经代办人{acting.person.name}申请,您的居住证已完成签注,"
+                f"【广东省电子居住证】经代办人{acting.person.name}申请，您的居住证已完成签注，"
                 f"有效期至{until_words}。办件编号{case.reference}。"
             ),
             to_lister=(
                 f"【广东省电子居住证】{acting.person.name}已为您的家庭成员{holder.name}办理"
-                f"居住证签注,有效期至{until_words}。办件编号{case.reference}。"
+                f"居住证签注，有效期至{until_words}。办件编号{case.reference}。"
             ),
             now=now,
         )

@@ -258,14 +258,14 @@ def _send_consent_code(
     minutes = max(1, ttl_seconds // 60)
     if agreement.basis is LinkBasis.CONSENTED:
         text = (
-            f"【广东省电子居住证】{owner.name}申请将您添加为家庭成员,添加后可查看您的居住证"
-            f"并为您代办业务。同意请告知验证码{code},{minutes}分钟内有效。如不同意,请勿告诉他人。"
+            f"【广东省电子居住证】{owner.name}申请将您添加为家庭成员，添加后可查看您的居住证"
+            f"并为您代办业务。同意请告知验证码{code}，{minutes}分钟内有效。如不同意，请勿告诉他人。"
         )
     else:
         text = (
-            f"【广东省电子居住证】{owner.name}申请将您的家庭成员{person.name}添加为其家庭成员,"
-            f"添加后可查看{person.name}的居住证并为其代办业务。如您同意,请告知验证码{code},"
-            f"{minutes}分钟内有效。如不同意,请勿告诉他人。"
+            f"【广东省电子居住证】{owner.name}申请将您的家庭成员{person.name}添加为其家庭成员，"
+            f"添加后可查看{person.name}的居住证并为其代办业务。如您同意，请告知验证码{code}，"
+            f"{minutes}分钟内有效。如不同意，请勿告诉他人。"
         )
     sms.queue(session, to=agreeing.phone, text=text, code=code, now=acting.now)
 
@@ -346,12 +346,12 @@ def _link(
         person,
         actor_id=acting.person_id,
         to_member=(
-            f"【广东省电子居住证】{owner.name}已将您添加为家庭成员,可查看您的居住证、出示您的"
-            "二维码并为您代办业务。如非您本人同意,请联系居住地派出所。"
+            f"【广东省电子居住证】{owner.name}已将您添加为家庭成员，可查看您的居住证、出示您的"
+            "二维码并为您代办业务。如非您本人同意，请联系居住地派出所。"
         ),
         to_lister=(
-            f"【广东省电子居住证】{owner.name}已将您的家庭成员{person.name}添加为其家庭成员,"
-            f"可查看{person.name}的居住证并为其代办业务。如有疑问,请联系居住地派出所。"
+            f"【广东省电子居住证】{owner.name}已将您的家庭成员{person.name}添加为其家庭成员，"
+            f"可查看{person.name}的居住证并为其代办业务。如有疑问，请联系居住地派出所。"
         ),
         now=acting.now,
     )

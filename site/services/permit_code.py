@@ -171,6 +171,7 @@ def qr_svg(data: str) -> str:
     side = max(height, width) + 2 * QUIET_ZONE
     # Scaled by CSS to any width, anti-aliased rows would leave hairline gaps between them.
     return (
-        f'<svg viewBox="0 0 {side} {side}"><path shape-rendering="crispEdges" stroke="#000" '
-        f'd="{"".join(parts)}"/></svg>'
+        # aria-hidden: the element around it carries the name (role="img", aria-label).
+        f'<svg viewBox="0 0 {side} {side}" aria-hidden="true">'
+        f'<path shape-rendering="crispEdges" stroke="#000" d="{"".join(parts)}"/></svg>'
     )

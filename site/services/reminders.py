@@ -74,9 +74,9 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     )
     claimed = [row[0] for row in session.execute(claim)]
     text = (
-        sa.literal("【广东省电子居住证】您的居住证已进入签注办理期,请于")
+        sa.literal("【广东省电子居住证】您的居住证已进入签注办理期，请于")
         + _cn_date(col(Permit.valid_until))
-        + "前(含当日)办理签注,逾期将中止使用。可登录电子居住证网上办理。"
+        + "前（含当日）办理签注，逾期将中止使用。可登录电子居住证网上办理。"
     )
     for start in range(0, len(claimed), CHUNK):
         messages = (

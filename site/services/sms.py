@@ -129,8 +129,8 @@ def consent_text(*, agent: str, action: str, code: str, ttl_seconds: int) -> str
     service's own word from its wizard declaration, e.g. 签注)."""
     minutes = max(1, ttl_seconds // 60)
     return (
-        f"【广东省电子居住证】{agent}申请为您代办居住证{action},"
-        f"验证码{code},{minutes}分钟内有效。如您同意,请将验证码告诉代办人;如不同意,请忽略。"
+        f"【广东省电子居住证】{agent}申请为您代办居住证{action}，"
+        f"验证码{code}，{minutes}分钟内有效。如您同意，请将验证码告诉代办人；如不同意，请忽略。"
     )
 
 

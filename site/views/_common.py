@@ -6,11 +6,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, redirect, request, session, url_for
+from flask import current_app, g, request, session, url_for
 from sqlmodel import Session
 
 from epermit import clock, db, delivery, policy, sql
 from epermit.acting import Acting
+from epermit.htmx import leave
 from epermit.models import Person
 from epermit.services import sms
 
@@ -61,7 +62,8 @@ def login_required(view: F) -> F:
         if current_person() is None:
             expired = "1" if g.get("session_expired") else None
             next_url = request.full_path.rstrip("?")
-            return redirect(url_for("auth.login", next=next_url, expired=expired), 303)
+            # A whole page, also for htmx: the header must stop naming who was signed in.
+            return leave(url_for("auth.login", next=next_url, expired=expired))
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]

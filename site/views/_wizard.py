@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, flash, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import db
 from epermit import wizard as engine
 from epermit.extensions import DRAFTS, allowed, spend, within
 from epermit.forms import TOO_OFTEN
-from epermit.htmx import render_page
+from epermit.htmx import follow, render_page
 from epermit.models import Case, Draft
 from epermit.services import cases
 from epermit.views._common import acting, commit_and_deliver, dbs, login_required, viewing_id
@@ -82,8 +82,10 @@ class WizardViews:
     def url(self, draft_id: str, page: str, **args: Any) -> str:
         return url_for(f"{self.name}.step", draft_id=draft_id, step=page, **args)
 
-    def go(self, draft_id: str, page: str) -> BaseResponse:
-        return redirect(self.url(draft_id, page), 303)
+    def go(self, draft: Draft, page: str) -> BaseResponse:
+        """To `page`: a 303, or for htmx that page at once (epermit.htmx.follow)."""
+        url = self.url(draft.id, page)
+        return follow(url, lambda: self.respond(draft, page, posted=False, url=url))
 
     def template(self, page: str) -> str:
         """The wizard's own template for the page, or the engine's generic one."""
@@ -105,12 +107,17 @@ class WizardViews:
             defaults["member"] = str(viewing_id())
         draft = engine.new_draft(dbs(), self.wizard, who.person_id, who.now, defaults)
         dbs().commit()
-        return self.go(draft.id, self.wizard.steps[0].name)
+        return self.go(draft, self.wizard.steps[0].name)
 
     def page(self, draft_id: str, step: str) -> BaseResponse:
         draft = self.draft_or_404(draft_id)
         if step not in engine.SPECIAL and self.wizard.step(step) is None:
             abort(404)
+        url = request.full_path.rstrip("?")
+        return self.respond(draft, step, posted=request.method == "POST", url=url)
+
+    def respond(self, draft: Draft, step: str, *, posted: bool, url: str) -> BaseResponse:
+        """The answer to a GET (or, `posted`, a POST) of the draft's page `step` at `url`."""
         ctx = self.context(draft)
         block = None if draft.case_id is not None else self.wizard.blocked(ctx)
         if block is not None:
@@ -125,17 +132,17 @@ class WizardViews:
             block=block,
         )
         if isinstance(decision, engine.Redirect):
-            return self.go(draft.id, decision.page)
+            return self.go(draft, decision.page)
         if decision.page == engine.DONE:
             return self.done(draft)
         if decision.page == engine.STOP:
             assert block is not None
             return self.stop(ctx, block, 200)
         if decision.page == engine.CHECK:
-            return self.check(ctx)
+            return self.check(ctx, posted, url)
         definition = self.wizard.step(decision.page)
         assert definition is not None
-        return self.step(ctx, definition)
+        return self.step(ctx, definition, posted, url)
 
     def resend(self, draft_id: str, step: str) -> BaseResponse:
         draft = self.draft_or_404(draft_id)
@@ -147,7 +154,7 @@ class WizardViews:
             commit_and_deliver()
             if outcome:
                 flash(outcome, "resend")
-        return self.go(draft.id, step)
+        return self.go(draft, step)
 
     # --- pages ----------------------------------------------------------------------------
 
@@ -167,12 +174,12 @@ class WizardViews:
         )
 
     def render(
-        self, ctx: engine.StepContext, page: str, form: Any, status: int | None = None
+        self, ctx: engine.StepContext, page: str, form: Any, url: str, status: int | None = None
     ) -> Response:
-        """The page for `form`; 200, or 422 for a refused one (htmx.render_page's rule)."""
-        previous = engine.back(
-            self.wizard, ctx.answers, page, changing=bool(request.args.get("change"))
-        )
+        """The page at `url` for `form`; 200, or 422 for a refused one (htmx.render_page's
+        rule). `url` is the request's, or for an htmx POST the next page's (htmx.follow)."""
+        changing = "change=" in url.partition("?")[2]
+        previous = engine.back(self.wizard, ctx.answers, page, changing=changing)
         return render_page(
             self.template(page),
             status=status,
@@ -181,69 +188,81 @@ class WizardViews:
             wizard=self.wizard,
             answers=ctx.answers,
             back_url=self.url(ctx.draft.id, previous) if previous else url_for("permit.show"),
-            action=request.full_path.rstrip("?"),
+            action=url,
             summary=engine.check_rows(self.wizard, ctx) if page == engine.CHECK else None,
             step_url=lambda s: self.url(ctx.draft.id, s, change=1),
             **self.wizard.outlook(ctx),
         )
 
-    def step(self, ctx: engine.StepContext, step: engine.Step) -> BaseResponse:
-        if request.method == "GET":
+    def step(
+        self, ctx: engine.StepContext, step: engine.Step, posted: bool, url: str
+    ) -> BaseResponse:
+        if not posted:
             saved = ctx.answers.get(step.name)
             data = saved if saved is not None else (step.prefill(ctx) if step.prefill else {})
-            return self.render(ctx, step.name, engine.stored_form(step, ctx, data))
+            return self.render(ctx, step.name, engine.stored_form(step, ctx, data), url)
         form = step.form(today=ctx.today)
         engine.form_setup(form, ctx)
         limit = step.limit
         if limit and not within(limit.budget, ctx.actor_id):
             # Refused next to the field like any other error, with what was typed kept.
             getattr(form, limit.field).errors = [TOO_OFTEN]
-            return self.render(ctx, step.name, form, 429)
+            return self.render(ctx, step.name, form, url, 429)
         valid = form.validate()
-        if valid and step.validate is not None:
-            valid = step.validate(form, ctx)
-            if not valid and limit:
-                # Only what the database refused counts (a lookup that missed, a wrong
-                # code), never a typo the form caught nor an answer that was right.
-                spend(limit.budget, ctx.actor_id)
+        if step.validate is not None:
+            if valid:
+                valid = step.validate(form, ctx)
+                if not valid and limit:
+                    # Only what the database refused counts (a lookup that missed, a wrong
+                    # code), never a typo the form caught nor an answer that was right.
+                    spend(limit.budget, ctx.actor_id)
+            else:
+                # All checks in one round (GOV.UK): the account match too, when the fields it
+                # reads are well-formed, rather than only after the format errors are fixed.
+                before = sum(len(field.errors) for field in form)
+                checked_where_well_formed(form, lambda guarded: step.validate(guarded, ctx))
+                if limit and sum(len(field.errors) for field in form) > before:
+                    # A refusal by the database counts here too: a malformed second field
+                    # must not make lookups free.
+                    spend(limit.budget, ctx.actor_id)
         if not valid:
             # Nothing of an invalid step is saved; wrong consent codes are counted, though.
             ctx.session.commit()
-            return self.render(ctx, step.name, form)
+            return self.render(ctx, step.name, form, url)
         data = engine.answer_data(form)
         if step.store is not None:
             data.update(step.store(form, ctx))
         answers = self.wizard.with_answer(ctx.answers, step.name, data)
         if not engine.save_answers(ctx.session, ctx.draft, answers, ctx.now):
             ctx.session.rollback()
-            return self.go(ctx.draft.id, engine.DONE)
+            return self.go(ctx.draft, engine.DONE)
         # Asked before the commit, in the transaction that saved the answer: it reads the
         # same, without a second transaction.
         block = self.wizard.blocked(ctx)
         commit_and_deliver()
-        return self.go(ctx.draft.id, engine.after_answer(self.wizard, answers, block))
+        return self.go(ctx.draft, engine.after_answer(self.wizard, answers, block))
 
-    def check(self, ctx: engine.StepContext) -> BaseResponse:
-        if request.method == "GET":
+    def check(self, ctx: engine.StepContext, posted: bool, url: str) -> BaseResponse:
+        if not posted:
             form = self.wizard.check_form(formdata=None, today=ctx.today)
-            return self.render(ctx, engine.CHECK, form)
+            return self.render(ctx, engine.CHECK, form, url)
         form = self.wizard.check_form(today=ctx.today)
         if not form.validate():
-            return self.render(ctx, engine.CHECK, form)
+            return self.render(ctx, engine.CHECK, form, url)
         try:
             case = self.wizard.submit(ctx)
         except engine.Refused as refused:
             ctx.session.rollback()
             again = engine.load_draft(ctx.session, self.wizard, ctx.draft.id, ctx.actor_id)
             if again is not None and again.case_id is not None:
-                return self.go(ctx.draft.id, engine.DONE)
+                return self.go(ctx.draft, engine.DONE)
             return self.stop(ctx, refused.block, 409, outlook=False)
         if not engine.mark_submitted(ctx.session, ctx.draft, case):
             # The same draft was submitted meanwhile: show that result, change nothing.
             ctx.session.rollback()
-            return self.go(ctx.draft.id, engine.DONE)
+            return self.go(ctx.draft, engine.DONE)
         commit_and_deliver()
-        return self.go(ctx.draft.id, engine.DONE)
+        return self.go(ctx.draft, engine.DONE)
 
     def stop(
         self, ctx: engine.StepContext, block: engine.Block, status: int, *, outlook: bool = True
@@ -268,3 +287,36 @@ class WizardViews:
             wizard=self.wizard,
             record=record,
         )
+
+
+class _IllFormed(Exception):
+    """A step's check read a field that already failed its own checks."""
+
+
+class _WellFormedOnly:
+    """The form as a step's check sees it when some fields were refused: reading one of those
+    stops the check (it would only add a second, confusing message to that field)."""
+
+    def __init__(self, form: Any, refused: set[str]) -> None:
+        object.__setattr__(self, "_form", form)
+        object.__setattr__(self, "_refused", refused)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._refused:
+            raise _IllFormed(name)
+        return getattr(self._form, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._form, name, value)
+
+
+def checked_where_well_formed(form: Any, check: Any) -> None:
+    """Run `check` on a form that has errors already, as far as the fields it reads are
+    well-formed: what it refused until it reached a refused field stands."""
+    refused = {name for name, field in form._fields.items() if field.errors}
+    try:
+        check(_WellFormedOnly(form, refused))
+    except (_IllFormed, TypeError, ValueError, KeyError, AttributeError):
+        # Or it met an answer left empty because of a refused one (a tampered member
+        # choice leaves the ID number unasked): then it has nothing to add yet.
+        pass

@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -14,18 +15,19 @@ from flask import (
     current_app,
     g,
     redirect,
-    render_template,
     request,
     session,
     url_for,
 )
 from itsdangerous import BadSignature, URLSafeSerializer
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RoutingException
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
 from epermit.extensions import limiter
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
-from epermit.htmx import current_path, is_partial, render_page
+from epermit.htmx import follow, render_page
 from epermit.services import auth, codes
 from epermit.sql import saved_id
 from epermit.views._common import client_address, commit_and_deliver, current_person, dbs
@@ -161,7 +163,21 @@ def login() -> BaseResponse:
     session["login_device"] = known_device
     session["login_phone"] = phone
     session["login_next"] = _safe_next(request.args.get("next"))
-    return redirect(url_for("auth.verify"), 303)
+    # With htmx the code page comes in the same round trip (epermit.htmx.follow).
+    blank = VerifyForm(formdata=None, today=clock.today())
+    return follow(url_for("auth.verify"), lambda: _verify_page(blank))
+
+
+def _verify_page(form: VerifyForm) -> Response:
+    phone = session["login_phone"]
+    return render_page(
+        "auth/verify.html",
+        form=form,
+        masked_phone=phone[:3] + "****" + phone[-4:],
+        phone=phone,
+        resend_wait=session.get("resend_wait"),
+        capped=session.get("login_capped", False),
+    )
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
@@ -173,14 +189,8 @@ def verify() -> BaseResponse:
     if not phone:
         return redirect(url_for("auth.login"), 303)
     form = VerifyForm(today=clock.today())
-    context = {
-        "masked_phone": phone[:3] + "****" + phone[-4:],
-        "phone": phone,
-        "resend_wait": session.get("resend_wait"),
-        "capped": session.get("login_capped", False),
-    }
     if not form.validate_on_submit():
-        return render_page("auth/verify.html", form=form, **context)
+        return _verify_page(form)
     code = form.code.data
     assert code is not None  # a required field that validated
     try:
@@ -198,14 +208,29 @@ def verify() -> BaseResponse:
         dbs().commit()  # a wrong try must count
         g.code_refused = True
         form.code.errors = [code_error(error, resend="重新获取验证码")]
-        return render_page("auth/verify.html", form=form, **context)
+        return _verify_page(form)
     dbs().commit()
     target = session.get("login_next") or url_for("permit.show")
     session.clear()
+    # The token cached for this request was the cleared session's: forms on the page now
+    # answered (epermit.htmx.follow) need one of the new session.
+    g.pop("csrf_token", None)
     session["person_id"] = person.id
     session["epoch"] = person.session_epoch
     session["seen"] = clock.epoch()
-    response = redirect(target, 303)
+    try:
+        endpoint, args = current_app.url_map.bind("").match(target, method="GET")
+    except (HTTPException, RoutingException):
+        endpoint, args = None, {}
+    if endpoint is None or "?" in target:
+        response = redirect(target, 303)
+    else:
+        # With htmx the page signed in to comes in the same round trip, as a whole page
+        # (its header names who is signed in); a target with a query keeps the redirect.
+        view: Any = current_app.view_functions[endpoint]
+        response = follow(
+            target, lambda: current_app.make_response(view(**args)), whole_page=True
+        )
     _remember_device(response, phone)
     return response
 
@@ -222,22 +247,11 @@ def logout() -> BaseResponse:
     return redirect(url_for("main.index", signed_out=1), 303)
 
 
-@bp.get("/session/warning")
-def session_warning() -> BaseResponse:
-    """Fetched by htmx shortly before the idle limit; not counted as activity."""
-    if not is_partial():
-        return redirect(url_for("permit.show"), 303)
-    return Response(
-        render_template(
-            "auth/_session_warning.html",
-            signed_in=current_person() is not None,
-            back=current_path(default=url_for("permit.show")),
-        )
-    )
-
-
 @bp.post("/session/extend")
 def session_extend() -> BaseResponse:
-    # Reaching here already counted as activity (security._expire_idle_session).
+    # Reaching here already counted as activity (security._expire_idle_session). The
+    # warning's script asks with HX-Request and stays on its page: nothing typed is lost.
+    if request.headers.get("HX-Request"):
+        return Response(status=204 if current_person() else 401)
     back = request.form.get("back")
     return redirect(_safe_next(back) if current_person() else url_for("auth.login"), 303)

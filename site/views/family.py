@@ -27,7 +27,7 @@ from epermit.forms import (
     Form,
     code_error,
 )
-from epermit.htmx import render_page
+from epermit.htmx import follow, render_page
 from epermit.services import codes, family
 from epermit.sql import fits_id
 from epermit.views._common import (
@@ -112,28 +112,38 @@ def add() -> BaseResponse:
         _explain(form, error)
         return render_page("family/add.html", form=form)
     commit_and_deliver()
+    # With htmx the next page comes in the same round trip (epermit.htmx.follow).
     if isinstance(outcome, family.Added):
         flash(outcome.member.name, "added")
-        return redirect(url_for("family.index"), 303)
+        return follow(url_for("family.index"), index)
     session[PENDING] = {"member_id": outcome.member.id, "relationship": outcome.relationship}
-    return redirect(url_for("family.consent"), 303)
+    blank = FamilyConsentForm(formdata=None, today=who.today)
+
+    def consent_page() -> Response:
+        agreement = family.agreement_for(dbs(), outcome.member, who.today)
+        approval = agreement.basis is not LinkBasis.CONSENTED
+        return render_page(
+            "family/consent.html", form=blank, person=outcome.member, approval=approval
+        )
+
+    return follow(url_for("family.consent"), consent_page)
 
 
 def _explain(form: FamilyAddForm, error: family.FamilyError) -> None:
     if isinstance(error, family.NoMatchingPermit):
-        message = "姓名与公民身份号码不一致,或此人没有广东省居住证,请核对后重新输入"
+        message = "姓名与公民身份号码不一致，或此人没有广东省居住证，请核对后重新输入"
         form.id_number.errors = [message]
     elif isinstance(error, family.IsSelf):
-        form.id_number.errors = ["这是您本人的公民身份号码,请输入家庭成员的公民身份号码"]
+        form.id_number.errors = ["这是您本人的公民身份号码，请输入家庭成员的公民身份号码"]
     elif isinstance(error, family.AlreadyMember):
-        form.id_number.errors = [f"{error.member.name}已在您的家庭成员中,无需重复添加"]
+        form.id_number.errors = [f"{error.member.name}已在您的家庭成员中，无需重复添加"]
     elif isinstance(error, family.ConsentCapped):
         form.id_number.errors = [
-            "此人近期收到的验证码已达上限,暂时不能再发送。请稍后再试,或请其本人添加您"
+            "此人近期收到的验证码已达上限，暂时不能再发送。请稍后再试，或请其本人添加您"
         ]
     elif isinstance(error, family.NoPhoneForConsent):
         form.id_number.errors = [
-            "此人未登记手机号码,无法发送同意验证码。请其本人到居住地派出所登记手机号码后再添加"
+            "此人未登记手机号码，无法发送同意验证码。请其本人到居住地派出所登记手机号码后再添加"
         ]
     else:  # pragma: no cover - every FamilyError is mapped above
         raise error
@@ -191,7 +201,7 @@ def consent() -> BaseResponse:
     commit_and_deliver()
     session.pop(PENDING, None)
     flash(added.member.name, "added")
-    return redirect(url_for("family.index"), 303)
+    return follow(url_for("family.index"), index)
 
 
 @bp.post("/family/add/consent/resend")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, redirect, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import db
 from epermit.htmx import render_page
+from epermit.templating import LARGE_TEXT_COOKIE
 from epermit.views._common import current_person, dbs
+from epermit.views.auth import _safe_next
 
 bp = Blueprint("main", __name__)
 
@@ -19,6 +22,21 @@ def index() -> Response:
     return render_page(
         "main/index.html", person=current_person(), signed_out=request.args.get("signed_out") == "1"
     )
+
+
+@bp.get("/text-size")
+def text_size() -> BaseResponse:
+    """大字模式 on or off, then back to the page it was chosen on. A plain link and a cookie,
+    so it works without JavaScript; only a display preference, so a GET may set it."""
+    response = redirect(_safe_next(request.args.get("next")), 303)
+    if request.args.get("large") == "1":
+        response.set_cookie(
+            LARGE_TEXT_COOKIE, "1", max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
+            secure=request.is_secure,
+        )
+    else:
+        response.delete_cookie(LARGE_TEXT_COOKIE)
+    return response
 
 
 @bp.get("/healthz")
@@ -31,23 +49,23 @@ def healthz() -> tuple[Response, int]:
 
 
 ERRORS = {
-    400: ("请求无法处理", "页面已过期或提交的内容不完整。请返回上一页,刷新后重新提交。"),
+    400: ("请求无法处理", "页面已过期或提交的内容不完整。请返回上一页，刷新后重新提交。"),
     403: ("无权访问", "您没有权限查看此页面。"),
-    404: ("找不到页面", "您访问的页面不存在,或者您无权查看。请检查网址是否正确。"),
+    404: ("找不到页面", "您访问的页面不存在，或者您无权查看。请检查网址是否正确。"),
     405: ("请求无法处理", "请从页面上的按钮或链接进入。"),
     413: (
         "提交的内容过大",
-        "您提交的内容超过了允许的大小。请返回上一页,删减内容或换一个较小的文件后重新提交。",
+        "您提交的内容超过了允许的大小。请返回上一页，删减内容或换一个较小的文件后重新提交。",
     ),
-    429: ("操作过于频繁", "您的操作过于频繁,请稍后再试。"),
+    429: ("操作过于频繁", "您的操作过于频繁，请稍后再试。"),
     # A crash rolls the request's transaction back: this step changed nothing, earlier ones stay.
     500: (
         "系统繁忙",
-        "抱歉,系统暂时出现问题,本次提交没有生效,也没有作任何更改。之前已完成的步骤仍然保存着,请稍后再试。",
+        "抱歉，系统暂时出现问题，本次提交没有生效，也没有作任何更改。之前已完成的步骤仍然保存着，请稍后再试。",
     ),
     503: (
         "系统暂时无法使用",
-        "系统正忙或正在维护,本次提交没有生效,也没有作任何更改。之前已完成的步骤仍然保存着,请过一会儿再试。",
+        "系统正忙或正在维护，本次提交没有生效，也没有作任何更改。之前已完成的步骤仍然保存着，请过一会儿再试。",
     ),
 }
 # How long a client is asked to wait after a 503: the database is restarting or busy.
@@ -57,7 +75,7 @@ BARE_ERROR = (
     '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width, initial-scale=1">'
     '<title>系统繁忙 - 广东省电子居住证</title></head><body><main id="main">'
-    "<h1>系统繁忙</h1><p>抱歉,系统暂时出现问题,本次提交没有生效。请稍后再试。</p>"
+    "<h1>系统繁忙</h1><p>抱歉，系统暂时出现问题，本次提交没有生效。请稍后再试。</p>"
     '<p><a href="/">返回首页</a></p></main></body></html>'
 )
 

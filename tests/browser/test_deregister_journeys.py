@@ -79,7 +79,7 @@ def start_from_permit_page(page: Page, js: bool, name: str) -> None:
 def check_and_confirm(page: Page, js: bool, name: str, holder: str, *facts: str) -> None:
     expect_step(page, "检查您的注销申报", f"{name}-check")
     warning = page.locator(".warning-box")
-    expect(warning).to_contain_text(f"注销后,{holder}的居住证立即终止使用")
+    expect(warning).to_contain_text(f"注销后，{holder}的居住证立即终止使用")
     expect(warning).to_contain_text("重新申领")
     summary = page.locator("dl.summary")
     for fact in facts:
@@ -111,7 +111,7 @@ def test_landlord_chen_jun_deregisters_li_na(page, js, outbox, clock):
     login(page, js, "13800000010", outbox)
     start_from_permit_page(page, js, name)
 
-    expect_step(page, "您以什么身份申报注销?", f"{name}-role")
+    expect_step(page, "您以什么身份申报注销？", f"{name}-role")
     keyboard_submit(page, js)  # nothing chosen
     expect_error(page, js, f"{name}-role-error", "请选择您申报注销的身份")
     assert page.locator("#declarant_role").get_attribute("aria-invalid") == "true"
@@ -125,7 +125,7 @@ def test_landlord_chen_jun_deregisters_li_na(page, js, outbox, clock):
     expect(page.locator("#declarant_phone")).to_have_value("13800000010")
     keyboard_submit(page, js)
 
-    expect_step(page, "要注销谁的居住证?", f"{name}-applicant")
+    expect_step(page, "要注销谁的居住证？", f"{name}-applicant")
     expect(page.locator("main input[name=member]")).to_have_count(0)  # no family list
     keyboard_submit(page, js)  # nobody named
     expect_error(page, js, f"{name}-applicant-error", "请输入申请人姓名")
@@ -166,7 +166,7 @@ def test_employer_huang_li_deregisters_zhang_wei(page, js, outbox, clock):
     login(page, js, "13800000011", outbox)
     start_from_permit_page(page, js, name)
 
-    expect_step(page, "您以什么身份申报注销?", f"{name}-role")
+    expect_step(page, "您以什么身份申报注销？", f"{name}-role")
     choose_radio(page, "declarant_role", "employer")
     keyboard_submit(page, js)
 
@@ -188,7 +188,7 @@ def test_employer_huang_li_deregisters_zhang_wei(page, js, outbox, clock):
     retype(page, "#org_uscc", "91440106MA5ABC120A")
     keyboard_submit(page, js)
 
-    expect_step(page, "要注销谁的居住证?", f"{name}-applicant")
+    expect_step(page, "要注销谁的居住证？", f"{name}-applicant")
     type_into(page, "#applicant_name", "张伟")
     type_into(page, "#applicant_id_number", "430102199003071234")
     keyboard_submit(page, js)

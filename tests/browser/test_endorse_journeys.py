@@ -49,14 +49,14 @@ def expect_heading(page, text: str) -> None:
 def test_zhang_wei_endorses_his_own_permit_on_time(page, js, outbox):
     login(page, js, "13800000001", outbox)
     follow(page, js, 'main a[href="/endorse"]')
-    expect_heading(page, "您为谁办理签注?")
+    expect_heading(page, "您为谁办理签注？")
     assert_accessible(page, f"who-{js}")
     keyboard_submit(page, js)  # nothing chosen: the error state
     expect_error(page, js, f"who-error-{js}")
     choose(page, "#for_whom")
     keyboard_submit(page, js)
-    expect_heading(page, "您是否仍住在登记的居住地址?")
-    assert "签注后,居住证有效期将延长至" in page.locator("main").inner_text()
+    expect_heading(page, "您是否仍住在登记的居住地址？")
+    assert "签注后，居住证有效期将延长至" in page.locator("main").inner_text()
     assert_accessible(page, f"residence-{js}")
     choose(page, "#address_unchanged")
     keyboard_submit(page, js)
@@ -85,10 +85,10 @@ def test_zhang_wei_endorses_for_his_son_from_the_family_list(page, js, outbox):
     assert_accessible(page, f"applicant-{js}")
     keyboard_submit(page, js)  # no applicant chosen, no relationship
     expect_error(page, js, f"applicant-error-{js}")
-    choose_option(page, "member", "张小明(子女)")
+    choose_option(page, "member", "张小明（子女）")
     choose_option(page, "relationship", "子女")
     keyboard_submit(page, js)
-    expect_heading(page, "张小明是否仍住在登记的居住地址?")
+    expect_heading(page, "张小明是否仍住在登记的居住地址？")
     assert "为张小明办理" in page.locator(".caption").inner_text()
     choose(page, "#address_unchanged")
     keyboard_submit(page, js)
@@ -151,7 +151,7 @@ def test_submit_button_is_disabled_while_in_flight(page, js, outbox):
     assert len(held) == 1
     held[0].continue_()
     settle(page, js)
-    expect_heading(page, "您是否仍住在登记的居住地址?")
+    expect_heading(page, "您是否仍住在登记的居住地址？")
 
 
 def test_a_refusal_at_submit_and_a_missing_page_are_shown_with_js_too(page, js, outbox, dbsession):
@@ -162,7 +162,7 @@ def test_a_refusal_at_submit_and_a_missing_page_are_shown_with_js_too(page, js, 
     settle(page, js)
     choose_option(page, "for_whom", "为他人办理")
     keyboard_submit(page, js)
-    choose_option(page, "member", "张小明(子女)")
+    choose_option(page, "member", "张小明（子女）")
     choose_option(page, "relationship", "子女")
     keyboard_submit(page, js)
     choose(page, "#address_unchanged")

@@ -44,7 +44,7 @@ def test_switch_to_each_family_member_with_keyboard(page, js, outbox):
     login(page, js, "13800000001", outbox)
     follow(page, js, 'nav a[href="/family"]')
     expect(page.locator("h1")).to_have_text("家庭成员")
-    assert page.locator("main li h2").all_inner_texts() == ["张伟(本人)", "李娜", "张小明"]
+    assert page.locator("main li h2").all_inner_texts() == ["张伟（本人）", "李娜", "张小明"]
     assert_accessible(page, f"family-{js}")
 
     press_enter_and_load(page, 'main button:has-text("切换到李娜的居住证")')
