@@ -122,7 +122,9 @@ def test_month_end_window_opening_is_reminded(app, outbox, dbsession, clock):
 def test_reminders_are_claimed_in_the_database(app, dbsession, clock):
     """The unique (permit, period) key, not Python, decides: a claimed pair is skipped."""
     permit = permit_of(dbsession, "张伟")
-    dbsession.add(Reminder(permit_id=permit.id, period=permit.valid_until, sent_at=clock()))
+    dbsession.add(
+        Reminder(permit_id=permit.id, period=permit.valid_until, kind="window", sent_at=clock())
+    )
     dbsession.commit()
     with db.session_scope(db.engine_of(app)) as session:
         assert reminders.send_due(session, today=clock.today, now=clock()) == 0
