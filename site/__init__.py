@@ -43,9 +43,19 @@ def create_app(
     commands.init_app(app)
     templating.init_app(app)
 
-    from epermit.views import _wizard, auth, cases, family, main, permit, verify
+    from epermit.views import (
+        _wizard,
+        activity,
+        auth,
+        cases,
+        family,
+        main,
+        objection,
+        permit,
+        verify,
+    )
 
-    for module in (main, auth, permit, cases, family, verify):
+    for module in (main, auth, permit, cases, family, verify, objection, activity):
         app.register_blueprint(module.bp)
     _wizard.init_app(app, wizards)
     main.register_error_pages(app)

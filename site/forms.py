@@ -587,3 +587,30 @@ class ReasonForm(Form):
             "leave_date",
             f"离开日期不能早于居住证签发日期({issued.year}年{issued.month}月{issued.day}日)",
         )
+
+
+# Objection to a deregistration (SPEC 11.1).
+
+OBJECTION_MAX_CHARS = 500
+
+
+class ObjectionForm(Form):
+    statement = TextAreaField(
+        "异议理由",
+        description="请说明您为什么认为注销有误,例如您仍住在登记地址。500字以内",
+    )
+    declaration = BooleanField("声明")
+
+    def validate_statement(self, field: Field) -> None:
+        field.data = plain_text(field.data)
+        if not field.data:
+            raise ValidationError("请填写异议理由")
+        if len(field.data) > OBJECTION_MAX_CHARS:
+            raise ValidationError(
+                f"异议理由不能超过{OBJECTION_MAX_CHARS}个字,现在是{len(field.data)}个字"
+            )
+
+    def validate_declaration(self, field: Field) -> None:
+        if field.raw_data != ["y"]:
+            field.data = False
+            raise ValidationError("请勾选声明,确认异议理由真实")

@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlmodel import Session, select
 
 from epermit import identity
-from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit
+from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit, Person
 from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole
 
 
@@ -144,3 +144,28 @@ def declaring_basis(
     if getattr(permit, f"{role.value}_id") != organisation.id:
         raise NotRecordedOrganisation()
     return Basis(role.value)
+
+
+# --- The holder's side (issue 13) -------------------------------------------------------------
+
+
+def objecting_basis(session: Session, actor_id: int, holder_id: int) -> Basis:
+    """Who may object to a holder's deregistration (SPEC 11.1): the holder, or a person with
+    the holder on their family list (through 切换). Raises NotFamilyMember for anyone else."""
+    basis = viewing_basis(session, actor_id, holder_id)
+    if basis is None:
+        raise NotFamilyMember()
+    return basis
+
+
+def acting_for_me(session: Session, person_id: int) -> list[tuple[Person, FamilyLink]]:
+    """Who can act for me (SPEC 11.3, "可以为我办理的人"): everyone who has me on their family
+    list, with the link (relation, since when), oldest first. The reverse of the family list,
+    and the one answer to it: the family page and the activity record both ask here."""
+    query = (
+        select(Person, FamilyLink)
+        .join(FamilyLink, FamilyLink.person_id == Person.id)  # type: ignore[arg-type]
+        .where(FamilyLink.member_id == person_id)
+        .order_by(FamilyLink.id)  # type: ignore[arg-type]
+    )
+    return [(person, link) for person, link in session.exec(query)]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 __all__ = [
     "EndorsementOutcome",
@@ -144,3 +145,15 @@ def plan_endorsement(
         late=False,
         period=valid_until,
     )
+
+
+# An objection to a deregistration someone else declared (SPEC 11.1): within 30 days of the
+# declaration, counted in days in Guangzhou; the last day is the declaration's date plus 30.
+OBJECTION_DAYS = 30
+_GUANGZHOU = ZoneInfo("Asia/Shanghai")
+
+
+def objection_deadline(declared_at: datetime) -> date:
+    """The last day (in Guangzhou) an objection to a deregistration declared at the aware
+    moment `declared_at` is taken."""
+    return declared_at.astimezone(_GUANGZHOU).date() + timedelta(days=OBJECTION_DAYS)

@@ -11,8 +11,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from epermit.models import Person
+from epermit.models import Person, SignIn
 from epermit.services import audit, codes, sms
+from epermit.sql import saved_id
+from epermit.vocabulary import DeviceKind
 
 PURPOSE = "login"
 
@@ -90,8 +92,10 @@ def verify_code(
     now: datetime,
     secret: str,
     client_address: str | None,
+    device: DeviceKind = DeviceKind.OTHER,
 ) -> Person:
-    """Return the signed-in person; raise a `codes.CodeError` otherwise."""
+    """Return the signed-in person; raise a `codes.CodeError` otherwise. The sign-in is kept
+    with its coarse device for the person's own record (SPEC 11.2)."""
     codes.verify(
         session,
         purpose=PURPOSE,
@@ -112,4 +116,5 @@ def verify_code(
         client_address=client_address,
         now=now,
     )
+    session.add(SignIn(person_id=saved_id(person), signed_in_at=now, device=device))
     return person

@@ -19,6 +19,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
+from epermit.devices import coarse_device
 from epermit.extensions import limiter, phone_key
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
 from epermit.htmx import current_path, is_partial, render_page
@@ -130,6 +131,7 @@ def verify() -> BaseResponse:
             now=clock.now(),
             secret=current_app.config["SECRET_KEY"],
             client_address=client_address(),
+            device=coarse_device(request.headers.get("User-Agent")),
         )
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
 from epermit.htmx import is_partial, render_page
-from epermit.services import permit_code, permits
+from epermit.services import objections, permit_code, permits
 from epermit.views._common import acting, current_person, dbs, login_required, viewing_id
 
 bp = Blueprint("permit", __name__)
@@ -21,7 +21,15 @@ bp = Blueprint("permit", __name__)
 @login_required
 def show() -> Response:
     # The card and, when its status allows, its live code: 亮证 and 亮码 on one page (SPEC 2.11).
-    return render_page("permit/show.html", today=clock.today(), **_code_context())
+    context = _code_context()
+    card = context["card"]
+    # Who deregistered it, and whether one may object (SPEC 11.1).
+    declared = (
+        objections.declared_by(dbs(), acting(), card.deregistration)
+        if card.deregistration is not None
+        else None
+    )
+    return render_page("permit/show.html", today=clock.today(), declared=declared, **context)
 
 
 def _code_context() -> dict[str, Any]:
