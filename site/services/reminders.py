@@ -50,7 +50,7 @@ def latest_valid_until_in_window(today: date) -> date:
     return latest
 
 
-def _cn_date(column: sa.ColumnElement[date]) -> sa.ColumnElement[str]:
+def _cn_date(column: sa.ColumnExpressionArgument[date]) -> sa.ColumnElement[str]:
     """2027年1月28日, built in SQL so that no row has to come back to Python."""
 
     def part(field: str) -> sa.ColumnElement[str]:
@@ -59,9 +59,10 @@ def _cn_date(column: sa.ColumnElement[date]) -> sa.ColumnElement[str]:
     return part("year") + "年" + part("month") + "月" + part("day") + "日"
 
 
-def _text(kind: sa.ColumnElement[str], whose: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    """Each rung's SMS, about `whose` permit ("您的", "您的家庭成员张小明的"). The period is
-    the valid-until date the rung was about."""
+def _text(whose: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """Each claimed rung's SMS, about `whose` permit ("您的", "您的家庭成员张小明的"). The
+    period is the valid-until date the rung was about."""
+    kind = sa.type_coerce(col(Reminder.kind), sa.String)
     day = _cn_date(col(Reminder.period))
     head = sa.literal("【广东省电子居住证】") + whose
     return sa.case(
@@ -137,7 +138,7 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     if not claimed:
         return 0
     to_holders = (
-        sa.select(col(holder.phone), _text(col(Reminder.kind), sa.literal("您的")), moment)
+        sa.select(col(holder.phone), _text(sa.literal("您的")), moment)
         .select_from(Reminder)
         .join(Permit, col(Permit.id) == Reminder.permit_id)
         .join(holder, col(holder.id) == Permit.person_id)
@@ -146,7 +147,7 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     to_families = (
         sa.select(
             col(owner.phone),
-            _text(col(Reminder.kind), "您的家庭成员" + col(holder.name) + "的"),
+            _text("您的家庭成员" + col(holder.name) + "的"),
             moment,
         )
         .select_from(Reminder)
