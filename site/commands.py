@@ -1,4 +1,5 @@
-"""`flask --app wsgi …` commands: migrate, seed-demo, send-reminders, deliver-sms, purge-stale."""
+"""`flask --app wsgi …` commands: migrate, seed-demo, seed-bulk, send-reminders, deliver-sms,
+purge-stale."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import timedelta
 import click
 from flask import Flask, current_app
 
-from epermit import clock, db, demo, wizard
+from epermit import bulk, clock, db, demo, wizard
 from epermit.services import codes, reminders, sms
 
 # A draft keeps a half-done application across devices for a month: long enough to come
@@ -36,6 +37,20 @@ def init_app(app: Flask) -> None:
                 raise click.ClickException("the database already has data")
             demo.seed(session, clock.today(), clock.now())
         click.echo("demo world seeded")
+
+    @app.cli.command("seed-bulk")
+    @click.option("--permits", type=click.IntRange(1, 20_000_000), required=True)
+    def seed_bulk(permits: int) -> None:
+        """Add PERMITS holders with a city's spread of places, organisations and cases (SPEC 13)."""
+        if current_app.config["PRODUCTION"]:
+            raise click.ClickException("seed-bulk writes made-up people: not in production")
+        seeded = bulk.seed(
+            db.engine_of(current_app), permits=permits, today=clock.today(), now=clock.now()
+        )
+        click.echo(
+            f"added {seeded.permits} permits, {seeded.people} people, {seeded.addresses}"
+            f" addresses, {seeded.organisations} organisations and {seeded.cases} cases"
+        )
 
     @app.cli.command("deliver-sms")
     def deliver_sms() -> None:

@@ -68,6 +68,14 @@ def test_holder_whose_window_is_open_gets_one_sms_with_the_date(app, outbox, clo
     assert demo.phone("刘洋") not in [m["to"] for m in outbox.messages()]
 
 
+def test_the_demo_worlds_rungs_on_day_one(app, outbox):
+    send_reminders(app)
+    # 马超 (D+5) is within 7 days of valid-until, 郭鹏 (D−3) was suspended three days ago.
+    assert reminded_phones(outbox, "expiring") == [demo.phone("马超")]
+    assert reminded_phones(outbox, "suspended") == [demo.phone("郭鹏")]
+    assert len(ladder_messages(outbox, demo.phone("马超"))) == 1
+
+
 def test_a_phoneless_childs_reminder_reaches_both_parents(app, outbox, clock):
     # 张小明 (valid until D+20, window open, no phone) is on 张伟's and 李娜's lists.
     send_reminders(app)
@@ -141,17 +149,17 @@ def test_an_endorsed_permit_is_not_told_it_is_expiring(app, outbox, dbsession, c
     send_reminders(app)
     clock.advance(days=8)
     send_reminders(app)
-    assert reminded_phones(outbox, "expiring") == []
-    assert reminded_phones(outbox, "suspended") == []
+    assert demo.phone("张伟") not in reminded_phones(outbox, "expiring")
+    assert demo.phone("张伟") not in reminded_phones(outbox, "suspended")
 
 
 def test_suspended_goes_out_the_day_after_valid_until_with_what_restores_it(app, outbox, clock):
     clock.advance(days=10)  # 张伟's valid-until (D+10) is today: still valid
     send_reminders(app)
-    assert reminded_phones(outbox, "suspended") == []
+    assert demo.phone("张伟") not in reminded_phones(outbox, "suspended")
     clock.advance(days=1)
     send_reminders(app)
-    assert reminded_phones(outbox, "suspended") == [demo.phone("张伟")]
+    assert demo.phone("张伟") in reminded_phones(outbox, "suspended")
     text = [
         m for m in ladder_messages(outbox, demo.phone("张伟")) if WORDS["suspended"] in m["text"]
     ]
@@ -168,8 +176,9 @@ def test_a_late_run_still_sends_what_is_due(app, outbox, clock):
     # No run for the week after 张伟's valid-until: the next one still tells him.
     clock.advance(days=17)
     send_reminders(app)
-    assert reminded_phones(outbox, "suspended") == [demo.phone("张伟")]
-    assert reminded_phones(outbox, "window") == []  # long past: the later rung says it
+    assert demo.phone("张伟") in reminded_phones(outbox, "suspended")
+    # Long past: the later rung says it.
+    assert demo.phone("张伟") not in reminded_phones(outbox, "window")
 
 
 def test_reminder_goes_out_on_the_day_the_window_opens_not_before(app, outbox, clock):
@@ -301,7 +310,7 @@ def test_one_run_delivers_every_reminder_it_queues_however_many(app, outbox, dbs
     # 7 days or fewer before valid-until: the rung is `expiring`, one SMS each.
     expiring = [m["to"] for m in outbox.messages() if m["to"].startswith("139")]
     assert sorted(expiring) == sorted(f"139{n:08d}" for n in range(150))
-    assert reminded_phones(outbox, "expiring") == sorted(expiring)
+    assert set(expiring) <= set(reminded_phones(outbox, "expiring"))
     dbsession.rollback()
     waiting = select(sa.func.count()).select_from(SmsOutbox).where(SmsOutbox.delivered_at.is_(None))
     assert dbsession.exec(waiting).one() == 0
