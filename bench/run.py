@@ -9,6 +9,7 @@
    gunicorn on this machine, compared with a bare Flask page served the same way.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
+3. Holder (bench/holder.py): /activity and the reminder ladder at 1 thousand and 10 million.
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
 comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
@@ -40,7 +41,7 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 BARE_REQUESTS = int(os.environ.get("BENCH_BARE_REQUESTS", "2000"))
 STEPS: dict[str, list[float]] = {}
 MAX_PERMITS = int(os.environ.get("BENCH_MAX_PERMITS", "1000000"))
-ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup").split(",")
+ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup,holder").split(",")
 # Issue 8: server CPU per endorsement journey at most 60 % of this commit's.
 GOAL_REF, GOAL_RATIO = "1276c69", 0.60
 COMPARE_REF = os.environ.get("BENCH_COMPARE_REF", GOAL_REF)
@@ -500,3 +501,5 @@ if __name__ == "__main__":
         load_benchmark()
     if "lookup" in ONLY:
         lookup_benchmark()
+    if "holder" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "holder.py")], check=True)
