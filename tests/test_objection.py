@@ -16,6 +16,7 @@ from epermit.models import Case, Objection, Person
 from epermit.services import deregister, objections
 from epermit.vocabulary import DeclarantRole, Reason
 
+USCC = {DeclarantRole.EMPLOYER: "91440106MA5ABC120A", DeclarantRole.SCHOOL: "12440111455123453T"}
 STATEMENT = "我仍住在天河路100号1201房,没有搬走,房东弄错了。"
 
 
@@ -34,10 +35,14 @@ def declare(app, clock, *, declarant, holder, role):
         declaration = deregister.Declaration(
             role=role,
             applicant_id=person(session, holder).id,
-            reason=Reason.MOVED_OUT if role == DeclarantRole.LANDLORD else Reason.LEFT_CITY,
+            reason=Reason.MOVED_OUT
+            if role == DeclarantRole.LANDLORD
+            else Reason.LEFT_SCHOOL
+            if role == DeclarantRole.SCHOOL
+            else Reason.LEFT_CITY,
             reason_detail=None,
             leave_date=clock.today - timedelta(days=2),
-            organisation_uscc="91440106MA5ABC120A" if role == DeclarantRole.EMPLOYER else None,
+            organisation_uscc=USCC.get(role),
         )
         return deregister.declare(
             session, declaration, Acting(actor, clock(), clock.today, "127.0.0.1")
@@ -329,3 +334,26 @@ def test_a_decision_is_recorded_whole_or_not_at_all(
         dbsession.execute(
             sa.update(Objection).where(Objection.id == objection.id).values(status="restored")
         )
+
+
+def test_the_holders_receipt_masks_the_landlord(client_request, auth, landlord_deregistered_li_na):
+    auth.login("李娜")
+    receipt = client_request.get(f"/cases/{landlord_deregistered_li_na}")
+    row = receipt.soup.find("dt", string="申报人").find_next_sibling("dd")
+    assert row.get_text(strip=True) == "陈*" and "陈军" not in receipt.main_text
+    auth.login("陈军")  # the landlord's own copy names him
+    mine = client_request.get(f"/cases/{landlord_deregistered_li_na}")
+    assert (
+        mine.soup.find("dt", string="申报人").find_next_sibling("dd").get_text(strip=True) == "陈军"
+    )
+
+
+def test_a_phoneless_childs_objection_is_told_to_the_parent_who_filed_it(
+    app, client_request, auth, dbsession, outbox, clock
+):
+    declare(app, clock, declarant="周敏", holder="张小明", role=DeclarantRole.SCHOOL)
+    auth.login("李娜")
+    client_request.post("/family/switch", {"member": str(person(dbsession, "张小明").id)})
+    client_request.post("/permit/objection", objection_form())
+    sms = outbox.messages(demo.phone("李娜"))[-1]["text"]
+    assert "已收到您为张小明提出的居住证注销异议" in sms

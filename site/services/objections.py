@@ -39,6 +39,10 @@ _FILED_SMS = (
     "【广东省电子居住证】已收到{filer}对注销您居住证的异议,办件编号{reference}。"
     "派出所将尽快处理并以短信告知结果。"
 )
+_FILED_FOR_SMS = (
+    "【广东省电子居住证】已收到您为{holder}提出的居住证注销异议,办件编号{reference}。"
+    "派出所将尽快处理并以短信告知结果。"
+)
 _DECISION_SMS = {
     ObjectionStatus.RESTORED: (
         "【广东省电子居住证】{holder}的居住证注销异议(办件编号{reference})经审核成立,"
@@ -220,6 +224,14 @@ def file(session: Session, acting: Acting, *, holder_id: int, statement: str) ->
             session,
             to=holder.phone,
             text=_FILED_SMS.format(filer=filer, reference=case.reference),
+            now=now,
+        )
+    elif acting.person.phone:
+        # A holder without a phone (a child) hears of it through whoever filed it for them.
+        sms.queue(
+            session,
+            to=acting.person.phone,
+            text=_FILED_FOR_SMS.format(holder=holder.name, reference=case.reference),
             now=now,
         )
     return case
