@@ -157,9 +157,12 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
         .join(owner, col(owner.id) == FamilyLink.person_id)
         .where(*this_run, col(holder.phone).is_(None), col(owner.phone).is_not(None))
     )
+    # The outbox's other columns take their server defaults (attempts 0, nothing else set).
     session.execute(
         sa.insert(SmsOutbox).from_select(
-            ["to", "text", "created_at"], sa.union_all(to_holders, to_families)
+            ["to", "text", "created_at"],
+            sa.union_all(to_holders, to_families),
+            include_defaults=False,
         )
     )
     return claimed

@@ -2,7 +2,7 @@
 ladder's kinds, and per-person time indexes on cases
 
 Revision ID: 0009
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-01 22:10:00
 
 Values are written out here, not imported from epermit.vocabulary: a migration must keep
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0009"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
