@@ -164,3 +164,10 @@ def test_my_activity_shows_nobody_elses_sign_ins(client, client_request, auth, d
 
 def test_activity_needs_sign_in(client_request):
     assert client_request.get("/activity", expected_status=303).location.startswith("/login")
+
+
+def test_an_htmx_swap_gets_only_the_main_region(client_request, auth):
+    auth.login("李娜")
+    page = client_request.get("/activity", htmx=True)
+    assert page.soup.title.get_text() == "办理与核验记录 - 广东省电子居住证"
+    assert page.soup.select_one("header") is None and page.soup.select_one("#activity")
