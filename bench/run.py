@@ -9,7 +9,9 @@
    gunicorn on this machine, compared with a bare Flask page served the same way.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
-3. Holder (bench/holder.py): /activity and the reminder ladder at 1 thousand and 10 million.
+3. Login timing (BENCH_ONLY=login, not run by default): POST /login for registered against
+   unregistered numbers, the difference of medians beside its noise (bench/login_timing.py).
+4. Holder (bench/holder.py): /activity and the reminder ladder at 1 thousand and 10 million.
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
 comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
@@ -503,3 +505,5 @@ if __name__ == "__main__":
         lookup_benchmark()
     if "holder" in ONLY:
         subprocess.run([sys.executable, str(ROOT / "bench" / "holder.py")], check=True)
+    if "login" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)

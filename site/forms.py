@@ -20,7 +20,7 @@ from wtforms.validators import ValidationError
 
 from epermit import identity
 from epermit.services import codes
-from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, Reason, Relationship
+from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, LinkBasis, Reason, Relationship
 
 MESSAGES = {
     "empty": "请输入{label}",
@@ -509,12 +509,21 @@ class DeclarantForm(Form):
 class DeregisterApplicantForm(ApplicantChoiceMixin, Form):
     refusals: ClassVar[dict[str, str]] = {
         **ApplicantChoiceMixin.refusals,
+        # One answer whether the person does not exist, holds no permit, or lives or works
+        # elsewhere: a declarant learns nothing about anyone not registered with them.
         "not_tenant": (
-            "申请人登记的居住地址不是您的房屋。房东只能为在本人房屋登记居住的人员申报注销"
+            "在您的房屋登记居住的人员中没有此人,请核对姓名和公民身份号码。"
+            "房东只能为在本人房屋登记居住的人员申报注销"
         ),
-        "not_employer_member": "申请人不是在本单位登记的员工,不能为其申报注销",
-        "not_school_member": "申请人不是在本单位登记的学生,不能为其申报注销",
-        "not_hotel_member": "申请人不是在本单位登记的住客,不能为其申报注销",
+        "not_employer_member": (
+            "在本单位登记的员工中没有此人,请核对姓名和公民身份号码。只能为本单位登记的员工申报注销"
+        ),
+        "not_school_member": (
+            "在本单位登记的学生中没有此人,请核对姓名和公民身份号码。只能为本单位登记的学生申报注销"
+        ),
+        "not_hotel_member": (
+            "在本单位登记的住客中没有此人,请核对姓名和公民身份号码。只能为本单位登记的住客申报注销"
+        ),
     }
 
     member = member_field()
@@ -614,3 +623,11 @@ class ObjectionForm(Form):
         if field.raw_data != ["y"]:
             field.data = False
             raise ValidationError("请勾选声明,确认异议理由真实")
+
+
+# How a family link was agreed to (SPEC 2.9, 11.2, 11.3), as the holder's side shows it.
+LINK_BASIS_WORDS: dict[LinkBasis, str] = {
+    LinkBasis.CONSENTED: "本人短信验证同意",
+    LinkBasis.APPROVED: "已列其为家庭成员的人短信验证同意",
+    LinkBasis.DIRECT: "凭姓名和公民身份号码直接添加",
+}

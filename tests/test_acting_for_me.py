@@ -22,6 +22,7 @@ def zhao_on_zhang_weis_list(dbsession, clock):
         member_id=person(dbsession, "赵强").id,
         relationship="other_relative",
         created_at=clock(),
+        basis="consented",
     )
     dbsession.add(link)
     dbsession.commit()
@@ -51,6 +52,7 @@ def test_zhao_sees_zhang_wei_with_relation_and_date(
     assert acting_for_me(page) == ["张伟"]
     card = page.text("#acting-for-me-list")
     assert "其他近亲属" in card and cn(clock.today) in card
+    assert "添加依据 本人短信验证同意" in card
 
 
 def test_both_parents_and_a_spouse_are_shown_where_they_list_me(client_request, auth):

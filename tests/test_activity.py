@@ -84,8 +84,9 @@ def test_activity_shows_sign_ins_checks_links_and_cases_newest_first(
     assert "您的居住证二维码被核验" in listed[1]
     assert "登录:安卓手机浏览器" in listed[2]
     # The demo links: 张伟 has her on his list (she is his spouse), and she has him on hers.
-    assert any("张伟将您添加为家庭成员(您是其配偶)" in e for e in listed[3:])
-    assert any("您将张伟添加为家庭成员(配偶)" in e for e in listed[3:])
+    # With the basis of each (the demo's links were agreed to by SMS).
+    assert any("张伟将您添加为家庭成员(您是其配偶;依据:本人短信验证同意)" in e for e in listed[3:])
+    assert any("您将张伟添加为家庭成员(配偶;依据:本人短信验证同意)" in e for e in listed[3:])
     times = [t["datetime"] for t in page.soup.select("#activity > li .activity-time time")]
     assert times == sorted(times, reverse=True)
     assert page.response.headers["Cache-Control"] == "no-store"

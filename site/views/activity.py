@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, request
 
-from epermit.forms import RELATIONSHIP_WORDS
+from epermit.forms import LINK_BASIS_WORDS, RELATIONSHIP_WORDS
 from epermit.htmx import render_page
 from epermit.services import activity
 from epermit.views._common import acting, dbs, login_required
@@ -26,6 +26,7 @@ def index() -> Response:
         page=page,
         first_page=cursor is None,
         relation_words=RELATIONSHIP_WORDS,
+        basis_words=LINK_BASIS_WORDS,
     )
     # Sign-ins and checks of one's code are nobody else's: never kept by a shared cache.
     response.headers["Cache-Control"] = "no-store"

@@ -120,6 +120,7 @@ def test_zhao_qiang_takes_himself_off_zhang_weis_list(page, js, outbox, clock, d
             member_id=person(dbsession, "赵强").id,
             relationship="other_relative",
             created_at=clock(),
+            basis="consented",
         )
     )
     dbsession.commit()
