@@ -16,6 +16,7 @@
    unregistered numbers, the difference of medians beside its noise (bench/login_timing.py).
 4. Workspace (bench/workspace.py, BENCH_ONLY=workspace): a roster page at 1 thousand and at
    10 million permits, and a batch of 1,000 departures, on SQLite and BENCH_DATABASE_URL.
+5. Holder (bench/holder.py): /activity and the reminder ladder at 1 thousand and 10 million.
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
 comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
@@ -47,7 +48,7 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 BARE_REQUESTS = int(os.environ.get("BENCH_BARE_REQUESTS", "2000"))
 STEPS: dict[str, list[float]] = {}
 MAX_PERMITS = int(os.environ.get("BENCH_MAX_PERMITS", "1000000"))
-ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup,workspace").split(",")
+ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup,workspace,holder").split(",")
 # Issue 8: server CPU per endorsement journey at most 60 % of this commit's.
 GOAL_REF, GOAL_RATIO = "1276c69", 0.60
 COMPARE_REF = os.environ.get("BENCH_COMPARE_REF", GOAL_REF)
@@ -602,6 +603,8 @@ if __name__ == "__main__":
         lookup_benchmark()
     if "network" in ONLY:
         subprocess.run([sys.executable, str(ROOT / "bench" / "network.py")], check=True)
+    if "holder" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "holder.py")], check=True)
     if "login" in ONLY:
         subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)
     if "workspace" in ONLY:

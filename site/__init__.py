@@ -60,17 +60,19 @@ def create_app(
 
     from epermit.views import (
         _wizard,
+        activity,
         auth,
         cases,
         family,
         main,
         move,
+        objection,
         permit,
         verify,
         workspace,
     )
 
-    for module in (main, auth, permit, cases, family, verify, workspace, move):
+    for module in (main, auth, permit, cases, family, verify, workspace, move, objection, activity):
         app.register_blueprint(module.bp)
     _wizard.init_app(app, wizards)
     main.register_error_pages(app)

@@ -94,7 +94,7 @@ def init_app(app: Flask) -> None:
 
     @app.cli.command("send-reminders")
     def send_reminders() -> None:
-        """Remind holders by SMS when their endorsement window opens; safe to run hourly."""
+        """Send the reminder ladder (window, expiring, suspended) by SMS; safe to run hourly."""
         with db.session_scope(db.engine_of(current_app)) as session:
             count = reminders.send_due(session, today=clock.today(), now=clock.now())
         with db.session_scope(db.engine_of(current_app)) as session:

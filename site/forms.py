@@ -25,6 +25,7 @@ from epermit.vocabulary import (
     ORGANISATION_ROLES,
     DeclarantRole,
     Housing,
+    LinkBasis,
     Reason,
     Relationship,
 )
@@ -849,3 +850,38 @@ class ConfirmationForm(Form):
             raise ValidationError("拒绝原因不能超过100个字")
         if self.decision.data != "refuse":
             field.data = None
+
+
+# Objection to a deregistration (SPEC 11.1).
+
+OBJECTION_MAX_CHARS = 500
+
+
+class ObjectionForm(Form):
+    statement = TextAreaField(
+        "异议理由",
+        description="请说明您为什么认为注销有误,例如您仍住在登记地址。500字以内",
+    )
+    declaration = BooleanField("声明")
+
+    def validate_statement(self, field: Field) -> None:
+        field.data = plain_text(field.data)
+        if not field.data:
+            raise ValidationError("请填写异议理由")
+        if len(field.data) > OBJECTION_MAX_CHARS:
+            raise ValidationError(
+                f"异议理由不能超过{OBJECTION_MAX_CHARS}个字,现在是{len(field.data)}个字"
+            )
+
+    def validate_declaration(self, field: Field) -> None:
+        if field.raw_data != ["y"]:
+            field.data = False
+            raise ValidationError("请勾选声明,确认异议理由真实")
+
+
+# How a family link was agreed to (SPEC 2.9, 11.2, 11.3), as the holder's side shows it.
+LINK_BASIS_WORDS: dict[LinkBasis, str] = {
+    LinkBasis.CONSENTED: "本人短信验证同意",
+    LinkBasis.APPROVED: "已列其为家庭成员的人短信验证同意",
+    LinkBasis.DIRECT: "凭姓名和公民身份号码直接添加",
+}

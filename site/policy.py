@@ -116,9 +116,7 @@ def operated_organisation(session: Session, actor_id: int, role: str, uscc: str)
     return found
 
 
-def _operated_organisation(
-    session: Session, actor_id: int, role: str, uscc: str
-) -> Organisation:
+def _operated_organisation(session: Session, actor_id: int, role: str, uscc: str) -> Organisation:
     organisation = session.exec(
         select(Organisation).where(
             Organisation.uscc == identity.normalise_uscc(uscc), Organisation.kind == role
@@ -367,3 +365,28 @@ def answered_address_ids(session: Session, person_id: int) -> list[int]:
         )
     )
     return [address_id for address_id in session.exec(query).all() if address_id is not None]
+
+
+# --- The holder's side (issue 13) -------------------------------------------------------------
+
+
+def objecting_basis(session: Session, actor_id: int, holder_id: int) -> Basis:
+    """Who may object to a holder's deregistration (SPEC 11.1): the holder, or a person with
+    the holder on their family list (through 切换). Raises NotFamilyMember for anyone else."""
+    basis = viewing_basis(session, actor_id, holder_id)
+    if basis is None:
+        raise NotFamilyMember()
+    return basis
+
+
+def acting_for_me(session: Session, person_id: int) -> list[tuple[Person, FamilyLink]]:
+    """Who can act for me (SPEC 11.3, "可以为我办理的人"): everyone who has me on their family
+    list, with the link (relation, since when), oldest first. The reverse of the family list,
+    and the one answer to it: the family page and the activity record both ask here."""
+    query = (
+        select(Person, FamilyLink)
+        .join(FamilyLink, FamilyLink.person_id == Person.id)  # type: ignore[arg-type]
+        .where(FamilyLink.member_id == person_id)
+        .order_by(FamilyLink.id)  # type: ignore[arg-type]
+    )
+    return [(person, link) for person, link in session.exec(query)]

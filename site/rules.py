@@ -11,8 +11,9 @@ import calendar
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import chinese_calendar  # type: ignore[import-untyped]  # ships no type hints
 
@@ -209,3 +210,15 @@ def move_report_deadline(moved_on: date) -> date:
 def move_reported_late(moved_on: date, today: date) -> bool:
     """Reported after the deadline: accepted, with a notice of the duty (never refused)."""
     return today > move_report_deadline(moved_on)
+
+
+# An objection to a deregistration someone else declared (SPEC 11.1): within 30 days of the
+# declaration, counted in days in Guangzhou; the last day is the declaration's date plus 30.
+OBJECTION_DAYS = 30
+_GUANGZHOU = ZoneInfo("Asia/Shanghai")
+
+
+def objection_deadline(declared_at: datetime) -> date:
+    """The last day (in Guangzhou) an objection to a deregistration declared at the aware
+    moment `declared_at` is taken."""
+    return declared_at.astimezone(_GUANGZHOU).date() + timedelta(days=OBJECTION_DAYS)

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from epermit.models import Person
+from epermit.models import Person, SignIn
 from epermit.services import audit, codes, sms
+from epermit.sql import saved_id
+from epermit.vocabulary import DeviceKind
 
 PURPOSE = "login"  # asked from a browser that has not signed in with this phone before
 DEVICE_PURPOSE = "login_device"  # asked from one that has (a device cookie, views.auth)
@@ -131,8 +133,10 @@ def verify_code(
     now: datetime,
     secret: str,
     client_address: str | None,
+    device: DeviceKind = DeviceKind.OTHER,
 ) -> Person:
-    """Return the signed-in person; raise a `codes.CodeError` otherwise.
+    """Return the signed-in person; raise a `codes.CodeError` otherwise. The sign-in is kept
+    with its coarse device for the person's own record (SPEC 11.2).
 
     A browser whose request sent no SMS (the phone was over its cap) may type a live code
     that reached the phone for another browser: the owner can always use a code their phone
@@ -175,4 +179,5 @@ def verify_code(
         client_address=client_address,
         now=now,
     )
+    session.add(SignIn(person_id=saved_id(person), signed_in_at=now, device=device))
     return person

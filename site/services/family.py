@@ -396,3 +396,48 @@ def remove(session: Session, acting: Acting, *, member_id: int) -> Person:
         now=now,
     )
     return person
+
+
+# --- Who can act for me (SPEC 11.3) ------------------------------------------------------------
+
+
+class NotOnTheirList(FamilyError):
+    """The person is not on that owner's list (any more): nothing to leave."""
+
+
+def acting_for(session: Session, person_id: int) -> list[tuple[Person, FamilyLink]]:
+    """Everyone who has the person on their family list ("可以为我办理的人"), oldest first."""
+    return policy.acting_for_me(session, person_id)
+
+
+def leave(session: Session, acting: Acting, *, owner_id: int) -> Person:
+    """Take oneself off the owner's family list; the owner is told by SMS. A second time
+    (a double submit, another tab) is NotOnTheirList and changes nothing."""
+    me, now = acting.person, acting.now
+    owner = session.get(Person, owner_id)
+    removed = session.execute(
+        sa.delete(FamilyLink).where(
+            col(FamilyLink.person_id) == owner_id, col(FamilyLink.member_id) == acting.person_id
+        )
+    )
+    if rowcount(removed) != 1 or owner is None:
+        raise NotOnTheirList()
+    audit.record(
+        session,
+        action="family_member_left",
+        actor_id=acting.person_id,
+        subject_id=owner_id,
+        client_address=acting.client_address,
+        now=now,
+    )
+    if owner.phone:
+        sms.queue(
+            session,
+            to=owner.phone,
+            text=(
+                f"【广东省电子居住证】{me.name}已将自己从您的家庭成员中移除,"
+                "您将不能再查看其居住证或为其办理业务。"
+            ),
+            now=now,
+        )
+    return owner

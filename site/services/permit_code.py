@@ -17,7 +17,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlmodel import Session, select
 
 from epermit import identity, rules
-from epermit.models import Deregistration, Permit, Person
+from epermit.models import Deregistration, Permit, Person, VerificationEvent
 from epermit.services import permits
 from epermit.sql import ID_MAX
 
@@ -118,7 +118,8 @@ def verify(
     ttl_seconds: int,
 ) -> Verification:
     """The permit's status as of now, not as of when the code was made: a code made before a
-    deregistration reads 已注销 when checked after it."""
+    deregistration reads 已注销 when checked after it. A genuine check is logged for the
+    holder in the caller's transaction, which the caller commits."""
     permit_id, made_at = read_token(token, now, secret, ttl_seconds)
     permit = session.get(Permit, permit_id)
     holder = session.get(Person, permit.person_id) if permit is not None else None
@@ -128,6 +129,8 @@ def verify(
         session.exec(select(Deregistration.id).where(Deregistration.permit_id == permit.id)).first()
         is not None
     )
+    # The holder's own record of checks (SPEC 11.2): the time only, nothing of the verifier.
+    session.add(VerificationEvent(permit_id=permit_id, person_id=permit.person_id, checked_at=now))
     return Verification(
         masked_name=identity.mask_name(holder.name),
         status=rules.permit_status(permit.valid_until, today, deregistered=deregistered),

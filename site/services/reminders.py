@@ -1,9 +1,20 @@
-"""Endorsement reminders (SPEC 2.13): one SMS per permit per period, when its window opens.
+"""The reminder ladder (SPEC 2.13): `window` when the endorsement window opens, `expiring` 7
+days before valid-until if not yet endorsed, `suspended` on the day after valid-until; each at
+most once per permit, period and kind. To the holder's phone, or, when the holder has none,
+to everyone who has the holder on their family list.
 
-Set-based, so it stays quick with a million permits and is safe to run every hour: one
-INSERT … SELECT claims the (permit, period) pairs whose window is open and that were not
-reminded yet (the unique key on `reminder` settles any race between two runs), and one
-INSERT … SELECT queues the SMS for exactly the rows this run claimed, in the same transaction.
+Set-based, so a run over ten million permits is a few statements, whatever the number, and
+safe to run every hour: one INSERT … SELECT claims the (permit, period, kind) rungs that are
+due and not yet sent (the unique key on `reminder` settles any race between two runs, ON
+CONFLICT DO NOTHING skipping what another run claimed), and one INSERT … SELECT queues the
+SMS for exactly the rungs this run claimed, in the same transaction. No permit comes back to
+Python.
+
+Each rung is news on its day. A run missed for a while (an outage, the first run after an
+upgrade) still sends what is due: `window` while the window is open and the permit is not
+yet `expiring`, `expiring` until valid-until, `suspended` for SUSPENDED_CATCH_UP_DAYS after
+the day it was due; a permit suspended for longer is not told again what it was told, or
+should have been told, long ago.
 """
 
 from __future__ import annotations
@@ -12,13 +23,18 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from epermit import rules
-from epermit.models import Deregistration, Permit, Person, Reminder, SmsOutbox
+from epermit.models import Deregistration, FamilyLink, Permit, Person, Reminder, SmsOutbox
+from epermit.vocabulary import ReminderKind
 
-# Bound parameters per statement stay far below SQLite's and PostgreSQL's limits.
-CHUNK = 500
+# `expiring` goes out 7 days before valid-until (SPEC 2.13); from then on the window's
+# reminder would only repeat it.
+EXPIRING_DAYS = 7
+# How long after the day after valid-until a missed `suspended` reminder is still sent.
+SUSPENDED_CATCH_UP_DAYS = 7
 
 
 def latest_valid_until_in_window(today: date) -> date:
@@ -43,48 +59,110 @@ def _cn_date(column: sa.ColumnExpressionArgument[date]) -> sa.ColumnElement[str]
     return part("year") + "年" + part("month") + "月" + part("day") + "日"
 
 
+def _text(whose: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """Each claimed rung's SMS, about `whose` permit ("您的", "您的家庭成员张小明的"). The
+    period is the valid-until date the rung was about."""
+    kind = sa.type_coerce(col(Reminder.kind), sa.String)
+    day = _cn_date(col(Reminder.period))
+    head = sa.literal("【广东省电子居住证】") + whose
+    return sa.case(
+        (
+            kind == ReminderKind.WINDOW,
+            head + "居住证已进入签注办理期,请于" + day + "前(含当日)办理签注,逾期将中止使用。"
+            "可登录电子居住证网上办理。",
+        ),
+        (
+            kind == ReminderKind.EXPIRING,
+            head + "居住证签注有效期将于" + day + "届满,目前尚未签注。请在届满前办理签注,"
+            "逾期将中止使用。可登录电子居住证网上办理。",
+        ),
+        else_=head + "居住证已超过签注有效期(" + day + "),使用功能已中止。补办签注后即可恢复使用,"
+        "居住年限自补办签注之日起重新连续计算。",
+    )
+
+
 def send_due(session: Session, *, today: date, now: datetime) -> int:
-    """Queue a reminder for every permit whose window is open and that has none for its
-    current period; return how many. The caller commits, then delivers the outbox."""
-    candidates = (
-        sa.select(
-            col(Permit.id), col(Permit.valid_until), sa.literal(now, sa.DateTime(timezone=True))
-        )
-        .join(Person, col(Person.id) == Permit.person_id)
+    """Queue every rung of the ladder that is due and not yet sent; return how many rungs
+    (one per permit, however many phones it reaches). The caller commits, then delivers."""
+    valid_until = col(Permit.valid_until)
+    expiring_from = today + timedelta(days=EXPIRING_DAYS)
+    kind = sa.case(
+        (valid_until < today, sa.literal(ReminderKind.SUSPENDED.value)),
+        (valid_until <= expiring_from, sa.literal(ReminderKind.EXPIRING.value)),
+        else_=sa.literal(ReminderKind.WINDOW.value),
+    )
+    holder = aliased(Person)
+    owner = aliased(Person)
+    reachable = sa.or_(
+        col(holder.phone).is_not(None),
+        sa.exists().where(
+            col(FamilyLink.member_id) == Permit.person_id,
+            col(owner.id) == FamilyLink.person_id,
+            col(owner.phone).is_not(None),
+        ),
+    )
+    moment = sa.literal(now, sa.DateTime(timezone=True))
+    due = (
+        sa.select(col(Permit.id), valid_until, kind, moment)
+        .join(holder, col(holder.id) == Permit.person_id)
         .where(
             col(Permit.is_current),
-            col(Permit.valid_until) >= today,
-            col(Permit.valid_until) <= latest_valid_until_in_window(today),
-            col(Person.phone).is_not(None),
+            # One index range covers all three rungs: suspended, expiring, window.
+            valid_until >= today - timedelta(days=SUSPENDED_CATCH_UP_DAYS),
+            valid_until <= latest_valid_until_in_window(today),
             ~sa.exists().where(col(Deregistration.permit_id) == Permit.id),
             ~sa.exists().where(
-                col(Reminder.permit_id) == Permit.id, col(Reminder.period) == Permit.valid_until
+                col(Reminder.permit_id) == Permit.id,
+                col(Reminder.period) == valid_until,
+                col(Reminder.kind) == kind,
             ),
+            reachable,
         )
     )
-    columns = ["permit_id", "period", "sent_at"]
-    # ON CONFLICT DO NOTHING: a run that loses a race to another skips the pair quietly.
+    # What this run claims is told apart by its time and by ids above any before it.
+    before = session.execute(sa.select(sa.func.coalesce(sa.func.max(Reminder.id), 0))).scalar_one()
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     claim = (
         insert(Reminder)
-        .from_select(columns, candidates)
+        .from_select(["permit_id", "period", "kind", "sent_at"], due)
         .on_conflict_do_nothing()
-        .returning(col(Reminder.id))
     )
-    claimed = [row[0] for row in session.execute(claim)]
-    text = (
-        sa.literal("【广东省电子居住证】您的居住证已进入签注办理期，请于")
-        + _cn_date(col(Permit.valid_until))
-        + "前（含当日）办理签注，逾期将中止使用。可登录电子居住证网上办理。"
+    session.execute(claim)
+    this_run = (col(Reminder.id) > before, col(Reminder.sent_at) == moment)
+    # Counted, not taken from the driver's rowcount, which psycopg leaves at -1 when an
+    # INSERT … SELECT … ON CONFLICT inserts nothing.
+    claimed = session.execute(
+        sa.select(sa.func.count()).select_from(Reminder).where(*this_run)
+    ).scalar_one()
+    if not claimed:
+        return 0
+    to_holders = (
+        sa.select(col(holder.phone), _text(sa.literal("您的")), moment)
+        .select_from(Reminder)
+        .join(Permit, col(Permit.id) == Reminder.permit_id)
+        .join(holder, col(holder.id) == Permit.person_id)
+        .where(*this_run, col(holder.phone).is_not(None))
     )
-    for start in range(0, len(claimed), CHUNK):
-        messages = (
-            sa.select(col(Person.phone), text, sa.literal(now, sa.DateTime(timezone=True)))
-            .select_from(Reminder)
-            .join(Permit, col(Permit.id) == Reminder.permit_id)
-            .join(Person, col(Person.id) == Permit.person_id)
-            .where(col(Reminder.id).in_(claimed[start : start + CHUNK]))
+    to_families = (
+        sa.select(
+            col(owner.phone),
+            _text("您的家庭成员" + col(holder.name) + "的"),
+            moment,
         )
-        session.execute(sa.insert(SmsOutbox).from_select(["to", "text", "created_at"], messages))
-    return len(claimed)
+        .select_from(Reminder)
+        .join(Permit, col(Permit.id) == Reminder.permit_id)
+        .join(holder, col(holder.id) == Permit.person_id)
+        .join(FamilyLink, col(FamilyLink.member_id) == holder.id)
+        .join(owner, col(owner.id) == FamilyLink.person_id)
+        .where(*this_run, col(holder.phone).is_(None), col(owner.phone).is_not(None))
+    )
+    # The outbox's other columns take their server defaults (attempts 0, nothing else set).
+    session.execute(
+        sa.insert(SmsOutbox).from_select(
+            ["to", "text", "created_at"],
+            sa.union_all(to_holders, to_families),
+            include_defaults=False,
+        )
+    )
+    return claimed

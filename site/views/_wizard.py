@@ -7,7 +7,8 @@ epermit.wizards.*; `init_app` registers each one and tells templates how a case 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, flash, request, url_for
@@ -21,6 +22,7 @@ from epermit.htmx import follow, render_page
 from epermit.models import Case, Draft
 from epermit.services import cases
 from epermit.views._common import acting, commit_and_deliver, dbs, login_required, viewing_id
+from epermit.vocabulary import CaseKind
 
 EXTENSION = "epermit.wizards"
 # The pages a wizard need not write itself.
@@ -43,9 +45,29 @@ def init_app(app: Flask, wizards: Iterable[engine.Wizard]) -> None:
     app.jinja_env.globals["service_of"] = service_of
 
 
-def service_of(case: Case) -> engine.Wizard:
-    """The wizard whose cases are of this case's kind: its words for the case list."""
-    return current_app.extensions[EXTENSION][case.kind]
+@dataclass(frozen=True)
+class CaseWords:
+    """How the case list and receipts name a kind of case no wizard makes (an objection is
+    one form, SPEC 11.1): the fields of a Wizard those pages read."""
+
+    name: str  # its templates' folder: templates/<name>/_record.html adds to the record
+    title: str
+    outcomes: Mapping[str, engine.Outcome]
+    agent_title: str = "代办人"
+
+
+OTHER_CASES = "epermit.case_words"
+
+
+def register_case_words(app: Flask, kind: CaseKind, words: CaseWords) -> None:
+    app.extensions.setdefault(OTHER_CASES, {})[kind] = words
+
+
+def service_of(case: Case) -> engine.Wizard | CaseWords:
+    """The wizard whose cases are of this case's kind (or the words of a kind no wizard
+    makes): its words for the case list."""
+    wizard = current_app.extensions[EXTENSION].get(case.kind)
+    return wizard if wizard is not None else current_app.extensions[OTHER_CASES][case.kind]
 
 
 class WizardViews:

@@ -25,6 +25,7 @@ from werkzeug.routing import RoutingException
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
+from epermit.devices import coarse_device
 from epermit.extensions import limiter
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
 from epermit.htmx import follow, render_page
@@ -203,6 +204,7 @@ def verify() -> BaseResponse:
             now=clock.now(),
             secret=current_app.config["SECRET_KEY"],
             client_address=client_address(),
+            device=coarse_device(request.headers.get("User-Agent")),
         )
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from epermit.extensions import CONSENT_TRIES, LOOKUP, spend, within
 from epermit.forms import (
+    LINK_BASIS_WORDS,
     RELATIONSHIP_WORDS,
     TOO_OFTEN,
     FamilyAddForm,
@@ -58,6 +59,8 @@ def index() -> Response:
         members=members,
         shown_id=viewing_id(),
         relation_words=RELATIONSHIP_WORDS,
+        acting_for_me=family.acting_for(dbs(), owner_id),
+        basis_words=LINK_BASIS_WORDS,
     )
 
 
@@ -250,4 +253,37 @@ def remove(member_id: int) -> BaseResponse:
     if session.get("viewing_id") == member_id:
         session.pop("viewing_id", None)
     flash(member.person.name, "removed")
+    return redirect(url_for("family.index"), 303)
+
+
+# --- Who can act for me (SPEC 11.3) --------------------------------------------------------
+
+
+@bp.route(
+    "/family/acting-for-me/<int(max=9223372036854775807):owner_id>/leave", methods=["GET", "POST"]
+)
+@login_required
+def leave(owner_id: int) -> BaseResponse:
+    who = acting()
+    owner = next(
+        (person for person, _ in family.acting_for(dbs(), who.person_id) if person.id == owner_id),
+        None,
+    )
+    form = Form(today=who.today)
+    if owner is None:
+        if form.is_submitted():
+            # Already off that list (a double submit, another tab): say so, change nothing.
+            flash("", "not_on_list")
+            return redirect(url_for("family.index"), 303)
+        abort(404)
+    if not form.validate_on_submit():
+        return render_page("family/leave.html", form=form, owner=owner)
+    try:
+        family.leave(dbs(), who, owner_id=owner_id)
+    except family.NotOnTheirList:
+        dbs().rollback()
+        flash("", "not_on_list")
+        return redirect(url_for("family.index"), 303)
+    commit_and_deliver()
+    flash(owner.name, "left")
     return redirect(url_for("family.index"), 303)

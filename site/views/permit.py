@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
 from epermit.htmx import is_partial, render_page
-from epermit.services import move, permit_code, permits
+from epermit.services import move, objections, permit_code, permits
 from epermit.views._common import acting, current_person, dbs, login_required, viewing_id
 
 bp = Blueprint("permit", __name__)
@@ -22,8 +22,19 @@ bp = Blueprint("permit", __name__)
 def show() -> Response:
     # The card and, when its status allows, its live code: 亮证 and 亮码 on one page (SPEC 2.11).
     context = _code_context()
+    card = context["card"]
+    # Who deregistered it, and whether one may object (SPEC 11.1).
+    declared = (
+        objections.declared_by(dbs(), acting(), card.deregistration)
+        if card.deregistration is not None
+        else None
+    )
     return render_page(
-        "permit/show.html", today=clock.today(), **context, **_move_context(context["card"])
+        "permit/show.html",
+        today=clock.today(),
+        declared=declared,
+        **context,
+        **_move_context(card),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from epermit import clock
+from epermit import clock, db
 from epermit.htmx import render_page
 from epermit.services import permit_code
 from epermit.views._common import dbs
@@ -13,6 +13,7 @@ bp = Blueprint("verify", __name__)
 
 
 @bp.get("/v/<token>")
+@db.writes_on_get  # a genuine check is logged for the holder (SPEC 11.2)
 def show(token: str) -> Response:
     try:
         result = permit_code.verify(
@@ -28,6 +29,7 @@ def show(token: str) -> Response:
     except permit_code.TokenInvalid:
         response = render_page("verify/refused.html", status=404, reason="invalid")
     else:
+        dbs().commit()
         response = render_page(
             "verify/show.html",
             result=result,

@@ -1,0 +1,222 @@
+"""The holder's side at city scale (SPEC 13, issue 13), BENCH_ONLY=holder.
+
+One database grows from 1 thousand permits to BENCH_HOLDER_PERMITS (default 10 million,
+written by epermit.bulk, the same spread as the other benchmarks). At each size:
+- `/activity` (first page and the page after it) for a few holders with cases, family
+  links, verifications of their code and sign-ins, through the real app (test client,
+  signed-in cookie), median per request; the big register also holds a verification and a
+  sign-in for one permit in ten, so the per-person indexes are not trivially small;
+- the reminder ladder (services.reminders.send_due: claim and queue, committed; delivery
+  drains the outbox afterwards at the gateway's pace and is not part of the run): the first
+  run of a day, a second run the same hour (nothing to send), and the next day's run.
+Figures at 1 thousand are the baselines; ratios are printed beside the larger figures.
+
+BENCH_DATABASE_URL selects PostgreSQL (its schema is dropped and rebuilt); otherwise a
+temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+PERMITS = int(os.environ.get("BENCH_HOLDER_PERMITS", "10000000"))
+PROBES = 5  # holders whose /activity is fetched
+ROUNDS = int(os.environ.get("BENCH_HOLDER_ROUNDS", "40"))
+TODAY = date(2026, 11, 25)
+NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+
+
+def _fresh_database(tmp: str) -> str:
+    import sqlalchemy as sa
+
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if url:
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+        return url
+    return f"sqlite:///{Path(tmp) / 'holder.db'}"
+
+
+def _probe_people(engine, count: int) -> list[int]:
+    """Holders who made a case or had one made (their activity has something of each kind),
+    and who are on a family list: the busiest kind of record there is."""
+    import sqlalchemy as sa
+
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT DISTINCT c.applicant_id FROM case_record c"
+                " JOIN familylink f ON f.person_id = c.applicant_id"
+                " ORDER BY c.applicant_id LIMIT :n"
+            ),
+            {"n": count},
+        ).all()
+        if len(rows) < count:
+            rows = connection.execute(
+                sa.text("SELECT applicant_id FROM case_record ORDER BY id LIMIT :n"), {"n": count}
+            ).all()
+    return [row[0] for row in rows]
+
+
+def _add_activity(engine, people: list[int], *, background_every: int | None) -> None:
+    """Checks of the probes' codes and their sign-ins (two pages' worth and more), and for
+    the big register one check and one sign-in for every `background_every`-th permit."""
+    import sqlalchemy as sa
+
+    with engine.begin() as connection:
+        for person_id in people:
+            permit_id = connection.execute(
+                sa.text("SELECT id FROM permit WHERE person_id = :p"), {"p": person_id}
+            ).scalar_one()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO verification_event (permit_id, person_id, checked_at)"
+                    " VALUES (:m, :p, :t)"
+                ),
+                [
+                    {"m": permit_id, "p": person_id, "t": NOW - timedelta(hours=n)}
+                    for n in range(60)
+                ],
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO sign_in (person_id, signed_in_at, device) VALUES (:p, :t, :d)"
+                ),
+                [
+                    {"p": person_id, "t": NOW - timedelta(hours=n, minutes=30), "d": "android_phone"}
+                    for n in range(30)
+                ],
+            )
+        if background_every:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO verification_event (permit_id, person_id, checked_at)"
+                    " SELECT id, person_id, :t FROM permit WHERE id % :k = 0"
+                ),
+                {"t": NOW - timedelta(days=3), "k": background_every},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO sign_in (person_id, signed_in_at, device)"
+                    " SELECT person_id, :t, 'iphone' FROM permit WHERE id % :k = 0"
+                ),
+                {"t": NOW - timedelta(days=2), "k": background_every},
+            )
+
+
+def _time_activity(url: str, people: list[int]) -> tuple[float, float]:
+    """Median seconds per GET /activity: the first page, and the page after it."""
+    from epermit import create_app
+    from epermit.services import activity
+
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "SECRET_KEY": "bench",
+            "SMS_BACKEND": "log",
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "CLOCK": lambda: NOW,
+            "PUBLIC_BASE_URL": "http://localhost",
+        }
+    )
+    first: list[float] = []
+    second: list[float] = []
+    for person_id in people:
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session.update(person_id=person_id, epoch=0, seen=NOW.timestamp())
+        html = client.get("/activity").get_data(as_text=True)
+        assert "办理与核验记录" in html and "更早的记录" in html, html[:500]
+        cursor = html.split("/activity?before=")[1].split('"')[0]
+        for _ in range(ROUNDS // len(people) + 1):
+            started = time.perf_counter()
+            response = client.get("/activity")
+            first.append(time.perf_counter() - started)
+            assert response.status_code == 200
+            started = time.perf_counter()
+            response = client.get(f"/activity?before={cursor}")
+            second.append(time.perf_counter() - started)
+            assert response.status_code == 200
+    assert activity.PAGE_SIZE == 20
+    return statistics.median(first), statistics.median(second)
+
+
+def _time_reminders(engine, today: date, now: datetime) -> tuple[float, int]:
+    from epermit import db
+    from epermit.services import reminders
+
+    started = time.perf_counter()
+    with db.session_scope(engine) as session:
+        count = reminders.send_due(session, today=today, now=now)
+    return time.perf_counter() - started, count
+
+
+def holder_benchmark() -> None:
+    import sqlalchemy as sa
+
+    from epermit import bulk, db
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = _fresh_database(tmp)
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        name = engine.dialect.name
+        pages: dict[int, tuple[float, float]] = {}
+        runs: dict[int, tuple[tuple[float, int], ...]] = {}
+
+        def measure(size: int, *, background_every: int | None) -> None:
+            people = _probe_people(engine, PROBES)
+            _add_activity(engine, people, background_every=background_every)
+            with engine.begin() as connection:
+                connection.exec_driver_sql("ANALYZE")
+            pages[size] = _time_activity(url, people)
+            day = _time_reminders(engine, TODAY, NOW)
+            again = _time_reminders(engine, TODAY, NOW + timedelta(hours=1))
+            next_day = _time_reminders(engine, TODAY + timedelta(days=1), NOW + timedelta(days=1))
+            runs[size] = (day, again, next_day)
+
+        bulk.seed(engine, permits=1_000, today=TODAY, now=NOW)
+        measure(1_000, background_every=None)
+        started = time.perf_counter()
+        bulk.seed(engine, permits=PERMITS - 1_000, today=TODAY, now=NOW)
+        grown = time.perf_counter() - started
+        with engine.connect() as connection:
+            stored = connection.execute(sa.text("SELECT count(*) FROM permit")).scalar_one()
+            cases = connection.execute(sa.text("SELECT count(*) FROM case_record")).scalar_one()
+        # The 1 thousand's rungs are sent; the grown register's first run is the real one.
+        measure(stored, background_every=10)
+
+        print(
+            f"== Holder's side ({name}): {stored:,d} permits, {cases:,d} cases,"
+            f" grown in {grown:.0f} s"
+        )
+        (small_first, small_next), (large_first, large_next) = pages[1_000], pages[stored]
+        print(
+            f"/activity first page   {1_000:>10,d}: {small_first * 1e3:7.1f} ms"
+            f"   {stored:>10,d}: {large_first * 1e3:7.1f} ms   ratio {large_first / small_first:.2f}x"
+            " (goal <= 1.2x)"
+        )
+        print(
+            f"/activity next page    {1_000:>10,d}: {small_next * 1e3:7.1f} ms"
+            f"   {stored:>10,d}: {large_next * 1e3:7.1f} ms   ratio {large_next / small_next:.2f}x"
+            " (goal <= 1.2x)"
+        )
+        labels = ("first run of the day", "again an hour later", "next day's run")
+        for label, small, large in zip(labels, runs[1_000], runs[stored], strict=True):
+            (small_s, small_n), (large_s, large_n) = small, large
+            print(
+                f"reminders, {label:<22} {1_000:>10,d}: {small_s:6.2f} s ({small_n:,d} rungs)"
+                f"   {stored:>10,d}: {large_s:6.2f} s ({large_n:,d} rungs) (goal <= 60 s)"
+            )
+
+
+if __name__ == "__main__":
+    holder_benchmark()

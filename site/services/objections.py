@@ -1,0 +1,339 @@
+"""Objections to a deregistration (SPEC 11.1) and the staff's decision on them (12.4).
+
+A deregistration someone else declared ends a permit at once; the holder (or a family
+member through 切换) may object within 30 days. The objection is its own case (`YY…`),
+pending until the staff decide. "One per deregistration" and "decided once" hold in the
+database: a unique key on the deregistration, and an UPDATE that only changes a pending row.
+
+Refusals are typed; views turn each into a Chinese message. Both functions write in the
+caller's transaction, which the caller commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from epermit import identity, policy, rules
+from epermit.acting import Acting
+from epermit.models import Case, Deregistration, Objection, Organisation, Person
+from epermit.services import audit, permits, sms
+from epermit.services.references import new_reference
+from epermit.sql import rowcount, saved_id
+from epermit.vocabulary import (
+    DECISION_STATUS,
+    CaseKind,
+    DeclarantRole,
+    ObjectionDecision,
+    ObjectionStatus,
+)
+
+STATEMENT_MAX_CHARS = 500
+NOTE_MAX_CHARS = 500
+
+# The SMS texts, composed where the message is queued (SPEC 5), like the other services'.
+_FILED_SMS = (
+    "【广东省电子居住证】已收到{filer}对注销您居住证的异议,办件编号{reference}。"
+    "派出所将尽快处理并以短信告知结果。"
+)
+_FILED_FOR_SMS = (
+    "【广东省电子居住证】已收到您为{holder}提出的居住证注销异议,办件编号{reference}。"
+    "派出所将尽快处理并以短信告知结果。"
+)
+_DECISION_SMS = {
+    ObjectionStatus.RESTORED: (
+        "【广东省电子居住证】{holder}的居住证注销异议(办件编号{reference})经审核成立,"
+        "注销已撤销,居住证恢复使用。"
+    ),
+    ObjectionStatus.UPHELD: (
+        "【广东省电子居住证】{holder}的居住证注销异议(办件编号{reference})经审核不成立,"
+        "注销维持。如有疑问,请联系居住地派出所。"
+    ),
+}
+
+
+class ObjectionRefused(Exception):
+    """Base of every reason an objection is not taken."""
+
+
+class NotDeregistered(ObjectionRefused):
+    """The permit is not deregistered (or there is no permit): nothing to object to."""
+
+
+class OwnDeclaration(ObjectionRefused):
+    """The holder declared it themself, or the objector is the one who declared it."""
+
+
+class ObjectionPeriodOver(ObjectionRefused):
+    """More than 30 days since the declaration; `deadline` was the last day."""
+
+    def __init__(self, deadline: date) -> None:
+        super().__init__(f"objection period ended on {deadline}")
+        self.deadline = deadline
+
+
+class AlreadyObjected(ObjectionRefused):
+    """This deregistration has its objection already; `reference` is its case."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(reference)
+        self.reference = reference
+
+
+class StatementEmpty(ObjectionRefused):
+    pass
+
+
+class StatementTooLong(ObjectionRefused):
+    pass
+
+
+class AlreadyDecided(Exception):
+    """The staff decided this objection before (SPEC 12.4: a decision is taken once)."""
+
+
+class NoSuchObjection(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Objectable:
+    """A deregistration the viewer may object to, and until when."""
+
+    deregistration: Deregistration
+    declarant: Person
+    organisation: Organisation | None
+    deadline: date  # the last day
+
+
+def objection_of(session: Session, deregistration_id: int) -> tuple[Objection, Case] | None:
+    row = session.exec(
+        select(Objection, Case)
+        .join(Case, col(Case.id) == Objection.case_id)
+        .where(Objection.deregistration_id == deregistration_id)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def objectable(session: Session, acting: Acting, holder_id: int) -> Objectable:
+    """The deregistration of the holder's permit the actor may object to now, or why not.
+    Only reads; `file` asks it again inside its transaction."""
+    policy.objecting_basis(session, acting.person_id, holder_id)
+    permit = permits.current_permit(session, holder_id)
+    deregistration = (
+        session.exec(
+            select(Deregistration).where(Deregistration.permit_id == permit.id)
+        ).first()
+        if permit is not None
+        else None
+    )
+    if deregistration is None:
+        raise NotDeregistered()
+    if deregistration.declarant_id in (holder_id, acting.person_id) or (
+        deregistration.declarant_role == DeclarantRole.SELF
+    ):
+        raise OwnDeclaration()
+    existing = objection_of(session, saved_id(deregistration))
+    if existing is not None:
+        raise AlreadyObjected(existing[1].reference)
+    deadline = rules.objection_deadline(deregistration.declared_at)
+    if acting.today > deadline:
+        raise ObjectionPeriodOver(deadline)
+    declarant = session.get(Person, deregistration.declarant_id)
+    assert declarant is not None
+    organisation = (
+        session.get(Organisation, deregistration.organisation_id)
+        if deregistration.organisation_id is not None
+        else None
+    )
+    return Objectable(deregistration, declarant, organisation, deadline)
+
+
+def _statement(text: str) -> str:
+    statement = text.strip()
+    if not statement:
+        raise StatementEmpty()
+    if len(statement) > STATEMENT_MAX_CHARS:
+        raise StatementTooLong()
+    return statement
+
+
+def file(session: Session, acting: Acting, *, holder_id: int, statement: str) -> Case:
+    """File the objection: its case, the objection row, audit event and SMS together.
+
+    Of two concurrent filings the unique deregistration key lets one in; the other's writes
+    are undone to a savepoint and it is told the winner's reference.
+    """
+    target = objectable(session, acting, holder_id)
+    text = _statement(statement)
+    deregistration = target.deregistration
+    holder = session.get(Person, holder_id)
+    declared = session.get(Case, deregistration.case_id)
+    assert holder is not None and declared is not None
+    now = acting.now
+    try:
+        with session.begin_nested():
+            case = Case(
+                reference=new_reference(CaseKind.OBJECTION, acting.today),
+                kind=CaseKind.OBJECTION,
+                permit_id=deregistration.permit_id,
+                applicant_id=holder_id,
+                agent_id=acting.person_id,
+                outcome=ObjectionStatus.PENDING,
+                details={
+                    "deregistration_reference": declared.reference,
+                    "declarant_role": deregistration.declarant_role,
+                    "statement": text,
+                },
+                created_at=now,
+            )
+            session.add(case)
+            session.flush()
+            session.add(
+                Objection(
+                    deregistration_id=saved_id(deregistration),
+                    case_id=saved_id(case),
+                    permit_id=deregistration.permit_id,
+                    statement=text,
+                    status=ObjectionStatus.PENDING,
+                    filed_at=now,
+                )
+            )
+            session.flush()
+    except sa.exc.IntegrityError:
+        winner = objection_of(session, saved_id(deregistration))
+        if winner is None:
+            raise
+        raise AlreadyObjected(winner[1].reference) from None
+    audit.record(
+        session,
+        action="objection_filed",
+        actor_id=acting.person_id,
+        subject_id=holder_id,
+        client_address=acting.client_address,
+        now=now,
+        reference=case.reference,
+        deregistration_reference=declared.reference,
+    )
+    if holder.phone:
+        filer = "您" if acting.person_id == holder_id else identity.mask_name(acting.person.name)
+        sms.queue(
+            session,
+            to=holder.phone,
+            text=_FILED_SMS.format(filer=filer, reference=case.reference),
+            now=now,
+        )
+    elif acting.person.phone:
+        # A holder without a phone (a child) hears of it through whoever filed it for them.
+        sms.queue(
+            session,
+            to=acting.person.phone,
+            text=_FILED_FOR_SMS.format(holder=holder.name, reference=case.reference),
+            now=now,
+        )
+    return case
+
+
+def decision_sms_text(status: ObjectionStatus, *, holder_name: str, reference: str) -> str:
+    """The SMS telling the holder and the declarant of a decision (SPEC 12.4)."""
+    return _DECISION_SMS[status].format(holder=identity.mask_name(holder_name), reference=reference)
+
+
+def decide(
+    session: Session,
+    *,
+    objection_id: int,
+    decision: ObjectionDecision | str,
+    note: str,
+    staff_id: int,
+    now: datetime,
+    client_address: str | None,
+) -> Objection:
+    """Record a staff decision once (the UPDATE changes only a pending objection; a second
+    decision raises AlreadyDecided), set the case's outcome, audit it, and tell the holder
+    and the declarant by SMS. Voiding the deregistration on `restore` is the caller's, in
+    the same transaction (the staff console)."""
+    status = DECISION_STATUS[ObjectionDecision(decision)]
+    text = note.strip()
+    if not text or len(text) > NOTE_MAX_CHARS:
+        raise ValueError("a decision note is 1 to 500 characters")
+    taken = session.execute(
+        sa.update(Objection)
+        .where(col(Objection.id) == objection_id, col(Objection.status) == ObjectionStatus.PENDING)
+        .values(status=status, decided_at=now, decision_note=text, decided_by=staff_id)
+    )
+    objection = session.get(Objection, objection_id)
+    if objection is None:
+        raise NoSuchObjection()
+    if rowcount(taken) != 1:
+        raise AlreadyDecided()
+    session.refresh(objection)
+    case = session.get(Case, objection.case_id)
+    deregistration = session.get(Deregistration, objection.deregistration_id)
+    assert case is not None and deregistration is not None
+    session.execute(sa.update(Case).where(col(Case.id) == case.id).values(outcome=status))
+    holder = session.get(Person, case.applicant_id)
+    declarant = session.get(Person, deregistration.declarant_id)
+    assert holder is not None and declarant is not None
+    audit.record(
+        session,
+        action="objection_decided",
+        actor_id=None,
+        subject_id=holder.id,
+        client_address=client_address,
+        now=now,
+        reference=case.reference,
+        decision=status,
+        staff_id=staff_id,
+    )
+    message = decision_sms_text(status, holder_name=holder.name, reference=case.reference)
+    for phone in dict.fromkeys(p for p in (holder.phone, declarant.phone) if p):
+        sms.queue(session, to=phone, text=message, now=now)
+    return objection
+
+
+@dataclass(frozen=True)
+class DeclaredBy:
+    """Who deregistered a permit and what became of the objection (SPEC 11.1: /permit shows
+    it when someone else declared it)."""
+
+    deregistration: Deregistration
+    declarant: Person
+    organisation: Organisation | None
+    by_someone_else: bool
+    objection: Objection | None
+    objection_reference: str | None
+    deadline: date
+    may_object: bool  # the viewer may object now
+
+
+def declared_by(session: Session, acting: Acting, deregistration: Deregistration) -> DeclaredBy:
+    permit_holder = session.exec(
+        select(Case.applicant_id).where(Case.id == deregistration.case_id)
+    ).one()
+    declarant = session.get(Person, deregistration.declarant_id)
+    assert declarant is not None
+    organisation = (
+        session.get(Organisation, deregistration.organisation_id)
+        if deregistration.organisation_id is not None
+        else None
+    )
+    existing = objection_of(session, saved_id(deregistration))
+    try:
+        objectable(session, acting, permit_holder)
+        may_object = True
+    except (ObjectionRefused, policy.NotAllowed):
+        may_object = False
+    return DeclaredBy(
+        deregistration=deregistration,
+        declarant=declarant,
+        organisation=organisation,
+        by_someone_else=deregistration.declarant_id != permit_holder,
+        objection=existing[0] if existing else None,
+        objection_reference=existing[1].reference if existing else None,
+        deadline=rules.objection_deadline(deregistration.declared_at),
+        may_object=may_object,
+    )
