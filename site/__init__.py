@@ -43,9 +43,9 @@ def create_app(
     commands.init_app(app)
     templating.init_app(app)
 
-    from epermit.views import _wizard, auth, cases, family, main, permit, verify
+    from epermit.views import _wizard, auth, cases, family, main, permit, staff, verify
 
-    for module in (main, auth, permit, cases, family, verify):
+    for module in (main, auth, permit, cases, family, verify, staff):
         app.register_blueprint(module.bp)
     _wizard.init_app(app, wizards)
     main.register_error_pages(app)

@@ -1,14 +1,17 @@
-"""`flask --app wsgi …` commands: migrate, seed-demo, send-reminders, deliver-sms, purge-stale."""
+"""`flask --app wsgi …` commands: migrate, seed-demo, create-staff, send-reminders, deliver-sms,
+purge-stale."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 
 from epermit import clock, db, demo, wizard
-from epermit.services import codes, reminders, sms
+from epermit.services import codes, reminders, sms, staff_auth
+from epermit.vocabulary import StaffRole
 
 # A draft keeps a half-done application across devices for a month: long enough to come
 # back to it, short enough that abandoned ones do not pile up.
@@ -36,6 +39,27 @@ def init_app(app: Flask) -> None:
                 raise click.ClickException("the database already has data")
             demo.seed(session, clock.today(), clock.now())
         click.echo("demo world seeded")
+
+    @app.cli.command("create-staff")
+    @click.option("--number", required=True, help="Staff number (6 to 12 digits).")
+    @click.option("--name", required=True)
+    @click.option("--role", required=True, type=click.Choice([r.value for r in StaffRole]))
+    @click.option("--district", default=None, help="An officer's district, e.g. 天河区.")
+    def create_staff(number: str, name: str, role: str, district: str | None) -> None:
+        """Create a staff account; prints its one-time password and TOTP secret."""
+        try:
+            with db.session_scope(db.engine_of(current_app)) as session:
+                _staff, password, secret = staff_auth.create_staff(
+                    session, number=number, name=name, role=role, district=district,
+                    now=clock.now(),
+                )
+        except staff_auth.InvalidStaffDetails as error:
+            raise click.BadParameter(str(error)) from None
+        except sa.exc.IntegrityError:
+            raise click.ClickException(f"staff number {number} is taken") from None
+        click.echo(f"staff {number} created")
+        click.echo(f"one-time password: {password}")
+        click.echo(f"TOTP secret (base32, 30 s, 6 digits): {secret}")
 
     @app.cli.command("deliver-sms")
     def deliver_sms() -> None:

@@ -14,6 +14,7 @@ from epermit.vocabulary import (
     OrganisationKind,
     Reason,
     Relationship,
+    StaffRole,
     sql_in,
 )
 
@@ -133,7 +134,7 @@ class Endorsement(SQLModel, table=True):
     new_valid_until: date
     continuity_start: date
     late: bool
-    endorsed_on: date
+    endorsed_on: date = Field(index=True)  # staff statistics read a range of days
     case_id: int = Field(foreign_key="case_record.id", unique=True)
 
 
@@ -152,8 +153,14 @@ class Deregistration(SQLModel, table=True):
     reason: str = Field(max_length=20)
     reason_detail: str | None = Field(default=None, max_length=200)
     leave_date: date
-    declared_at: datetime
+    declared_at: datetime = Field(index=True)  # staff statistics read a range of days
     case_id: int = Field(foreign_key="case_record.id", unique=True)
+    # A deregistration a staff decision found wrong (SPEC 12.4) is kept, marked void; the
+    # permit restored in its place is `restored_permit_id` (staff area).
+    voided_at: datetime | None = None
+    voided_by: int | None = Field(default=None, foreign_key="staff.id")
+    void_note: str | None = Field(default=None, max_length=500)
+    restored_permit_id: int | None = Field(default=None, foreign_key="permit.id")
 
 
 class Draft(SQLModel, table=True):
@@ -199,6 +206,8 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     client_address: str | None = Field(default=None, max_length=45)
     at: datetime
+    # Set when a staff member acted (actor_id is then empty: staff are not people here).
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
 
 
 class Reminder(SQLModel, table=True):
@@ -208,3 +217,30 @@ class Reminder(SQLModel, table=True):
     permit_id: int = Field(foreign_key="permit.id")
     period: date
     sent_at: datetime
+
+
+# --- Staff console (SPEC 12) ------------------------------------------------------------------
+
+
+class Staff(SQLModel, table=True):
+    __table_args__ = (
+        sa.CheckConstraint(sql_in("role", StaffRole), name="role"),
+        # An officer's scope is their district; only a supervisor has none (the whole city).
+        sa.CheckConstraint("role = 'supervisor' OR district IS NOT NULL", name="district"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=12, unique=True)
+    name: str = Field(max_length=30)
+    role: str = Field(max_length=10)
+    district: str | None = Field(default=None, max_length=20)
+    password_hash: str = Field(max_length=200)
+    totp_secret: str = Field(max_length=64)
+    # The last TOTP step accepted: a code seen once (over a shoulder, in a log) is spent.
+    last_totp_step: int = Field(default=0)
+    failed_attempts: int = Field(default=0)
+    locked_until: datetime | None = None
+    disabled: bool = Field(default=False)
+    # As Person.session_epoch: signing out ends every copy of the staff cookie.
+    session_epoch: int = Field(default=0)
+    created_at: datetime

@@ -84,3 +84,18 @@ def sql_in(column: str, values: Iterable[StrEnum]) -> str:
     """A CHECK constraint's condition: the column holds one of the values."""
     listed = ", ".join(f"'{value.value}'" for value in values)
     return f"{column} IN ({listed})"
+
+
+class StaffRole(StrEnum):
+    """A staff account's scope (SPEC 12.2): an officer sees their district, a supervisor the
+    whole city."""
+
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+
+
+# The districts of Guangzhou (SPEC 9.1), in the order the city lists them.
+DISTRICTS: tuple[str, ...] = (
+    "越秀区", "海珠区", "荔湾区", "天河区", "白云区", "黄埔区",
+    "番禺区", "花都区", "南沙区", "从化区", "增城区",
+)
