@@ -11,7 +11,6 @@ from functools import cache
 from typing import NamedTuple
 
 from argon2 import PasswordHasher
-
 from sqlmodel import Session, select
 
 from epermit import identity, rules

@@ -709,4 +709,6 @@ class DecisionForm(Form):
         if not field.data:
             raise ValidationError("请填写处理说明")
         if len(field.data) > NOTE_MAX_CHARS:
-            raise ValidationError(f"处理说明不能超过{NOTE_MAX_CHARS}个字(现为{len(field.data)}个字)")
+            raise ValidationError(
+                f"处理说明不能超过{NOTE_MAX_CHARS}个字(现为{len(field.data)}个字)"
+            )

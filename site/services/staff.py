@@ -169,10 +169,12 @@ def dossier(session: Session, acting: StaffActing, person_id: int) -> Dossier:
                 other,
                 sa.or_(
                     sa.and_(
-                        col(FamilyLink.person_id) == person_id, other.id == FamilyLink.member_id
+                        col(FamilyLink.person_id) == person_id,
+                        col(other.id) == col(FamilyLink.member_id),
                     ),
                     sa.and_(
-                        col(FamilyLink.member_id) == person_id, other.id == FamilyLink.person_id
+                        col(FamilyLink.member_id) == person_id,
+                        col(other.id) == col(FamilyLink.person_id),
                     ),
                 ),
             )
@@ -307,23 +309,26 @@ def statistics(
 
     endorsed = in_district(
         sa.select(
-            Endorsement.endorsed_on, Endorsement.late, Address.district, sa.func.count()
+            col(Endorsement.endorsed_on), col(Endorsement.late), col(Address.district),
+            sa.func.count(),
         )
-        .join(Permit, Permit.id == Endorsement.permit_id)  # type: ignore[arg-type]
-        .join(Address, Address.id == Permit.address_id)  # type: ignore[arg-type]
+        .join(Permit, col(Permit.id) == col(Endorsement.permit_id))
+        .join(Address, col(Address.id) == col(Permit.address_id))
         .where(col(Endorsement.endorsed_on).between(start, end))
-        .group_by(Endorsement.endorsed_on, Endorsement.late, Address.district)
+        .group_by(col(Endorsement.endorsed_on), col(Endorsement.late), col(Address.district))
     )
     for day, late, place, count in session.execute(endorsed):
         add(day, place, "endorse_late" if late else "endorse_on_time", count)
 
     day_of = local_day(Deregistration.declared_at)
     deregistered = in_district(
-        sa.select(day_of, Deregistration.declarant_role, Address.district, sa.func.count())
-        .join(Permit, Permit.id == Deregistration.permit_id)  # type: ignore[arg-type]
-        .join(Address, Address.id == Permit.address_id)  # type: ignore[arg-type]
+        sa.select(
+            day_of, col(Deregistration.declarant_role), col(Address.district), sa.func.count()
+        )
+        .join(Permit, col(Permit.id) == col(Deregistration.permit_id))
+        .join(Address, col(Address.id) == col(Permit.address_id))
         .where(col(Deregistration.declared_at) >= begin, col(Deregistration.declared_at) < finish)
-        .group_by(day_of, Deregistration.declarant_role, Address.district)
+        .group_by(day_of, col(Deregistration.declarant_role), col(Address.district))
     )
     for day, role, place, count in session.execute(deregistered):
         add(day, place, f"deregister_{role}", count)

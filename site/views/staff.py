@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -291,7 +292,7 @@ def stats() -> BaseResponse:
         form=form,
         stats=result,
         chart=chart,
-        csv_url=url_for("staff.stats_csv", **query),
+        csv_url=url_for("staff.stats_csv") + "?" + urlencode(query),
         groups=list(service.GROUPS),
         metrics=service.METRICS,
     )
@@ -302,7 +303,7 @@ def stats() -> BaseResponse:
 def stats_csv() -> BaseResponse:
     form, result = _stats(download=True)
     if result is None:
-        return redirect(url_for("staff.stats", **request.args), 303)
+        return redirect(url_for("staff.stats") + "?" + urlencode(request.args), 303)
     body = render_template("staff/stats.csv", stats=result, metrics=service.METRICS)
     filename = f"stats-{result.start:%Y%m%d}-{result.end:%Y%m%d}.csv"
     # With a BOM, so that Excel and WPS open the Chinese header as UTF-8.
