@@ -37,6 +37,9 @@ HUKOU = {
     "360102": "江西省南昌市东湖区",
     "440111": "广东省广州市白云区",
     "440104": "广东省广州市越秀区",
+    "420102": "湖北省武汉市江岸区",
+    "350102": "福建省福州市鼓楼区",
+    "440105": "广东省广州市海珠区",
 }
 
 
@@ -58,6 +61,14 @@ PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("黄丽", "360102198702032880", "13800000011"),
     DemoPerson("周敏", "440111198707101466", "13800000012"),
     DemoPerson("吴刚", "440104199005253597", "13800000013"),
+    # Turn 2: 陈军's tenants in 白云区 and a second landlord (SPEC 7, "More people").
+    DemoPerson("孙丽", "42010219960412052X", "13800000021"),
+    DemoPerson("马超", "360102198511020297", "13800000022"),
+    DemoPerson("何静", "440111200103150603", "13800000023"),
+    DemoPerson("郭鹏", "410102197907080931", "13800000024"),
+    DemoPerson("林芳", "350102199002260164", "13800000025"),
+    DemoPerson("罗明", "430102199309300191", "13800000026"),
+    DemoPerson("高峰", "440105197501010794", "13800000030"),
 )
 _BY_NAME = {demo_person.name: demo_person for demo_person in PEOPLE}
 
@@ -68,6 +79,18 @@ ORGANISATIONS = [
 ]
 
 HOME = ("天河区", "广州市天河区天河路100号1201房")
+# 陈军's second building: rooms 201–207, one tenant in each of 201–206, 207 vacant.
+SANYUANLI_ROOMS = tuple(f"广州市白云区三元里大道200号{room}房" for room in range(201, 208))
+SANYUANLI_TENANTS = (  # (tenant, room index, days until valid-until)
+    ("孙丽", 0, 90),
+    ("马超", 1, 5),
+    ("何静", 2, 300),
+    ("郭鹏", 3, -3),
+    ("林芳", 4, 40),
+    ("罗明", 5, 180),
+)
+GAOFENG_FLAT = ("海珠区", "广州市海珠区江南大道中300号501房")  # vacant, 高峰 answers for it
+LINA_FLAT = ("番禺区", "广州市番禺区市桥街50号802房")  # vacant, owned by 李娜
 
 
 def person(name: str) -> DemoPerson:
@@ -124,6 +147,9 @@ def seed(session: Session, today: date, now: datetime) -> None:
     hotel_address = address("越秀区", "广州市越秀区东风中路8号广州示例酒店")
     haizhu = address("海珠区", "广州市海珠区江南大道中50号302房")
     baiyun = address("白云区", "广州市白云区机场路200号505房")
+    rooms = [address("白云区", line, landlord=people["陈军"]) for line in SANYUANLI_ROOMS]
+    address(*GAOFENG_FLAT, landlord=people["高峰"])
+    address(*LINA_FLAT, landlord=people["李娜"])
 
     def permit(
         holder: Person,
@@ -157,6 +183,9 @@ def seed(session: Session, today: date, now: datetime) -> None:
     permit(people["王芳"], hotel_address, today - d(days=20), hotel=orgs["hotel"])
     liu = permit(people["刘洋"], haizhu, today + d(days=100))
     permit(people["赵强"], baiyun, today + d(days=150))
+    for tenant, room, days in SANYUANLI_TENANTS:
+        employer = orgs["employer"] if tenant == "马超" else None
+        permit(people[tenant], rooms[room], today + d(days=days), employer=employer)
 
     for holder, member, relationship in [
         ("张伟", "李娜", "spouse"),

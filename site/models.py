@@ -28,6 +28,11 @@ SQLModel.metadata.naming_convention = {
 }
 
 
+def _since_issue(context: Any) -> date:
+    """A new permit is registered at its address from the day it is issued."""
+    return context.get_current_parameters()["issue_date"]
+
+
 class Person(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     id_number: str = Field(max_length=18, unique=True)
@@ -90,6 +95,11 @@ class Permit(SQLModel, table=True):
     school_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     hotel_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     is_current: bool = Field(default=True)
+    # Registered at the current address since (SPEC 10.2 rosters, 9.4 history): the issue date
+    # unless a change of address moved the permit; continuity is separate and never moves.
+    registered_since: date | None = Field(
+        default=None, sa_column=Column(sa.Date, nullable=False, default=_since_issue)
+    )
 
 
 class FamilyLink(SQLModel, table=True):

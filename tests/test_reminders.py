@@ -31,12 +31,16 @@ def reminded_phones(outbox):
     return sorted(m["to"] for m in outbox.messages() if "签注办理期" in m["text"])
 
 
+# The demo's holders whose window is open today: 张伟 (D+10) and 马超 (D+5).
+DUE_TODAY = sorted([demo.phone("张伟"), demo.phone("马超")])
+
+
 def test_holder_whose_window_is_open_gets_one_sms_with_the_date(app, outbox, clock):
     output = send_reminders(app)
-    assert "queued 1 reminders" in output
-    # 张伟 (due in 10 days) only: 李娜's window is months away, 张小明 has no phone,
-    # 王芳's window has closed (suspended) and 刘洋's permit is deregistered.
-    assert reminded_phones(outbox) == [demo.phone("张伟")]
+    assert "queued 2 reminders" in output
+    # 张伟 and 马超 only: 李娜's window is months away, 张小明 has no phone, 王芳's and
+    # 郭鹏's windows have closed (suspended) and 刘洋's permit is deregistered.
+    assert reminded_phones(outbox) == DUE_TODAY
     valid_until = clock.today + timedelta(days=10)
     text = outbox.messages(demo.phone("张伟"))[-1]["text"]
     assert f"请于{valid_until.year}年{valid_until.month}月{valid_until.day}日前" in text
@@ -46,9 +50,9 @@ def test_holder_whose_window_is_open_gets_one_sms_with_the_date(app, outbox, clo
 def test_running_twice_sends_nothing_new(app, outbox, dbsession):
     send_reminders(app)
     assert "queued 0 reminders" in send_reminders(app)
-    assert reminded_phones(outbox) == [demo.phone("张伟")]
-    assert dbsession.exec(select(sa.func.count()).select_from(Reminder)).one() == 1
-    assert dbsession.exec(select(sa.func.count()).select_from(SmsOutbox)).one() == 1
+    assert reminded_phones(outbox) == DUE_TODAY
+    assert dbsession.exec(select(sa.func.count()).select_from(Reminder)).one() == 2
+    assert dbsession.exec(select(sa.func.count()).select_from(SmsOutbox)).one() == 2
 
 
 def test_reminder_goes_out_on_the_day_the_window_opens_not_before(app, outbox, clock):
@@ -70,11 +74,12 @@ def test_next_period_gets_its_own_reminder(app, outbox, dbsession, clock):
     dbsession.add(permit)
     dbsession.commit()
     send_reminders(app)
-    assert reminded_phones(outbox) == [demo.phone("张伟")]
+    assert reminded_phones(outbox) == DUE_TODAY
     clock.advance(days=350)  # the new window opens about 345 days from now
     send_reminders(app)
     send_reminders(app)
-    assert reminded_phones(outbox) == [demo.phone("张伟"), demo.phone("张伟")]
+    # 马超 was not endorsed: by then his permit is suspended and gets no window reminder.
+    assert reminded_phones(outbox) == sorted(DUE_TODAY + [demo.phone("张伟")])
 
 
 def test_deregistered_permit_gets_no_reminder_even_in_its_window(app, outbox, clock):
@@ -121,8 +126,9 @@ def test_month_end_window_opening_is_reminded(app, outbox, dbsession, clock):
 
 def test_reminders_are_claimed_in_the_database(app, dbsession, clock):
     """The unique (permit, period) key, not Python, decides: a claimed pair is skipped."""
-    permit = permit_of(dbsession, "张伟")
-    dbsession.add(Reminder(permit_id=permit.id, period=permit.valid_until, sent_at=clock()))
+    for name in ("张伟", "马超"):
+        permit = permit_of(dbsession, name)
+        dbsession.add(Reminder(permit_id=permit.id, period=permit.valid_until, sent_at=clock()))
     dbsession.commit()
     with db.session_scope(db.engine_of(app)) as session:
         assert reminders.send_due(session, today=clock.today, now=clock()) == 0
@@ -155,8 +161,8 @@ def test_one_run_delivers_every_reminder_it_queues_however_many(app, outbox, dbs
             )
         )
     dbsession.commit()
-    assert "queued 151 reminders" in send_reminders(app)
-    assert len(reminded_phones(outbox)) == 151
+    assert "queued 152 reminders" in send_reminders(app)
+    assert len(reminded_phones(outbox)) == 152
     dbsession.rollback()
     waiting = select(sa.func.count()).select_from(SmsOutbox).where(SmsOutbox.delivered_at.is_(None))
     assert dbsession.exec(waiting).one() == 0
