@@ -11,9 +11,12 @@ from sqlmodel import JSON, Column, Field, SQLModel
 from epermit.vocabulary import (
     CaseKind,
     DeclarantRole,
+    DeviceKind,
+    ObjectionStatus,
     OrganisationKind,
     Reason,
     Relationship,
+    ReminderKind,
     StaffRole,
     sql_in,
 )
@@ -119,7 +122,13 @@ class FamilyLink(SQLModel, table=True):
 
 class Case(SQLModel, table=True):
     __tablename__ = "case_record"
-    __table_args__ = (sa.CheckConstraint(sql_in("kind", CaseKind), name="kind"),)
+    __table_args__ = (
+        sa.CheckConstraint(sql_in("kind", CaseKind), name="kind"),
+        # A person's cases newest first, a page at a time (/activity), even for a declarant
+        # with thousands of them.
+        sa.Index("ix_case_record_applicant_time", "applicant_id", "created_at", "id"),
+        sa.Index("ix_case_record_agent_time", "agent_id", "created_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     reference: str = Field(max_length=17, unique=True)
@@ -221,12 +230,87 @@ class AuditEvent(SQLModel, table=True):
 
 
 class Reminder(SQLModel, table=True):
-    __table_args__ = (sa.UniqueConstraint("permit_id", "period", name="uq_reminder_permit_period"),)
+    __table_args__ = (
+        # Each rung of the ladder once per permit and period (SPEC 2.13), whatever the runs.
+        sa.UniqueConstraint(
+            "permit_id", "period", "kind", name="uq_reminder_permit_period_kind"
+        ),
+        sa.CheckConstraint(sql_in("kind", ReminderKind), name="kind"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     permit_id: int = Field(foreign_key="permit.id")
+    # The valid-until date the reminder was about: endorsing starts a new period.
     period: date
+    kind: str = Field(max_length=10)
     sent_at: datetime
+
+
+# --- The holder's side (issue 13): objections, the verification log, sign-ins ------------------
+
+
+class Objection(SQLModel, table=True):
+    """A holder's objection to a deregistration someone else declared (SPEC 11.1), and the
+    staff's decision on it (12.4). The objection's own case (`YY…`) records who filed it
+    (its agent: the holder, or a family member through 切换) and for whom (its applicant)."""
+
+    __table_args__ = (
+        sa.CheckConstraint(sql_in("status", ObjectionStatus), name="status"),
+        # A decision is recorded whole or not at all, and only a decided objection has one.
+        sa.CheckConstraint(
+            "(status = 'pending' AND decided_at IS NULL AND decision_note IS NULL"
+            " AND decided_by IS NULL)"
+            " OR (status <> 'pending' AND decided_at IS NOT NULL"
+            " AND decision_note IS NOT NULL AND decided_by IS NOT NULL)",
+            name="decision_whole",
+        ),
+        # The staff queue: pending ones, oldest first (SPEC 12.4).
+        sa.Index("ix_objection_status_filed_at", "status", "filed_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    # One objection per deregistration: a second one fails here, whatever the concurrency.
+    deregistration_id: int = Field(foreign_key="deregistration.id", unique=True)
+    case_id: int = Field(foreign_key="case_record.id", unique=True)
+    permit_id: int = Field(foreign_key="permit.id", index=True)
+    statement: str = Field(max_length=500)
+    status: str = Field(max_length=10, default=ObjectionStatus.PENDING)
+    filed_at: datetime
+    decided_at: datetime | None = None
+    decision_note: str | None = Field(default=None, max_length=500)
+    # The staff member who decided (its foreign key comes with the staff table, 0010).
+    decided_by: int | None = Field(default=None, foreign_key="staff.id")
+
+
+class VerificationEvent(SQLModel, table=True):
+    """One successful check of a shown code (`/v/…`), for the holder's own record (SPEC
+    11.2). Only the time: who scanned it, and from where, is not ours to keep."""
+
+    __tablename__ = "verification_event"
+    __table_args__ = (
+        # A holder's log newest first, a page at a time, however many checks there are.
+        sa.Index("ix_verification_event_person_time", "person_id", "checked_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    permit_id: int = Field(foreign_key="permit.id")
+    person_id: int = Field(foreign_key="person.id")
+    checked_at: datetime
+
+
+class SignIn(SQLModel, table=True):
+    """A completed sign-in with a coarse device (SPEC 11.2): no address, no browser string."""
+
+    __tablename__ = "sign_in"
+    __table_args__ = (
+        sa.CheckConstraint(sql_in("device", DeviceKind), name="device"),
+        sa.Index("ix_sign_in_person_time", "person_id", "signed_in_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    signed_in_at: datetime
+    device: str = Field(max_length=20)
 
 
 # --- Staff console (SPEC 12) ------------------------------------------------------------------

@@ -72,6 +72,7 @@ class CaseKind(StrEnum):
     OBJECTION = "objection"
 
 
+
 REFERENCE_PREFIXES: dict[CaseKind, str] = {
     CaseKind.ENDORSE: "QZ",
     CaseKind.DEREGISTER: "ZX",
@@ -84,6 +85,50 @@ def sql_in(column: str, values: Iterable[StrEnum]) -> str:
     """A CHECK constraint's condition: the column holds one of the values."""
     listed = ", ".join(f"'{value.value}'" for value in values)
     return f"{column} IN ({listed})"
+
+
+# --- The holder's side (issue 13: objections, reminders, sign-ins) ----------------------------
+
+
+class ObjectionStatus(StrEnum):
+    """Where an objection to a deregistration stands (SPEC 11.1, 12.4)."""
+
+    PENDING = "pending"
+    RESTORED = "restored"  # staff decided `restore`: the deregistration is void
+    UPHELD = "upheld"  # staff decided `uphold`: the deregistration stands
+
+
+class ObjectionDecision(StrEnum):
+    """The staff's form value for a decision (SPEC 12.4); each ends in one status."""
+
+    RESTORE = "restore"
+    UPHOLD = "uphold"
+
+
+DECISION_STATUS: dict[ObjectionDecision, ObjectionStatus] = {
+    ObjectionDecision.RESTORE: ObjectionStatus.RESTORED,
+    ObjectionDecision.UPHOLD: ObjectionStatus.UPHELD,
+}
+
+
+class ReminderKind(StrEnum):
+    """The reminder ladder of SPEC 2.13, each sent at most once per permit and period."""
+
+    WINDOW = "window"  # the endorsement window opened
+    EXPIRING = "expiring"  # 7 days before valid-until, not yet endorsed
+    SUSPENDED = "suspended"  # the day after valid-until: use is suspended
+
+
+class DeviceKind(StrEnum):
+    """A sign-in's device, as coarse as a holder recognises it (安卓手机浏览器) and no finer:
+    enough to spot a sign-in that was not theirs, too coarse to fingerprint anyone."""
+
+    ANDROID_PHONE = "android_phone"
+    IPHONE = "iphone"
+    TABLET = "tablet"
+    COMPUTER = "computer"
+    MINI_PROGRAM = "mini_program"  # inside WeChat or Alipay
+    OTHER = "other"
 
 
 class StaffRole(StrEnum):

@@ -128,7 +128,9 @@ def test_reminders_are_claimed_in_the_database(app, dbsession, clock):
     """The unique (permit, period) key, not Python, decides: a claimed pair is skipped."""
     for name in ("张伟", "马超"):
         permit = permit_of(dbsession, name)
-        dbsession.add(Reminder(permit_id=permit.id, period=permit.valid_until, sent_at=clock()))
+        dbsession.add(
+            Reminder(permit_id=permit.id, period=permit.valid_until, kind="window", sent_at=clock())
+        )
     dbsession.commit()
     with db.session_scope(db.engine_of(app)) as session:
         assert reminders.send_due(session, today=clock.today, now=clock()) == 0

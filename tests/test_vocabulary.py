@@ -9,8 +9,25 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from epermit import forms, vocabulary
-from epermit.models import Case, Deregistration, FamilyLink, Organisation
-from epermit.vocabulary import CaseKind, DeclarantRole, Reason, Relationship
+from epermit.models import (
+    Case,
+    Deregistration,
+    FamilyLink,
+    Objection,
+    Organisation,
+    Reminder,
+    SignIn,
+)
+from epermit.vocabulary import (
+    CaseKind,
+    DeclarantRole,
+    DeviceKind,
+    ObjectionDecision,
+    ObjectionStatus,
+    Reason,
+    Relationship,
+    ReminderKind,
+)
 
 MIGRATION = Path(__file__).parents[1] / "site/migrations/versions/0003_vocabulary_checks.py"
 
@@ -49,3 +66,24 @@ def test_every_case_kind_has_its_own_reference_prefix():
 
 def test_organisation_roles_are_the_organisation_kinds():
     assert [role.value for role in vocabulary.ORGANISATION_ROLES] == ["employer", "school", "hotel"]
+
+
+def test_the_holder_side_migration_writes_the_checks_the_models_derive():
+    path = MIGRATION.with_name("0009_holder_side.py")
+    spec = importlib.util.spec_from_file_location("migration_0009", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    assert {migration.OBJECTION_STATUSES, migration.DECISION_WHOLE} <= checks_of(Objection)
+    assert migration.REMINDER_KINDS in checks_of(Reminder)
+    assert migration.DEVICE_KINDS in checks_of(SignIn)
+    assert migration.OBJECTION_STATUSES == vocabulary.sql_in("status", ObjectionStatus)
+    assert migration.REMINDER_KINDS == vocabulary.sql_in("kind", ReminderKind)
+    assert migration.DEVICE_KINDS == vocabulary.sql_in("device", DeviceKind)
+
+
+def test_every_decision_ends_in_a_decided_status():
+    assert set(vocabulary.DECISION_STATUS) == set(ObjectionDecision)
+    assert set(vocabulary.DECISION_STATUS.values()) == set(ObjectionStatus) - {
+        ObjectionStatus.PENDING
+    }

@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 
 from epermit import rules
 from epermit.models import Deregistration, Permit, Person, Reminder, SmsOutbox
+from epermit.vocabulary import ReminderKind
 
 # Bound parameters per statement stay far below SQLite's and PostgreSQL's limits.
 CHUNK = 500
@@ -48,7 +49,10 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     current period; return how many. The caller commits, then delivers the outbox."""
     candidates = (
         sa.select(
-            col(Permit.id), col(Permit.valid_until), sa.literal(now, sa.DateTime(timezone=True))
+            col(Permit.id),
+            col(Permit.valid_until),
+            sa.literal(ReminderKind.WINDOW.value),
+            sa.literal(now, sa.DateTime(timezone=True)),
         )
         .join(Person, col(Person.id) == Permit.person_id)
         .where(
@@ -58,11 +62,13 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
             col(Person.phone).is_not(None),
             ~sa.exists().where(col(Deregistration.permit_id) == Permit.id),
             ~sa.exists().where(
-                col(Reminder.permit_id) == Permit.id, col(Reminder.period) == Permit.valid_until
+                col(Reminder.permit_id) == Permit.id,
+                col(Reminder.period) == Permit.valid_until,
+                col(Reminder.kind) == ReminderKind.WINDOW,
             ),
         )
     )
-    columns = ["permit_id", "period", "sent_at"]
+    columns = ["permit_id", "period", "kind", "sent_at"]
     # ON CONFLICT DO NOTHING: a run that loses a race to another skips the pair quietly.
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

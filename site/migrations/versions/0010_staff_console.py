@@ -2,7 +2,7 @@
 deregistrations, and the date indexes the statistics read
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0004, 0009 (until main chains 0009 after 0004)
 Create Date: 2026-12-01 22:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0010"
-down_revision = "0004"
+down_revision = ("0004", "0009")
 branch_labels = None
 depends_on = None
 
@@ -64,6 +64,10 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_deregistration_declared_at"), ["declared_at"], unique=False
         )
+    with op.batch_alter_table("objection", schema=None) as batch_op:
+        batch_op.create_foreign_key(
+            batch_op.f("fk_objection_decided_by_staff"), "staff", ["decided_by"], ["id"]
+        )
     with op.batch_alter_table("endorsement", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_endorsement_endorsed_on"), ["endorsed_on"], unique=False
@@ -71,6 +75,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("objection", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_objection_decided_by_staff"), type_="foreignkey")
     with op.batch_alter_table("endorsement", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_endorsement_endorsed_on"))
     with op.batch_alter_table("deregistration", schema=None) as batch_op:
