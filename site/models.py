@@ -338,3 +338,7 @@ class Staff(SQLModel, table=True):
     # As Person.session_epoch: signing out ends every copy of the staff cookie.
     session_epoch: int = Field(default=0)
     created_at: datetime
+
+
+# Staff statistics count decisions over a range of days (SPEC 12.5).
+sa.Index("ix_objection_decided_at", Objection.__table__.c.decided_at)  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from epermit.models import (
     Deregistration,
     Endorsement,
     FamilyLink,
+    Objection,
     Permit,
     Person,
     Staff,
@@ -236,11 +237,13 @@ def _local_day_postgresql(element: local_day, compiler: Any, **kw: Any) -> str:
 # What is counted, in the order the table and the CSV show it.
 ENDORSEMENT_METRICS = ("endorse_on_time", "endorse_late")
 DEREGISTRATION_METRICS = tuple(f"deregister_{role.value}" for role in DeclarantRole)
-METRICS: tuple[str, ...] = ENDORSEMENT_METRICS + DEREGISTRATION_METRICS
+OBJECTION_METRICS = ("objection_restored", "objection_upheld")
+METRICS: tuple[str, ...] = ENDORSEMENT_METRICS + DEREGISTRATION_METRICS + OBJECTION_METRICS
 # The chart's groups: each a sum of metrics.
 GROUPS: dict[str, tuple[str, ...]] = {
     "endorse": ENDORSEMENT_METRICS,
     "deregister": DEREGISTRATION_METRICS,
+    "objection": OBJECTION_METRICS,
 }
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -332,6 +335,17 @@ def statistics(
     )
     for day, role, place, count in session.execute(deregistered):
         add(day, place, f"deregister_{role}", count)
+
+    decided_on = local_day(Objection.decided_at)
+    decided = in_district(
+        sa.select(decided_on, col(Objection.status), col(Address.district), sa.func.count())
+        .join(Permit, col(Permit.id) == col(Objection.permit_id))
+        .join(Address, col(Address.id) == col(Permit.address_id))
+        .where(col(Objection.decided_at) >= begin, col(Objection.decided_at) < finish)
+        .group_by(decided_on, col(Objection.status), col(Address.district))
+    )
+    for day, status, place, count in session.execute(decided):
+        add(day, place, f"objection_{status}", count)
 
     by_day: list[StatsRow] = []
     for offset in range((end - start).days + 1):

@@ -17,6 +17,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     g,
     redirect,
     render_template,
@@ -31,6 +32,7 @@ from epermit.acting import StaffActing
 from epermit.db import writes_on_get
 from epermit.forms import (
     ALL_CITY,
+    DecisionForm,
     StaffLoginForm,
     StaffSearchForm,
     StaffStatsForm,
@@ -38,9 +40,10 @@ from epermit.forms import (
 )
 from epermit.htmx import render_page
 from epermit.models import Staff
+from epermit.services import objection_decisions as decisions
 from epermit.services import staff as service
 from epermit.services import staff_auth
-from epermit.views._common import client_address, dbs
+from epermit.views._common import client_address, commit_and_deliver, dbs
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -312,3 +315,58 @@ def stats_csv() -> BaseResponse:
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+# --- Objections (SPEC 12.4) ------------------------------------------------------------------
+
+
+@bp.get("/objections")
+@writes_on_get  # a view of the queue is an audit event
+def objections() -> BaseResponse:
+    entries = decisions.pending(dbs(), staff_acting())
+    dbs().commit()
+    return _page("staff/objections.html", entries=entries)
+
+
+def _decision_message(error: decisions.DecisionRefused) -> str:
+    if isinstance(error, decisions.AlreadyDecided):
+        return "该异议已经处理过,不能再次处理。处理结果见本页"
+    if isinstance(error, decisions.PermitReplaced):
+        return "此人已重新申领居住证,不能撤销原注销,请选择“维持注销”并说明情况"
+    if isinstance(error, decisions.NoteTooLong):
+        return f"处理说明不能超过{error.max_chars}个字"
+    return "请填写处理说明"
+
+
+@bp.route("/objections/<int:objection_id>", methods=["GET", "POST"])
+@writes_on_get  # a view of an objection is an audit event
+def objection(objection_id: int) -> BaseResponse:
+    form = DecisionForm(today=clock.today())
+    if form.validate_on_submit():
+        try:
+            decisions.decide(
+                dbs(),
+                staff_acting(),
+                objection_id=objection_id,
+                decision=form.decision.data or "",
+                note=form.note.data or "",
+            )
+        except service.OutOfScope:
+            abort(404)
+        except decisions.DecisionRefused as error:
+            dbs().rollback()
+            note_error = isinstance(error, decisions.NoteMissing | decisions.NoteTooLong)
+            form.add_error("note" if note_error else "decision", _decision_message(error))
+            status = 409 if isinstance(error, decisions.AlreadyDecided) else 422
+        else:
+            commit_and_deliver()
+            flash("decided", "staff")
+            return redirect(url_for("staff.objection", objection_id=objection_id), 303)
+    else:
+        status = None
+    try:
+        found = decisions.entry(dbs(), staff_acting(), objection_id)
+    except service.OutOfScope:
+        abort(404)
+    dbs().commit()
+    return render_page("staff/objection.html", status=status, form=form, found=found)

@@ -68,6 +68,7 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             batch_op.f("fk_objection_decided_by_staff"), "staff", ["decided_by"], ["id"]
         )
+        batch_op.create_index("ix_objection_decided_at", ["decided_at"], unique=False)
     with op.batch_alter_table("endorsement", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_endorsement_endorsed_on"), ["endorsed_on"], unique=False
@@ -76,6 +77,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("objection", schema=None) as batch_op:
+        batch_op.drop_index("ix_objection_decided_at")
         batch_op.drop_constraint(batch_op.f("fk_objection_decided_by_staff"), type_="foreignkey")
     with op.batch_alter_table("endorsement", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_endorsement_endorsed_on"))
