@@ -1,5 +1,5 @@
-"""`flask --app wsgi …` commands: migrate, seed-demo, create-staff, send-reminders, deliver-sms,
-purge-stale."""
+"""`flask --app wsgi …` commands: migrate, seed-demo, seed-bulk, create-staff, send-reminders,
+deliver-sms, purge-stale."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from epermit import clock, db, demo, wizard
+from epermit import bulk, clock, db, demo, wizard
 from epermit.services import codes, reminders, sms, staff_auth
 from epermit.vocabulary import StaffRole
 
@@ -39,6 +39,20 @@ def init_app(app: Flask) -> None:
                 raise click.ClickException("the database already has data")
             demo.seed(session, clock.today(), clock.now())
         click.echo("demo world seeded")
+
+    @app.cli.command("seed-bulk")
+    @click.option("--permits", type=click.IntRange(1, 20_000_000), required=True)
+    def seed_bulk(permits: int) -> None:
+        """Add PERMITS holders with a city's spread of places, organisations and cases (SPEC 13)."""
+        if current_app.config["PRODUCTION"]:
+            raise click.ClickException("seed-bulk writes made-up people: not in production")
+        seeded = bulk.seed(
+            db.engine_of(current_app), permits=permits, today=clock.today(), now=clock.now()
+        )
+        click.echo(
+            f"added {seeded.permits} permits, {seeded.people} people, {seeded.addresses}"
+            f" addresses, {seeded.organisations} organisations and {seeded.cases} cases"
+        )
 
     @app.cli.command("create-staff")
     @click.option("--number", required=True, help="Staff number (6 to 12 digits).")
