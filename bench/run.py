@@ -11,8 +11,9 @@
    and with 1 million permits in the database.
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
-comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
-by default) to run only those, BENCH_COMPARE_REF to a commit to compare CPU with (empty: none).
+comma-separated choice of cpu, load, lookup, staff (the staff console at 1 thousand and 10
+million permits, bench/staff.py) and profile (a cProfile of the journey; not run by default)
+to run only those, BENCH_COMPARE_REF to a commit to compare CPU with (empty: none).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import random
 import re
+import runpy
 import socket
 import statistics
 import subprocess
@@ -40,7 +42,7 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 BARE_REQUESTS = int(os.environ.get("BENCH_BARE_REQUESTS", "2000"))
 STEPS: dict[str, list[float]] = {}
 MAX_PERMITS = int(os.environ.get("BENCH_MAX_PERMITS", "1000000"))
-ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup").split(",")
+ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup,staff").split(",")
 # Issue 8: server CPU per endorsement journey at most 60 % of this commit's.
 GOAL_REF, GOAL_RATIO = "1276c69", 0.60
 COMPARE_REF = os.environ.get("BENCH_COMPARE_REF", GOAL_REF)
@@ -500,3 +502,5 @@ if __name__ == "__main__":
         load_benchmark()
     if "lookup" in ONLY:
         lookup_benchmark()
+    if "staff" in ONLY:
+        runpy.run_path(str(ROOT / "bench" / "staff.py"), run_name="__main__")
