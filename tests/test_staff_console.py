@@ -144,3 +144,22 @@ def test_staff_post_without_csrf_token_is_refused(client_request, staff_auth):
     staff_auth.login("王警官")
     page = client_request.post("/staff/logout", {}, 400, csrf=False)
     assert page.h1 == "请求无法处理"
+
+
+def test_the_person_page_lists_when_their_code_was_verified(
+    client_request, staff_auth, dbsession, clock
+):
+    from datetime import timedelta
+
+    from epermit.models import Permit, VerificationEvent
+
+    zhang = person_id(dbsession, "张伟")
+    permit = dbsession.exec(select(Permit).where(Permit.person_id == zhang)).one()
+    for hours in (3, 1):
+        dbsession.add(VerificationEvent(permit_id=permit.id, person_id=zhang,
+                                        checked_at=clock() - timedelta(hours=hours)))
+    dbsession.commit()
+    staff_auth.login("王警官")
+    page = client_request.get(f"/staff/people/{zhang}")
+    times = [t["datetime"] for t in page.soup.select("#verifications time")]
+    assert len(times) == 2 and times[0] > times[1]  # newest first

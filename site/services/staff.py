@@ -30,6 +30,7 @@ from epermit.models import (
     Permit,
     Person,
     Staff,
+    VerificationEvent,
 )
 from epermit.services import audit, cases, permits, references
 from epermit.vocabulary import DeclarantRole
@@ -131,9 +132,11 @@ class Dossier:
     cases: list[cases.CaseRecord]
     family: list[FamilyEntry]
     audit: list[AuditEntry]
+    verifications: list[datetime]  # when the person's shown code was checked, newest first
 
 
 AUDIT_SHOWN = 50
+VERIFICATIONS_SHOWN = 50
 
 
 def dossier(session: Session, acting: StaffActing, person_id: int) -> Dossier:
@@ -191,6 +194,14 @@ def dossier(session: Session, acting: StaffActing, person_id: int) -> Dossier:
             .limit(AUDIT_SHOWN)
         ).all()
     ]
+    verifications = list(
+        session.exec(
+            select(VerificationEvent.checked_at)
+            .where(VerificationEvent.person_id == person_id)
+            .order_by(col(VerificationEvent.checked_at).desc(), col(VerificationEvent.id).desc())
+            .limit(VERIFICATIONS_SHOWN)
+        ).all()
+    )
     audit.record(
         session,
         action="staff_viewed_person",
@@ -207,6 +218,7 @@ def dossier(session: Session, acting: StaffActing, person_id: int) -> Dossier:
         cases=cases.cases_for(session, person_id),
         family=family,
         audit=events,
+        verifications=verifications,
     )
 
 
