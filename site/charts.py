@@ -50,8 +50,8 @@ def _nice_top(peak: int) -> int:
 def stacked_bars(
     bars: list[tuple[str, list[int]]],
     *,
-    width: int = 640,
-    height: int = 240,
+    width: int = 360,
+    height: int = 200,
     max_labels: int = 6,
 ) -> Chart:
     """One bar per (label, values), its values stacked bottom to top in series order."""
@@ -76,8 +76,7 @@ def stacked_bars(
                                     round(h, 1), series, value))
         if index % every == 0:
             labels.append((round(x + bar_width / 2, 1), label))
-    ticks = [
-        Tick(round(height - bottom - plot_height * fraction, 1), round(axis_top * fraction))
-        for fraction in (0, 0.5, 1)
-    ]
+    # Whole numbers only: an axis up to 1 has no half-way line.
+    values = sorted({0, axis_top // 2, axis_top}) if axis_top >= 2 else [0, axis_top]
+    ticks = [Tick(round(height - bottom - plot_height * v / axis_top, 1), v) for v in values]
     return Chart(width, height, left, height - bottom, segments, ticks, labels)

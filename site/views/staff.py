@@ -281,7 +281,7 @@ def stats() -> BaseResponse:
         return render_page("staff/stats.html", status=422, form=form, stats=None, chart=None)
     chart = charts.stacked_bars(
         [
-            (f"{row.day.month}月{row.day.day}日", [row.group(name) for name in service.GROUPS])
+            (f"{row.day.month}/{row.day.day}", [row.group(name) for name in service.GROUPS])
             for row in result.by_day
         ]
     )
