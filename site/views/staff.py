@@ -30,6 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from epermit import charts, clock
 from epermit.acting import StaffActing
 from epermit.db import writes_on_get
+from epermit.extensions import limiter
 from epermit.forms import (
     ALL_CITY,
     DecisionForm,
@@ -143,7 +144,13 @@ def _refusal_message(error: staff_auth.StaffSignInRefused) -> str:
     return "员工编号或密码不正确,请核对后重新输入"
 
 
+# Per client address, beside each account's own lock: one address trying many staff numbers
+# (password spraying) is slowed down too.
+SIGN_IN_LIMIT = "20 per minute;200 per hour"
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
 def login() -> BaseResponse:
     form = StaffLoginForm(today=clock.today())
     expired = request.args.get("expired") == "1"
@@ -170,6 +177,7 @@ def login() -> BaseResponse:
 
 
 @bp.route("/login/totp", methods=["GET", "POST"])
+@limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
 def totp() -> BaseResponse:
     pending = session.get("staff_pending")
     if pending is None or clock.epoch() - session.get("staff_pending_at", 0) > PENDING_SECONDS:
