@@ -39,7 +39,7 @@ chromium:
 run: install
 	$(VENV)/bin/flask --app wsgi migrate
 	$(VENV)/bin/flask --app wsgi seed-demo --if-empty
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 8 --access-logfile - wsgi:app
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 8 wsgi:app
 
 # mypy cannot follow the editable install's mapping of epermit to site/, so it reads the
 # package through a link (pyproject.toml [tool.mypy]) and its paths are shown as site/….

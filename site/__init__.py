@@ -8,7 +8,18 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from epermit import commands, config, db, extensions, htmx, security, templating
+from epermit import (
+    bounds,
+    commands,
+    config,
+    db,
+    delivery,
+    extensions,
+    htmx,
+    observability,
+    security,
+    templating,
+)
 from epermit.wizard import Wizard
 from epermit.wizards import WIZARDS
 
@@ -35,10 +46,13 @@ def create_app(
         # Wrapping wsgi_app is how Flask's docs apply middleware; its type calls it a method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
+    observability.init_app(app)
     db.init_app(app)
+    delivery.init_app(app)
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     htmx.init_app(app)
+    bounds.init_app(app)
     security.init_app(app)
     commands.init_app(app)
     templating.init_app(app)

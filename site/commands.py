@@ -1,8 +1,9 @@
 """`flask --app wsgi …` commands: migrate, seed-demo, seed-bulk, create-staff, send-reminders,
-deliver-sms, purge-stale."""
+deliver-sms, sms-dead, purge-stale."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import click
@@ -76,9 +77,34 @@ def init_app(app: Flask) -> None:
         click.echo(f"TOTP secret (base32, 30 s, 6 digits): {secret}")
 
     @app.cli.command("deliver-sms")
-    def deliver_sms() -> None:
-        """Send SMS messages still waiting in the outbox."""
-        click.echo(f"delivered {deliver_outbox()} messages")
+    @click.option("--loop", is_flag=True, help="Keep delivering, looking every --every seconds.")
+    @click.option("--every", default=5.0, show_default=True, help="Seconds between looks.")
+    def deliver_sms(loop: bool, every: float) -> None:
+        """Send SMS messages that are due (new, or whose back-off has run out)."""
+        while True:
+            click.echo(f"delivered {deliver_outbox()} messages")
+            if not loop:
+                return
+            time.sleep(every)
+
+    @app.cli.command("sms-dead")
+    @click.option("--requeue", "requeue_id", type=int, help="Try this dead message again.")
+    def sms_dead(requeue_id: int | None) -> None:
+        """List SMS messages given up after their last attempt (or requeue one)."""
+        with db.session_scope(db.engine_of(current_app)) as session:
+            if requeue_id is not None:
+                if not sms.requeue(session, requeue_id):
+                    raise click.ClickException(f"no dead message {requeue_id}")
+                click.echo(f"message {requeue_id} requeued")
+                return
+            dead = sms.dead_messages(session)
+            for message in dead:
+                to = f"{message.to[:3]}****{message.to[-4:]}"
+                click.echo(
+                    f"{message.id}\t{to}\t{message.attempts} attempts\t"
+                    f"dead {message.dead_at:%Y-%m-%d %H:%M}\t{message.last_error}"
+                )
+            click.echo(f"{len(dead)} dead messages")
 
     @app.cli.command("purge-stale")
     def purge_stale() -> None:
@@ -99,8 +125,7 @@ def init_app(app: Flask) -> None:
 
 
 def deliver_outbox() -> int:
-    """Send what waits in the outbox, with the app's sender (SPEC 5)."""
-    config = current_app.config
+    """Send what is due in the outbox, with the app's sender (SPEC 5)."""
     engine = db.engine_of(current_app)
-    sender = sms.sender_for(config["SMS_BACKEND"], config["SMS_OUTBOX"])
-    return sms.deliver_outbox(lambda: db.session_scope(engine), sender, clock.now())
+    sender = sms.sender_for(current_app.config)
+    return sms.deliver_outbox(lambda: db.session_scope(engine), sender, clock.now)

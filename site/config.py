@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,8 @@ def from_environment() -> dict[str, Any]:
         "SECRET_KEY": secret,
         "PRODUCTION": production,
         "DATABASE_URL": env.get("DATABASE_URL", f"sqlite:///{instance / 'epermit.db'}"),
-        "SMS_BACKEND": env.get("SMS_BACKEND", "log" if production else "file"),
         "SMS_OUTBOX": env.get("SMS_OUTBOX", str(instance / "sms-outbox.jsonl")),
+        **_operations(env, production),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "epermit"),
         # Only for benchmarks that sign in thousands of people from one address.
@@ -53,3 +55,42 @@ def from_environment() -> dict[str, Any]:
         # so that nobody can pick their own client address by sending the header.
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
     }
+
+
+def _operations(env: Mapping[str, str], production: bool) -> dict[str, Any]:
+    """SMS delivery, failure handling, metrics and logs (README, "Operations")."""
+    backend = env.get("SMS_BACKEND", "aliyun" if production else "file")
+    settings: dict[str, Any] = {
+        "SMS_BACKEND": backend,
+        # Only the file backend (a local append) is waited for, so that development and tests
+        # find a code in sms-outbox.jsonl as soon as the page answers; a gateway never is.
+        "SMS_DELIVERY_WAIT": float(env.get("SMS_DELIVERY_WAIT", "2" if backend == "file" else "0")),
+        "SMS_POLL_SECONDS": float(env.get("SMS_POLL_SECONDS", "30")),
+        # Start each serving process's deliverer with its first request, not its first SMS.
+        "SMS_DELIVERER_AUTOSTART": env.get(
+            "SMS_DELIVERER_AUTOSTART", "1" if production else "0"
+        ) == "1",
+        "SMS_ALIYUN_ACCESS_KEY_ID": env.get("SMS_ALIYUN_ACCESS_KEY_ID", ""),
+        "SMS_ALIYUN_ACCESS_KEY_SECRET": env.get("SMS_ALIYUN_ACCESS_KEY_SECRET", ""),
+        "SMS_ALIYUN_SIGN_NAME": env.get("SMS_ALIYUN_SIGN_NAME", ""),
+        "SMS_ALIYUN_TEMPLATES": json.loads(env.get("SMS_ALIYUN_TEMPLATES", "{}")),
+        "SMS_ALIYUN_ENDPOINT": env.get("SMS_ALIYUN_ENDPOINT", "dysmsapi.aliyuncs.com"),
+        "SMS_ALIYUN_PROTOCOL": env.get("SMS_ALIYUN_PROTOCOL", "https"),
+        # Seconds a request waits for SQLite's write lock before it answers 503.
+        "DATABASE_LOCK_TIMEOUT": float(env.get("DATABASE_LOCK_TIMEOUT", "5")),
+        # /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset, it is 404.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        "LOG_FORMAT": env.get("LOG_FORMAT", "json"),
+    }
+    if production and backend == "aliyun":
+        missing = [
+            key
+            for key in ("ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SIGN_NAME", "TEMPLATES")
+            if not settings[f"SMS_ALIYUN_{key}"]
+        ]
+        if missing:
+            # Refuse to start rather than take sign-ins whose codes nobody will receive.
+            raise RuntimeError(
+                "SMS_BACKEND=aliyun needs " + ", ".join(f"SMS_ALIYUN_{k}" for k in missing)
+            )
+    return settings

@@ -17,9 +17,26 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def make_engine(url: str) -> sa.Engine:
+# Errors that say the database cannot be reached or cannot take this request now (down,
+# restarting, a killed connection, SQLite's write lock held past the timeout), rather than a
+# fault in the request: answered 503 with Retry-After (views.main), never a crash page.
+UNAVAILABLE: tuple[type[Exception], ...] = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    return isinstance(error, UNAVAILABLE) or (
+        isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated
+    )
+
+
+def make_engine(url: str, lock_timeout: float = 5.0) -> sa.Engine:
+    """`lock_timeout`: seconds a SQLite writer waits for the write lock before giving up
+    (readers never wait: WAL lets them read the last commit while a writer works)."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(
+            url, connect_args={"timeout": lock_timeout, "check_same_thread": False}
+        )
+        busy_ms = int(lock_timeout * 1000)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -28,7 +45,7 @@ def make_engine(url: str) -> sa.Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
@@ -43,7 +60,14 @@ def make_engine(url: str) -> sa.Engine:
                 connection.exec_driver_sql("BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A server that does not answer must not hold a request for the system's TCP timeout.
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"connect_timeout": max(1, round(lock_timeout))},
+    )
 
 
 def new_session(engine: sa.Engine, *, write: bool = False) -> Session:
@@ -66,14 +90,23 @@ def session_scope(engine: sa.Engine, *, write: bool = True) -> Iterator[Session]
 
 
 def init_app(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_LOCK_TIMEOUT", 5))
     app.extensions["db_engine"] = engine
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
+        discard_session()
+
+
+def discard_session() -> None:
+    """Close the request's session, if any. Its connection may be dead (the server went away
+    mid-request): closing must not turn an answered request into a crash."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        try:
             session.close()
+        except sa.exc.SQLAlchemyError:
+            session.invalidate()
 
 
 def engine_of(app: Flask) -> sa.Engine:

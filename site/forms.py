@@ -412,8 +412,8 @@ class FamilySwitchForm(Form):
     member = StringField("家庭成员")
 
     def validate_member(self, field: Field) -> None:
-        # A row id: ASCII digits that fit a database integer, or not a person at all.
-        if not re.fullmatch(r"[0-9]{1,15}", field.data or ""):
+        # ASCII digits, or not a person at all; a number no row can have is the view's 404.
+        if not re.fullmatch(r"[0-9]{1,30}", field.data or ""):
             raise ValidationError("请选择要切换的家庭成员")
         field.data = int(field.data)
 

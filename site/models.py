@@ -215,6 +215,15 @@ class SmsOutbox(SQLModel, table=True):
     code: str | None = Field(default=None, max_length=6)
     created_at: datetime
     delivered_at: datetime | None = Field(default=None, index=True)
+    # Delivery, one message at a time (services.sms): each claim counts an attempt and holds
+    # the message until next_attempt_at, so no two deliverers send it at once; a failure moves
+    # next_attempt_at back off; after sms.MAX_ATTEMPTS the message is dead, not retried.
+    template: str | None = Field(default=None, max_length=40)
+    params: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime | None = Field(default=None, index=True)
+    last_error: str | None = Field(default=None, max_length=300)
+    dead_at: datetime | None = None
 
 
 class AuditEvent(SQLModel, table=True):

@@ -17,6 +17,16 @@ def rowcount(result: Result[Any]) -> int:
     return result.rowcount
 
 
+# The largest id an INTEGER column holds on PostgreSQL (and the largest SQLite hands out here):
+# a larger number names no row, and PostgreSQL refuses to compare a column with it.
+ID_MAX = 2**31 - 1
+
+
+def fits_id(value: int) -> bool:
+    """Whether `value` can be a row's id at all."""
+    return 1 <= value <= ID_MAX
+
+
 class _Row(Protocol):
     id: int | None
 

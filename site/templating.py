@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 
 from epermit import clock, forms, identity
 
@@ -28,6 +28,9 @@ def init_app(app: Flask) -> None:
     def _people() -> dict[str, Any]:
         from epermit.views._common import current_person, viewing
 
+        if g.get("database_unavailable"):
+            # An error page about the database must not ask it who is signed in.
+            return {"signed_in": None, "viewing": None}
         signed_in = current_person()
         return {"signed_in": signed_in, "viewing": viewing() if signed_in else None}
 

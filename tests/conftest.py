@@ -23,7 +23,7 @@ from sqlmodel import Session, SQLModel
 from werkzeug.serving import make_server
 
 from epermit import clock as app_clock
-from epermit import create_app, db, demo
+from epermit import create_app, db, delivery, demo
 from epermit.extensions import limiter
 
 # 10:00 in Guangzhou: far from midnight, so "today" is the same in UTC and Asia/Shanghai.
@@ -103,6 +103,7 @@ def app(
         demo.seed(session, clock.today, clock())
     limiter.reset()
     yield app
+    delivery.of(app).stop()
     engine.dispose()
 
 

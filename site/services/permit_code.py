@@ -19,10 +19,13 @@ from sqlmodel import Session, select
 from epermit import identity, rules
 from epermit.models import Deregistration, Permit, Person
 from epermit.services import permits
+from epermit.sql import ID_MAX
 
 SALT = "epermit.permit-code"
 # A phone's clock may run a little ahead of the server that checks it.
 CLOCK_SKEW = timedelta(seconds=60)
+# Seconds since the epoch of the year 9999: a later stamp is no moment datetime can hold.
+MAX_STAMP = 253_402_300_799
 
 
 class CodeRefused(Exception):
@@ -84,6 +87,10 @@ def read_token(token: str, now: datetime, secret: str, ttl_seconds: int) -> tupl
     ):
         raise TokenInvalid()
     permit_id, stamp = payload
+    # Signed by us, but the numbers are only ever a row id and a recent moment: any other
+    # (a key leaked or reused elsewhere) names no permit rather than crashing the lookup.
+    if not 1 <= permit_id <= ID_MAX or not 0 <= stamp <= MAX_STAMP:
+        raise TokenInvalid()
     made_at = datetime.fromtimestamp(stamp, UTC)
     if made_at > now + CLOCK_SKEW:
         raise TokenInvalid()

@@ -1,23 +1,55 @@
 """SMS through an outbox: messages are written in the same transaction as the change that
-causes them, and delivered after it commits, so none is lost with a rolled-back change."""
+causes them, and delivered after it commits, so none is lost with a rolled-back change.
+
+Delivery goes one message at a time, each in transactions of its own: a claim (which counts
+the attempt and holds the message for `LEASE`, so that no other deliverer, in this process or
+another, sends it meanwhile), the send with no transaction open, then the outcome. A message
+that fails waits for its own next attempt, backing off, and is dead after `MAX_ATTEMPTS`; the
+others go on. A deliverer that dies between send and outcome leaves its claim to expire, and
+the message is sent again after `LEASE`: delivery is at least once, never twice at once.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from epermit.models import SmsOutbox
+from epermit.sql import rowcount
 
 log = logging.getLogger(__name__)
+
+# Attempts before a message is given up as dead (listed by `flask sms-dead`, counted in
+# /metrics): with the back-off below the last one is about half an hour after the first, long
+# after any code in it expired, still soon enough for a notice to be worth sending.
+MAX_ATTEMPTS = 6
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_WAIT = timedelta(hours=1)
+# How long a claim holds a message: longer than a gateway call may take (the Aliyun sender's
+# timeouts add up to well under it), so that only a deliverer that died loses its claim.
+LEASE = timedelta(minutes=2)
+# Messages looked at per query; each is still claimed and committed on its own.
+BATCH = 100
+
+
+class SendFailed(Exception):
+    """The gateway refused or could not be reached. `permanent` when trying again cannot help
+    (a malformed number, a template that does not exist): the message is dead at once."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 class Sender(Protocol):
@@ -32,30 +64,62 @@ class FileSender:
 
     def send(self, message: SmsOutbox) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"to": message.to, "text": message.text, "at": message.created_at.isoformat()}
+        record: dict[str, Any] = {
+            "to": message.to,
+            "text": message.text,
+            "at": message.created_at.isoformat(),
+        }
         if message.code:
             record["code"] = message.code
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        # One write call in append mode keeps concurrent writers' lines whole.
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        if message.template:
+            record["template"] = message.template
+            record["params"] = message.params or {}
+        append_whole(self.path, (json.dumps(record, ensure_ascii=False) + "\n").encode())
+
+
+def append_whole(path: Path, data: bytes) -> None:
+    """Append `data` completely or not at all: a short write (disk full, a size limit) is
+    undone and raised, so readers never meet a cut-off line."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        # Writers in other processes append to the same file: the lock keeps the size we
+        # may truncate back to true while we write.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        start = os.fstat(fd).st_size
+        written = 0
         try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+            while written < len(data):
+                n = os.write(fd, data[written:])
+                if n <= 0:
+                    raise OSError("short write")
+                written += n
+        except OSError:
+            os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
 
 
 class LogSender:
-    """Stand-in for a carrier gateway: logs without the code."""
+    """Logs without the text or the code and sends nothing: for a staging system that must
+    not text anyone. Never the production default."""
 
     def send(self, message: SmsOutbox) -> None:
-        log.info("SMS to %s***%s queued for gateway", message.to[:3], message.to[-2:])
+        log.info("SMS %s to %s***%s not sent (log backend)", message.id, message.to[:3],
+                 message.to[-2:])
 
 
-def sender_for(backend: str, outbox_path: str) -> Sender:
+def sender_for(config: Mapping[str, Any]) -> Sender:
+    """The backend the configuration names (README, "SMS")."""
+    backend = config["SMS_BACKEND"]
     if backend == "file":
-        return FileSender(outbox_path)
+        return FileSender(config["SMS_OUTBOX"])
     if backend == "log":
         return LogSender()
+    if backend == "aliyun":
+        from epermit.services.sms_aliyun import AliyunSender
+
+        return AliyunSender.from_config(config)
     raise ValueError(f"unknown SMS_BACKEND {backend!r}")
 
 
@@ -69,8 +133,29 @@ def consent_text(*, agent: str, action: str, code: str, ttl_seconds: int) -> str
     )
 
 
-def queue(session: Session, *, to: str, text: str, now: datetime, code: str | None = None) -> None:
-    session.add(SmsOutbox(to=to, text=text, code=code, created_at=now))
+def queue(
+    session: Session,
+    *,
+    to: str,
+    text: str,
+    now: datetime,
+    code: str | None = None,
+    template: str | None = None,
+    params: Mapping[str, str] | None = None,
+) -> None:
+    """Queue a message. `text` is what the file backend writes and what a free-text gateway
+    would send; a template gateway (Aliyun) sends `template` with `params` when given, and
+    otherwise falls back on its `code` or `notice` template (services.sms_aliyun)."""
+    session.add(
+        SmsOutbox(
+            to=to,
+            text=text,
+            code=code,
+            created_at=now,
+            template=template,
+            params=dict(params) if params is not None else None,
+        )
+    )
     # Tells the caller a delivery run is worth starting once this transaction commits.
     session.info["sms_queued"] = True
 
@@ -80,44 +165,177 @@ def queued(session: Session) -> bool:
     return bool(session.info.pop("sms_queued", False))
 
 
-def deliver_pending(session: Session, sender: Sender, now: datetime, limit: int = 100) -> int:
-    """Send what is waiting; rows are locked so two processes never send the same one."""
-    query = (
-        select(SmsOutbox)
-        .where(col(SmsOutbox.delivered_at).is_(None))
-        .order_by(col(SmsOutbox.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+def backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failed attempt: 30 s, 1, 2, 4, 8 min, … at most 1 h."""
+    return min(FIRST_RETRY * (2 ** max(0, attempts - 1)), LONGEST_WAIT)
+
+
+def _is_due(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        col(SmsOutbox.delivered_at).is_(None),
+        col(SmsOutbox.dead_at).is_(None),
+        sa.or_(col(SmsOutbox.next_attempt_at).is_(None), col(SmsOutbox.next_attempt_at) <= now),
     )
-    sent = 0
-    for message in session.exec(query).all():
-        sender.send(message)
-        # Once sent, a code has no reason to stay readable in the database: codes are kept
-        # hashed (services.codes), and the outbox must not undo that.
-        redacted = message.text.replace(message.code, "******") if message.code else message.text
-        session.execute(
-            sa.update(SmsOutbox)
-            .where(col(SmsOutbox.id) == message.id)
-            .values(delivered_at=now, code=None, text=redacted)
-        )
-        sent += 1
+
+
+def due_ids(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
+    query = (
+        sa.select(col(SmsOutbox.id)).where(_is_due(now)).order_by(col(SmsOutbox.id)).limit(limit)
+    )
+    return list(session.execute(query).scalars())
+
+
+def claim(session: Session, message_id: int, now: datetime) -> SmsOutbox | None:
+    """Take the message for one attempt, or None if it is not due (sent, dead, waiting, or
+    claimed by another deliverer). Commits: the claim must be seen by others before the send.
+
+    A conditional update, so of two deliverers racing for it exactly one matches: on
+    PostgreSQL the second waits for the first's row lock and then finds the message held;
+    SQLite lets one writer in at a time.
+    """
+    claimed = session.execute(
+        sa.update(SmsOutbox)
+        .where(col(SmsOutbox.id) == message_id, _is_due(now))
+        .values(attempts=col(SmsOutbox.attempts) + 1, next_attempt_at=now + LEASE)
+    )
+    if rowcount(claimed) != 1:
+        session.rollback()
+        return None
+    message = session.exec(select(SmsOutbox).where(col(SmsOutbox.id) == message_id)).one()
     session.commit()
-    return sent
+    return message
 
 
-# Messages sent per transaction: no write lock is held for long.
-BATCH = 100
+def _redacted(message: SmsOutbox) -> str:
+    # Once sent (or given up), a code has no reason to stay readable in the database: codes
+    # are kept hashed (services.codes), and the outbox must not undo that.
+    return message.text.replace(message.code, "******") if message.code else message.text
+
+
+def record_sent(session: Session, message: SmsOutbox, now: datetime) -> None:
+    session.execute(
+        sa.update(SmsOutbox)
+        .where(col(SmsOutbox.id) == message.id)
+        .values(
+            delivered_at=now, code=None, text=_redacted(message), next_attempt_at=None,
+            last_error=None,
+        )
+    )
+    session.commit()
+
+
+def record_failure(session: Session, message: SmsOutbox, error: Exception, now: datetime) -> bool:
+    """Note the failed attempt; True if the message is now dead."""
+    dead = message.attempts >= MAX_ATTEMPTS or bool(getattr(error, "permanent", False))
+    reason = f"{type(error).__name__}: {error}"[:300]
+    values: dict[str, Any] = {"last_error": reason}
+    if dead:
+        values.update(dead_at=now, next_attempt_at=None, code=None, text=_redacted(message))
+    else:
+        values.update(next_attempt_at=now + backoff(message.attempts))
+    session.execute(sa.update(SmsOutbox).where(col(SmsOutbox.id) == message.id).values(**values))
+    session.commit()
+    return dead
+
+
+@dataclass
+class Run:
+    """What one delivery run did."""
+
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+def deliver_due(
+    session: Session, sender: Sender, now: Callable[[], datetime], limit: int = BATCH
+) -> Run:
+    """Try each message due now once: claim, send, record, each committed on its own, so a
+    failure (or a slow gateway) costs only its own message. `now` is read afresh for each
+    message: a claim's lease must count from the moment it is taken."""
+    run = Run()
+    for message_id in due_ids(session, now(), limit):
+        session.rollback()  # the read above must not keep a snapshot or a lock
+        message = claim(session, message_id, now())
+        if message is None:
+            continue
+        try:
+            sender.send(message)
+        except Exception as error:  # noqa: BLE001 - any failure is this message's alone
+            dead = record_failure(session, message, error, now())
+            run.failed += 1
+            run.dead += dead
+            log.warning(
+                "SMS %s attempt %s failed%s: %s",
+                message.id, message.attempts, " (dead)" if dead else "", error,
+            )
+            continue
+        record_sent(session, message, now())
+        run.sent += 1
+    session.rollback()
+    return run
+
+
+def deliver_pending(
+    session: Session, sender: Sender, now: datetime | Callable[[], datetime], limit: int = BATCH
+) -> int:
+    """Send what is due; the number sent."""
+    clock = now if callable(now) else (lambda: now)
+    return deliver_due(session, sender, clock, limit).sent
 
 
 def deliver_outbox(
-    make_session: Callable[[], AbstractContextManager[Session]], sender: Sender, now: datetime
+    make_session: Callable[[], AbstractContextManager[Session]],
+    sender: Sender,
+    now: datetime | Callable[[], datetime],
 ) -> int:
-    """Send everything waiting, a batch per transaction, each in a session of its own (the
-    request's, or the command's, stays untouched)."""
+    """Send everything due, however many, in sessions of their own (the request's, or the
+    command's, stays untouched); the number sent. Ends: a message tried in this run is not
+    due again before its back-off."""
+    clock = now if callable(now) else (lambda: now)
     total = 0
     while True:
         with make_session() as session:
-            sent = deliver_pending(session, sender, now, limit=BATCH)
-        total += sent
-        if sent < BATCH:
+            run = deliver_due(session, sender, clock)
+        total += run.sent
+        if run.sent + run.failed == 0:
             return total
+
+
+@dataclass(frozen=True)
+class Backlog:
+    waiting: int
+    dead: int
+
+
+def backlog(session: Session) -> Backlog:
+    """Messages not yet sent (due or backing off) and messages given up, for /metrics."""
+    waiting, dead = session.execute(
+        sa.select(
+            sa.func.count().filter(
+                col(SmsOutbox.delivered_at).is_(None), col(SmsOutbox.dead_at).is_(None)
+            ),
+            sa.func.count().filter(col(SmsOutbox.dead_at).is_not(None)),
+        ).select_from(SmsOutbox)
+    ).one()
+    return Backlog(waiting=waiting, dead=dead)
+
+
+def dead_messages(session: Session, limit: int = 100) -> list[SmsOutbox]:
+    query = (
+        select(SmsOutbox)
+        .where(col(SmsOutbox.dead_at).is_not(None))
+        .order_by(col(SmsOutbox.dead_at).desc())
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def requeue(session: Session, message_id: int) -> bool:
+    """Give a dead message a fresh set of attempts (after the gateway is fixed)."""
+    result = session.execute(
+        sa.update(SmsOutbox)
+        .where(col(SmsOutbox.id) == message_id, col(SmsOutbox.dead_at).is_not(None))
+        .values(dead_at=None, attempts=0, next_attempt_at=None)
+    )
+    return rowcount(result) == 1

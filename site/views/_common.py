@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, redirect, request, session, url_for
 from sqlmodel import Session
 
-from epermit import clock, db, policy
+from epermit import clock, db, delivery, policy
 from epermit.acting import Acting
 from epermit.models import Person
 from epermit.services import sms
@@ -70,19 +70,20 @@ def client_address() -> str | None:
 
 
 def commit_and_deliver() -> None:
-    """Commit the request's change, then send the SMS it queued, if any."""
+    """Commit the request's change, then wake this process's deliverer for the SMS it queued.
+
+    The request does not wait for the gateway: only with `SMS_DELIVERY_WAIT` (development's
+    file backend, a local append) does it wait, at most that long, so the code is in
+    sms-outbox.jsonl by the time the page answers.
+    """
     session = dbs()
     session.commit()
     if sms.queued(session):
-        config = current_app.config
-        engine = db.engine_of(current_app)
-        try:
-            sender = sms.sender_for(config["SMS_BACKEND"], config["SMS_OUTBOX"])
-            sms.deliver_outbox(lambda: db.session_scope(engine), sender, clock.now())
-        except Exception:  # noqa: BLE001
-            # The change is made and its messages wait in the outbox for the next run
-            # (`flask deliver-sms`); the person must not see an error for it.
-            current_app.logger.exception("SMS delivery failed; messages stay in the outbox")
+        deliverer = delivery.of(current_app)
+        ticket = deliverer.wake()
+        wait = current_app.config.get("SMS_DELIVERY_WAIT", 0)
+        if wait:
+            deliverer.wait(ticket, wait)
 
 
 def viewing() -> Person:

@@ -29,6 +29,7 @@ from epermit.forms import (
 )
 from epermit.htmx import render_page
 from epermit.services import codes, family
+from epermit.sql import fits_id
 from epermit.views._common import (
     acting,
     commit_and_deliver,
@@ -66,8 +67,11 @@ def switch() -> BaseResponse:
     form = FamilySwitchForm(today=acting().today)
     if not form.validate():
         abort(400)
+    member_id = int(form.member.data or 0)
+    if not fits_id(member_id):
+        abort(404)  # no row has it, and PostgreSQL would refuse to look for it
     try:
-        person = family.check_switch(dbs(), owner_id, int(form.member.data or 0))
+        person = family.check_switch(dbs(), owner_id, member_id)
     except family.NotAMember:
         # Same answer as for a person who does not exist: no way to probe who is registered.
         abort(404)
@@ -208,8 +212,8 @@ def resend() -> BaseResponse:
     return redirect(url_for("family.consent"), 303)
 
 
-# A row id fits a 64-bit integer; a larger one would crash the query rather than miss.
-@bp.route("/family/<int(max=9223372036854775807):member_id>/remove", methods=["GET", "POST"])
+# <id:…> (epermit.bounds): a number no row can have is no page (404), on either database.
+@bp.route("/family/<id:member_id>/remove", methods=["GET", "POST"])
 @login_required
 def remove(member_id: int) -> BaseResponse:
     owner_id = _owner_id()

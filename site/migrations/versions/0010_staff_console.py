@@ -2,7 +2,7 @@
 deregistrations, and the date indexes the statistics read
 
 Revision ID: 0010
-Revises: 0004, 0009 (until main chains 0009 after 0004)
+Revises: 0006, 0009 (until main chains 0009 after 0006)
 Create Date: 2026-12-01 22:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0010"
-down_revision = ("0004", "0009")
+down_revision = ("0006", "0009")
 branch_labels = None
 depends_on = None
 
