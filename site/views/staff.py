@@ -149,8 +149,12 @@ def _refusal_message(error: staff_auth.StaffSignInRefused) -> str:
 SIGN_IN_LIMIT = "20 per minute;200 per hour"
 
 
+def _sign_in_limit() -> str:
+    return str(current_app.config.get("STAFF_SIGN_IN_LIMIT", SIGN_IN_LIMIT))
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
 def login() -> BaseResponse:
     form = StaffLoginForm(today=clock.today())
     expired = request.args.get("expired") == "1"
@@ -177,7 +181,7 @@ def login() -> BaseResponse:
 
 
 @bp.route("/login/totp", methods=["GET", "POST"])
-@limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
+@limiter.limit(_sign_in_limit, methods=["POST"])
 def totp() -> BaseResponse:
     pending = session.get("staff_pending")
     if pending is None or clock.epoch() - session.get("staff_pending_at", 0) > PENDING_SECONDS:
