@@ -9,6 +9,8 @@
    gunicorn on this machine, compared with a bare Flask page served the same way.
 2. Lookups: the queries behind sign-in, the permit page and verification with 1 thousand
    and with 1 million permits in the database.
+3. Login timing (BENCH_ONLY=login, not run by default): POST /login for registered against
+   unregistered numbers, the difference of medians beside its noise (bench/login_timing.py).
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
 comma-separated choice of cpu, load, lookup, staff (the staff console at 1 thousand and 10
@@ -504,3 +506,5 @@ if __name__ == "__main__":
         lookup_benchmark()
     if "staff" in ONLY:
         runpy.run_path(str(ROOT / "bench" / "staff.py"), run_name="__main__")
+    if "login" in ONLY:
+        subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)

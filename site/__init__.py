@@ -39,6 +39,7 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
+    config.check_production(app.config)
     if app.config.get("TRUSTED_PROXIES"):
         # Behind a TLS proxy the client's own address is what rate limits and audit events
         # must see, and https what verification links must carry.

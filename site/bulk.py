@@ -308,11 +308,12 @@ def seed(engine: sa.Engine, *, permits: int, today: date, now: datetime) -> Seed
             f" {issued}, {valid_until}, {continuity}, {issued}, {employer}, {school}, {hotel},"
             f" {d.true()} FROM g"
         )
-        # A child (no phone) is listed by the parent seeded just before them.
+        # A child (no phone) is listed by the parent seeded just before them, as agreed.
         run(
             f"{d.series(low, high)} INSERT INTO familylink"
-            " (person_id, member_id, relationship, created_at)"
-            f" SELECT {p0} + i - 1, {p0} + i, 'child', '{now:%Y-%m-%d %H:%M:%S.%f}' FROM g"
+            " (person_id, member_id, relationship, created_at, basis)"
+            f" SELECT {p0} + i - 1, {p0} + i, 'child', '{now:%Y-%m-%d %H:%M:%S.%f}',"
+            " 'consented' FROM g"
             " WHERE i % 50 = 1 AND i > 1"
         )
 

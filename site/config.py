@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
 def instance_dir() -> Path:
@@ -64,7 +65,9 @@ def _operations(env: Mapping[str, str], production: bool) -> dict[str, Any]:
         "SMS_BACKEND": backend,
         # Only the file backend (a local append) is waited for, so that development and tests
         # find a code in sms-outbox.jsonl as soon as the page answers; a gateway never is.
-        "SMS_DELIVERY_WAIT": float(env.get("SMS_DELIVERY_WAIT", "2" if backend == "file" else "0")),
+        "SMS_DELIVERY_WAIT": float(
+            env.get("SMS_DELIVERY_WAIT", "10" if backend == "file" else "0")
+        ),
         "SMS_POLL_SECONDS": float(env.get("SMS_POLL_SECONDS", "30")),
         # Start each serving process's deliverer with its first request, not its first SMS.
         "SMS_DELIVERER_AUTOSTART": env.get(
@@ -94,3 +97,17 @@ def _operations(env: Mapping[str, str], production: bool) -> dict[str, Any]:
                 "SMS_BACKEND=aliyun needs " + ", ".join(f"SMS_ALIYUN_{k}" for k in missing)
             )
     return settings
+
+
+def check_production(settings: Mapping[str, Any]) -> None:
+    """Refuse to start a production server that would build links from the request: the QR
+    code's verification link would then carry whatever host a request named (issue 9)."""
+    if not settings.get("PRODUCTION"):
+        return
+    base = settings.get("PUBLIC_BASE_URL") or ""
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise RuntimeError(
+            "PUBLIC_BASE_URL must be set in production to the site's origin, "
+            f"such as https://epermit.example.cn (got {base!r})"
+        )

@@ -27,6 +27,7 @@ from epermit.models import (
 )
 from epermit.services.references import new_reference
 from epermit.sql import saved_id
+from epermit.vocabulary import LinkBasis
 
 HUKOU = {
     "430102": "湖南省长沙市芙蓉区",
@@ -199,6 +200,8 @@ def seed(session: Session, today: date, now: datetime) -> None:
                 member_id=saved_id(people[member]),
                 relationship=relationship,
                 created_at=now,
+                # The parents' and spouses' links stand for agreement given (SPEC 7).
+                basis=LinkBasis.CONSENTED,
             )
         )
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from typing import Any
+
+from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from limits import parse_many
 
-from epermit import identity
 from epermit.budgets import CONSENT_TRIES, DRAFTS, LOOKUP, Budget
 
 csrf = CSRFProtect()
@@ -17,27 +18,44 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enable
 
 # The budgets are pure data (epermit.budgets), so wizard declarations can name them without
 # importing Flask; they are counted here.
-__all__ = ["CONSENT_TRIES", "DRAFTS", "LOOKUP", "Budget", "allowed", "csrf", "limiter", "phone_key"]
+__all__ = [
+    "CONSENT_TRIES",
+    "DRAFTS",
+    "LOOKUP",
+    "Budget",
+    "allowed",
+    "csrf",
+    "limiter",
+    "spend",
+    "within",
+]
 
 
-def allowed(budget: Budget, person_id: int, client_address: str | None) -> bool:
-    """Count one try against the budget for the person and for their address; False once
-    either is over."""
+def _counters(budget: Budget, person_id: int) -> list[tuple[Any, str, str]]:
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
+    key = f"{budget.scope}:person:{person_id}"
+    return [(item, prefix, key) for item in parse_many(budget.rates)]
+
+
+def within(budget: Budget, person_id: int) -> bool:
+    """Whether the person has tries left, without spending one."""
     if not limiter.enabled:
         return True
-    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "")
-    scope, rates = budget.scope, budget.rates
-    keys = [f"{scope}:person:{person_id}", f"{scope}:address:{client_address}"]
-    # Both counters are hit every time, so one cannot be kept low by resetting the other.
-    hits = [limiter.limiter.hit(item, prefix, key) for key in keys for item in parse_many(rates)]
+    return all(limiter.limiter.test(item, *keys) for item, *keys in _counters(budget, person_id))
+
+
+def spend(budget: Budget, person_id: int) -> None:
+    """Count one try (a failed one: a lookup that missed, a wrong code)."""
+    if limiter.enabled:
+        for item, *keys in _counters(budget, person_id):
+            limiter.limiter.hit(item, *keys)
+
+
+def allowed(budget: Budget, person_id: int) -> bool:
+    """Count one try and say whether it was within the budget (for what always counts, such
+    as starting a draft)."""
+    if not limiter.enabled:
+        return True
+    # Every rate is hit, so one cannot be kept low by resetting another.
+    hits = [limiter.limiter.hit(item, *keys) for item, *keys in _counters(budget, person_id)]
     return all(hits)
-
-
-def phone_key() -> str:
-    """Rate-limit key for the number being signed in, whatever way it was typed."""
-    raw = request.form.get("phone", "")
-    if not raw:
-        from flask import session
-
-        raw = session.get("login_phone", "")
-    return "phone:" + identity.normalise_phone(raw)

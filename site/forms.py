@@ -509,12 +509,21 @@ class DeclarantForm(Form):
 class DeregisterApplicantForm(ApplicantChoiceMixin, Form):
     refusals: ClassVar[dict[str, str]] = {
         **ApplicantChoiceMixin.refusals,
+        # One answer whether the person does not exist, holds no permit, or lives or works
+        # elsewhere: a declarant learns nothing about anyone not registered with them.
         "not_tenant": (
-            "申请人登记的居住地址不是您的房屋。房东只能为在本人房屋登记居住的人员申报注销"
+            "在您的房屋登记居住的人员中没有此人,请核对姓名和公民身份号码。"
+            "房东只能为在本人房屋登记居住的人员申报注销"
         ),
-        "not_employer_member": "申请人不是在本单位登记的员工,不能为其申报注销",
-        "not_school_member": "申请人不是在本单位登记的学生,不能为其申报注销",
-        "not_hotel_member": "申请人不是在本单位登记的住客,不能为其申报注销",
+        "not_employer_member": (
+            "在本单位登记的员工中没有此人,请核对姓名和公民身份号码。只能为本单位登记的员工申报注销"
+        ),
+        "not_school_member": (
+            "在本单位登记的学生中没有此人,请核对姓名和公民身份号码。只能为本单位登记的学生申报注销"
+        ),
+        "not_hotel_member": (
+            "在本单位登记的住客中没有此人,请核对姓名和公民身份号码。只能为本单位登记的住客申报注销"
+        ),
     }
 
     member = member_field()

@@ -12,6 +12,7 @@ from epermit.vocabulary import (
     CaseKind,
     DeclarantRole,
     DeviceKind,
+    LinkBasis,
     ObjectionStatus,
     OrganisationKind,
     Reason,
@@ -110,6 +111,7 @@ class FamilyLink(SQLModel, table=True):
         sa.UniqueConstraint("person_id", "member_id"),
         sa.CheckConstraint("person_id <> member_id", name="not_self"),
         sa.CheckConstraint(sql_in("relationship", Relationship), name="relationship"),
+        sa.CheckConstraint(sql_in("basis", LinkBasis), name="basis"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -118,6 +120,8 @@ class FamilyLink(SQLModel, table=True):
     # The member's relation to the person who keeps the list.
     relationship: str = Field(max_length=20)
     created_at: datetime
+    # Who agreed to the link (SPEC 2.9); a `direct` one may not deregister online.
+    basis: str = Field(max_length=10)
 
 
 class Case(SQLModel, table=True):

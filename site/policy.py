@@ -10,13 +10,15 @@ Refusals are typed (all `NotAllowed`); views turn each into a Chinese message.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from epermit import identity
 from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit, Person, Staff
-from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, StaffRole
+from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, LinkBasis, StaffRole
 
 
 class Basis(StrEnum):
@@ -132,7 +134,10 @@ def declaring_basis(
         # Nobody is their own family member: the holder declares as "self".
         if actor_id == holder_id:
             raise NotFamilyMember()
-        return acting_basis(session, actor_id, holder_id, consented=consented)
+        basis = acting_basis(session, actor_id, holder_id, consented=consented)
+        if basis is Basis.FAMILY and link_basis(session, actor_id, holder_id) is LinkBasis.DIRECT:
+            raise DirectLinkCannotDeregister()
+        return basis
     if role is DeclarantRole.LANDLORD:
         address = session.get(Address, permit.address_id)
         if address is None or address.landlord_id != actor_id:
@@ -144,6 +149,88 @@ def declaring_basis(
     if getattr(permit, f"{role.value}_id") != organisation.id:
         raise NotRecordedOrganisation()
     return Basis(role.value)
+
+
+# --- Family links: who must agree to one (SPEC 2.9) -------------------------------------------
+
+# 未满十八周岁 / 六十周岁以上: in Chinese law "以上" includes the number itself (民法典 Art. 1259).
+ADULT_AGE = 18
+ELDERLY_AGE = 60
+
+
+class DirectLinkCannotDeregister(NotAllowed):
+    """The link was made by name and ID number alone (basis `direct`): it allows viewing,
+    亮码 and endorsement, never a deregistration, which cannot be undone online."""
+
+
+class NobodyToAgree(NotAllowed):
+    """Nobody can agree to the link by SMS: an adult under 60 without a phone, or a phoneless
+    minor or elder whose listers have no phone either."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How a family link may be made: on what basis, and whose phone the code goes to
+    (`None` for a direct link, which needs no code)."""
+
+    basis: LinkBasis
+    agreeing: Person | None
+
+
+def is_minor_or_elder(id_number: str, today: date) -> bool:
+    """Under 18 or 60 and over: may be listed on a guardian's agreement rather than their own."""
+    age = identity.age_on(id_number, today)
+    return age < ADULT_AGE or age >= ELDERLY_AGE
+
+
+def link_basis(session: Session, owner_id: int, member_id: int) -> LinkBasis | None:
+    """On what agreement `member_id` is on `owner_id`'s list; None when not on it."""
+    basis = session.exec(
+        select(FamilyLink.basis).where(
+            FamilyLink.person_id == owner_id, FamilyLink.member_id == member_id
+        )
+    ).first()
+    return LinkBasis(basis) if basis is not None else None
+
+
+def listers_of(session: Session, member_id: int) -> list[Person]:
+    """Everyone who has `member_id` on their family list ("who can act for me", SPEC 11.3):
+    links agreed to before a direct one, then the oldest first."""
+    query = (
+        select(Person)
+        .join(FamilyLink, col(FamilyLink.person_id) == Person.id)
+        .where(FamilyLink.member_id == member_id)
+        .order_by(col(FamilyLink.basis) == LinkBasis.DIRECT.value, col(FamilyLink.id))
+    )
+    return list(session.exec(query))
+
+
+def adding_agreement(session: Session, member: Person, today: date) -> Agreement:
+    """Who must agree before anyone adds `member` to their family list (SPEC 2.9): the
+    member, by a code to their phone; for a phoneless minor or elder already on someone's
+    list, one of those people; for one on nobody's list, nobody (a `direct` link). Raises
+    NobodyToAgree. The caller has already refused the member's own listers (AlreadyMember)."""
+    if member.phone:
+        return Agreement(LinkBasis.CONSENTED, member)
+    if not is_minor_or_elder(member.id_number, today):
+        raise NobodyToAgree()
+    listers = listers_of(session, member.id)  # type: ignore[arg-type]
+    if not listers:
+        return Agreement(LinkBasis.DIRECT, None)
+    approver = next((person for person in listers if person.phone), None)
+    if approver is None:
+        raise NobodyToAgree()
+    return Agreement(LinkBasis.APPROVED, approver)
+
+
+def agreed_by(session: Session, member: Person, phone: str) -> LinkBasis | None:
+    """The basis a code that reached `phone` gives a link to `member`: the member's own
+    phone consents, a phone of someone listing a phoneless member approves; None otherwise
+    (the code was sent to someone who may no longer agree)."""
+    if member.phone:
+        return LinkBasis.CONSENTED if member.phone == phone else None
+    listers = listers_of(session, member.id)  # type: ignore[arg-type]
+    return LinkBasis.APPROVED if any(person.phone == phone for person in listers) else None
 
 
 # --- Staff scope (SPEC 12.2) -----------------------------------------------------------------

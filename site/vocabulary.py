@@ -23,6 +23,14 @@ class Relationship(StrEnum):
     OTHER_RELATIVE = "other_relative"
 
 
+class LinkBasis(StrEnum):
+    """On what agreement a family link was made (SPEC 2.9): it decides what the link allows."""
+
+    CONSENTED = "consented"  # the member agreed with a code sent to their own phone
+    APPROVED = "approved"  # a phoneless minor or elder: someone already listing them approved
+    DIRECT = "direct"  # a phoneless minor or elder on nobody's list: name + ID number only
+
+
 class DeclarantRole(StrEnum):
     """Who declares a deregistration (SPEC 2.8, 4.3)."""
 

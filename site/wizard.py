@@ -142,7 +142,7 @@ class Step:
     # A second action on the page besides 继续 (e.g. send the consent code again).
     # It says what happened ("sent", "wait", "capped"), for the page to tell.
     resend: Callable[[StepContext], str | None] | None = None
-    # How often one person, or one client address, may submit the step: for steps that look
+    # How often one person may fail the step's database check: for steps that look
     # people up by name and ID number (or send them an SMS), which must not become a way to
     # test guesses against the register.
     limit: Limit | None = None

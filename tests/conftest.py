@@ -90,6 +90,9 @@ def app(
             "SECRET_KEY": "test-secret",
             "SMS_BACKEND": "file",
             "SMS_OUTBOX": str(tmp_path / "sms-outbox.jsonl"),
+            # A page answers once its SMS is in the outbox file; the wait ends as soon as the
+            # deliverer's pass does, so a long bound only matters on a machine under load.
+            "SMS_DELIVERY_WAIT": 30,
             "RATELIMIT_STORAGE_URI": "memory://",
             "CLOCK": clock,
             "PUBLIC_BASE_URL": "http://localhost",

@@ -455,8 +455,9 @@ def test_holder_is_told_by_sms_when_someone_else_declared(dbsession, clock, outb
     queued = sms_to(dbsession, "李娜")
     assert len(queued) == 1
     assert case.reference in queued[0].text and queued[0].code is None
-    # Nobody else is messaged: not the landlord, not the family.
-    assert dbsession.exec(select(func.count()).select_from(SmsOutbox)).one() == 1
+    # Besides her, only whoever has her on their family list (SPEC 2.9), not the landlord.
+    assert [m.to for m in dbsession.exec(select(SmsOutbox))] == ["13800000002", "13800000001"]
+    assert "注销您的家庭成员李娜的居住证" in sms_to(dbsession, "张伟")[0].text
 
     sms.deliver_pending(dbsession, sms.FileSender(str(outbox.path)), clock())
     delivered = outbox.messages("13800000002")
@@ -480,10 +481,11 @@ def test_no_sms_when_holders_declare_themselves(dbsession, clock, outbox):
     assert outbox.messages() == []
 
 
-def test_no_sms_when_the_holder_has_no_phone(dbsession, clock):
+def test_a_holder_without_a_phone_is_told_through_everyone_listing_him(dbsession, clock):
     decl = declaration(dbsession, "周敏", "张小明", "school", clock.today, uscc=SCHOOL)
     declare(dbsession, clock, decl)
-    assert dbsession.exec(select(func.count()).select_from(SmsOutbox)).one() == 0
+    told = sorted(m.to for m in dbsession.exec(select(SmsOutbox)))
+    assert told == ["13800000001", "13800000002"]  # 张伟 and 李娜, his parents
 
 
 # --- Audit (SPEC 6) --------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def test_landlord_of_other_address_cannot_deregister(client_request, auth, dbses
     page_answer = walk(client_request, draft, "landlord", person_declarant("陈军"))
     assert page_answer.location.endswith("/applicant")
     page = client_request.post(f"/deregister/{draft}/applicant", applicant("王芳"), 422)
-    assert "不是您的房屋" in page.errors()["applicant_id_number"]
+    assert "在您的房屋登记居住的人员中没有此人" in page.errors()["applicant_id_number"]
     assert deregistrations(dbsession) == 1  # only 刘洋's, from the demo
 
 
@@ -169,7 +169,9 @@ def test_employer_cannot_deregister_someone_it_does_not_employ(client_request, a
     draft = start(client_request)
     walk(client_request, draft, "employer", org_declarant("employer", "黄丽"))
     page = client_request.post(f"/deregister/{draft}/applicant", applicant("李娜"), 422)
-    assert page.errors()["applicant_id_number"] == "申请人不是在本单位登记的员工,不能为其申报注销"
+    assert page.errors()["applicant_id_number"] == (
+        "在本单位登记的员工中没有此人,请核对姓名和公民身份号码。只能为本单位登记的员工申报注销"
+    )
     assert deregistrations(dbsession) == 1
 
 

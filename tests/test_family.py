@@ -186,11 +186,13 @@ def test_adding_zhao_qiang_needs_the_code_sent_to_his_phone(
     link = dbsession.exec(
         select(FamilyLink).where(FamilyLink.member_id == person_id(dbsession, "赵强"))
     ).one()
-    assert link.relationship == "sibling"
+    assert link.relationship == "sibling" and link.basis == "consented"
     event = dbsession.exec(
         select(AuditEvent).where(AuditEvent.action == "family_member_added")
     ).one()
-    assert event.detail == {"relationship": "sibling", "basis": "sms_consent"}
+    assert event.detail == {"relationship": "sibling", "basis": "consented"}
+    told = outbox.messages(phone)[-1]["text"]
+    assert "张伟已将您添加为家庭成员" in told
 
 
 def test_wrong_consent_code_is_refused_and_counted(client_request, auth, outbox, dbsession):
@@ -271,19 +273,23 @@ def test_adult_without_a_phone_cannot_consent_and_is_not_added(client_request, a
 # --- Adding: minors and the elderly by name and ID number ------------------------------------
 
 
-def test_adding_a_strangers_child_by_name_and_id_works_when_they_match(
+def test_a_child_without_a_phone_on_nobodys_list_is_added_directly_by_name_and_id(
     client_request, auth, outbox, dbsession
 ):
+    add_holder(dbsession, "孙小红", "110101201601010027")
     auth.login("赵强")
-    answer = add(client_request, *ZHANG_XIAOMING, "grandchild")
+    answer = add(client_request, "孙小红", "110101201601010027", "child")
     assert answer.location == "/family"
-    assert outbox.messages("13800000001") == [] and outbox.messages("13800000002") == []
     page = client_request.get("/family")
-    assert member_names(page) == ["赵强(本人)", "张小明"]
+    assert member_names(page) == ["赵强(本人)", "孙小红"]
     event = dbsession.exec(
         select(AuditEvent).where(AuditEvent.action == "family_member_added")
     ).one()
-    assert event.detail["basis"] == "name_and_id"
+    assert event.detail["basis"] == "direct"
+    link = dbsession.exec(
+        select(FamilyLink).where(FamilyLink.member_id == person_id(dbsession, "孙小红"))
+    ).one()
+    assert link.basis == "direct"
 
 
 def test_adding_a_strangers_child_is_refused_when_the_name_does_not_match(client_request, auth):
@@ -303,13 +309,25 @@ def test_unknown_id_number_gets_the_same_answer_as_a_wrong_name(client_request, 
     assert unknown.errors() == wrong_name.errors()
 
 
-def test_a_person_of_sixty_or_more_is_added_by_name_and_id(client_request, auth, dbsession, outbox):
-    add_holder(dbsession, "钱桂英", "11010119600101002X", phone="13800000090")
+def test_a_person_of_sixty_or_more_without_a_phone_is_added_by_name_and_id(
+    client_request, auth, dbsession
+):
+    add_holder(dbsession, "钱桂英", "11010119600101002X")
     auth.login("张伟")
     answer = add(client_request, "钱桂英", "11010119600101002X", "parent")
     assert answer.location == "/family"
-    assert outbox.messages("13800000090") == []
     assert "钱桂英" in member_names(client_request.get("/family"))
+
+
+def test_a_person_of_sixty_or_more_with_a_phone_consents_by_code(
+    client_request, auth, dbsession, outbox
+):
+    add_holder(dbsession, "钱桂英", "11010119600101002X", phone="13800000039")
+    auth.login("张伟")
+    answer = add(client_request, "钱桂英", "11010119600101002X", "parent")
+    assert answer.location == "/family/add/consent"
+    assert "张伟申请将您添加为家庭成员" in outbox.messages("13800000039")[-1]["text"]
+    assert "钱桂英" not in member_names(client_request.get("/family"))
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,26 @@ def test_nobody_is_their_own_family_member(dbsession):
     zhang = person(dbsession, "张伟")
     dbsession.add(
         FamilyLink(
-            person_id=zhang.id, member_id=zhang.id, relationship="spouse", created_at=sa.func.now()
+            person_id=zhang.id,
+            member_id=zhang.id,
+            relationship="spouse",
+            created_at=sa.func.now(),
+            basis="consented",
+        )
+    )
+    with pytest.raises(sa.exc.IntegrityError):
+        dbsession.flush()
+
+
+def test_a_family_link_records_an_agreement_from_the_vocabulary(dbsession):
+    zhang, zhao = person(dbsession, "张伟"), person(dbsession, "赵强")
+    dbsession.add(
+        FamilyLink(
+            person_id=zhang.id,
+            member_id=zhao.id,
+            relationship="sibling",
+            created_at=sa.func.now(),
+            basis="none",  # no agreement is not a basis
         )
     )
     with pytest.raises(sa.exc.IntegrityError):
@@ -130,7 +149,11 @@ def test_nobody_is_their_own_family_member(dbsession):
 def test_foreign_keys_are_enforced(dbsession):
     dbsession.add(
         FamilyLink(
-            person_id=999999, member_id=999998, relationship="spouse", created_at=sa.func.now()
+            person_id=999999,
+            member_id=999998,
+            relationship="spouse",
+            created_at=sa.func.now(),
+            basis="consented",
         )
     )
     with pytest.raises(sa.exc.IntegrityError):

@@ -1,12 +1,12 @@
 """Sign-in by phone and SMS code (SPEC 5).
 
-Answers never depend on whether the number is known: a code row is stored for any well-formed
-number, and an SMS is queued only for a registered one.
+Answers never depend on whether the number is known: a code row and an audit event are
+stored for any well-formed number, and an SMS is queued only for a registered one.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -14,7 +14,26 @@ from sqlmodel import Session, col, select
 from epermit.models import Person
 from epermit.services import audit, codes, sms
 
-PURPOSE = "login"
+PURPOSE = "login"  # asked from a browser that has not signed in with this phone before
+DEVICE_PURPOSE = "login_device"  # asked from one that has (a device cookie, views.auth)
+PURPOSES = (PURPOSE, DEVICE_PURPOSE)
+
+# Sign-in must stay open to a phone's owner whatever anyone else sends (issue 9). Budgets:
+# - each browser asking for a phone has its own code and its own budget, so requests from
+#   other browsers neither use up the owner's tries nor replace the owner's code;
+BROWSER_CODES_PER_HOUR = 5
+# - all browsers the phone never signed in on share a small cap of SMS, so that strangers
+#   cannot flood the phone: past it no SMS goes out (the answer is the same), and such a
+#   browser may instead type any live code that reached the phone;
+STRANGER_CAP = codes.RecipientCap((PURPOSE,), per_hour=3, per_day=10, wrong_tries_per_day=None)
+# - browsers the phone signed in on before have a higher cap of their own, untouched by the
+#   strangers', so the owner's usual phone or computer always gets a fresh code;
+DEVICE_CAP = codes.RecipientCap(
+    (DEVICE_PURPOSE,), per_hour=10, per_day=20, wrong_tries_per_day=None
+)
+# - typing a code sent for another browser is allowed only while few wrong tries were made
+#   against the phone's codes that day (each browser's own 5 tries count towards it).
+SHARED_CODE_WRONG_TRIES_PER_DAY = 20
 
 
 def _subject(phone: str, browser: str) -> str:
@@ -28,22 +47,39 @@ def request_code(
     *,
     phone: str,
     browser: str,
+    known_device: bool,
     now: datetime,
     ttl_seconds: int,
     secret: str,
     client_address: str | None,
-) -> None:
+) -> bool:
+    """Make this browser a code for `phone` and text it when the number is registered and the
+    phone is within its cap. Returns whether a code went out (False: over the cap, and the
+    browser may type a code that reached the phone for another). Raises codes.TooManyCodes
+    when this browser has asked too often, codes.ResendTooSoon within a minute.
+
+    Known or unknown number, the same rows are written and the same answer given; only the
+    SMS itself depends on it.
+    """
+    subject = _subject(phone, browser)
+    if codes.issued_since(session, subject, PURPOSES, now - timedelta(hours=1)) >= (
+        BROWSER_CODES_PER_HOUR
+    ):
+        raise codes.TooManyCodes()
+    cap = DEVICE_CAP if known_device else STRANGER_CAP
+    within_cap = not codes.recipient_capped(session, phone, now, cap)
     code = codes.issue(
         session,
-        purpose=PURPOSE,
-        subject=_subject(phone, browser),
+        purpose=DEVICE_PURPOSE if known_device else PURPOSE,
+        subject=subject,
         phone=phone,
         now=now,
         ttl_seconds=ttl_seconds,
         secret=secret,
+        sent=within_cap,
     )
     person = session.exec(select(Person).where(Person.phone == phone)).first()
-    if person is not None:
+    if person is not None and within_cap:
         minutes = max(1, ttl_seconds // 60)
         sms.queue(
             session,
@@ -52,14 +88,18 @@ def request_code(
             code=code,
             now=now,
         )
-        audit.record(
-            session,
-            action="login_code_sent",
-            actor_id=person.id,
-            subject_id=person.id,
-            client_address=client_address,
-            now=now,
-        )
+    # An event for every request, naming the person only when there is one: the same write
+    # either way, so the time taken does not tell registered numbers apart.
+    audit.record(
+        session,
+        action="login_code_sent" if person is not None else "login_code_unknown_number",
+        actor_id=person.id if person is not None else None,
+        subject_id=person.id if person is not None else None,
+        client_address=client_address,
+        now=now,
+        sent=within_cap,
+    )
+    return within_cap
 
 
 def sign_out(
@@ -86,20 +126,43 @@ def verify_code(
     *,
     phone: str,
     browser: str,
+    known_device: bool,
     code: str,
     now: datetime,
     secret: str,
     client_address: str | None,
 ) -> Person:
-    """Return the signed-in person; raise a `codes.CodeError` otherwise."""
-    codes.verify(
-        session,
-        purpose=PURPOSE,
-        subject=_subject(phone, browser),
-        code=code,
-        now=now,
-        secret=secret,
+    """Return the signed-in person; raise a `codes.CodeError` otherwise.
+
+    A browser whose request sent no SMS (the phone was over its cap) may type a live code
+    that reached the phone for another browser: the owner can always use a code their phone
+    received. Its wrong tries count on its own code, 5 at most, and all wrong tries against
+    the phone's codes that day close this way once there are SHARED_CODE_WRONG_TRIES_PER_DAY.
+    """
+    purpose = DEVICE_PURPOSE if known_device else PURPOSE
+    subject = _subject(phone, browser)
+    own = codes.latest(session, purpose, subject)
+    shared = (
+        own is not None
+        and codes.is_unsent(own)
+        and own.consumed_at is None
+        and own.attempts < codes.MAX_ATTEMPTS
+        and now <= own.expires_at
+        and codes.wrong_tries_since(session, phone, PURPOSES, now - timedelta(days=1))
+        < SHARED_CODE_WRONG_TRIES_PER_DAY
     )
+    delivered = (
+        codes.consume_delivered(
+            session, purposes=PURPOSES, phone=phone, code=code, now=now, secret=secret
+        )
+        if shared
+        else None
+    )
+    if delivered is not None:
+        assert own is not None
+        own.consumed_at = now
+    else:
+        codes.verify(session, purpose=purpose, subject=subject, code=code, now=now, secret=secret)
     person = session.exec(select(Person).where(Person.phone == phone)).first()
     if person is None:
         # Unreachable in practice (no SMS went out), but never sign in a nobody.

@@ -16,6 +16,9 @@ from epermit.sql import rowcount
 
 MAX_ATTEMPTS = 5
 RESEND_AFTER = timedelta(seconds=60)
+# The hash of a code that was made but not sent (its phone was over its cap): no digest ever
+# equals it, so the row only counts the wrong tries typed while waiting for a code.
+UNSENT = "unsent"
 
 
 class CodeError(Exception):
@@ -52,7 +55,9 @@ class RecipientCap:
     purposes: tuple[str, ...]
     per_hour: int
     per_day: int
-    wrong_tries_per_day: int
+    # None: wrong tries do not stop new codes (sign-in, where a stranger's guesses must not
+    # lock the owner out; each browser's own code absorbs its guesses).
+    wrong_tries_per_day: int | None
 
 
 # Consent codes: someone else asks, so the phone's owner did nothing to cause them.
@@ -62,10 +67,11 @@ CONSENT_CAP = RecipientCap(("consent", "family"), per_hour=3, per_day=10, wrong_
 def recipient_capped(session: Session, phone: str, now: datetime, cap: RecipientCap) -> bool:
     """Whether no further code of these purposes may go to `phone` now."""
     day_ago, hour_ago = now - timedelta(days=1), now - timedelta(hours=1)
+    sent = col(OneTimeCode.code_hash) != UNSENT  # rows no SMS carried are not sent codes
     sent_today, sent_this_hour, wrong_tries = session.execute(
         sa.select(
-            sa.func.count(),
-            sa.func.count().filter(col(OneTimeCode.created_at) > hour_ago),
+            sa.func.count().filter(sent),
+            sa.func.count().filter(sent, col(OneTimeCode.created_at) > hour_ago),
             sa.func.coalesce(sa.func.sum(OneTimeCode.attempts), 0),
         ).where(
             col(OneTimeCode.phone) == phone,
@@ -76,8 +82,73 @@ def recipient_capped(session: Session, phone: str, now: datetime, cap: Recipient
     return (
         sent_this_hour >= cap.per_hour
         or sent_today >= cap.per_day
-        or wrong_tries >= cap.wrong_tries_per_day
+        or (cap.wrong_tries_per_day is not None and wrong_tries >= cap.wrong_tries_per_day)
     )
+
+
+def wrong_tries_since(
+    session: Session, phone: str, purposes: tuple[str, ...], since: datetime
+) -> int:
+    """Wrong tries made against codes of these purposes for `phone` since then, by anyone."""
+    return session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(OneTimeCode.attempts), 0)).where(
+            col(OneTimeCode.phone) == phone,
+            col(OneTimeCode.purpose).in_(purposes),
+            col(OneTimeCode.created_at) > since,
+        )
+    ).scalar_one()
+
+
+def issued_since(session: Session, subject: str, purposes: tuple[str, ...], since: datetime) -> int:
+    """How many codes of these purposes were made for `subject` since then."""
+    return session.execute(
+        sa.select(sa.func.count()).where(
+            col(OneTimeCode.subject) == subject,
+            col(OneTimeCode.purpose).in_(purposes),
+            col(OneTimeCode.created_at) > since,
+        )
+    ).scalar_one()
+
+
+def is_unsent(code: OneTimeCode) -> bool:
+    return code.code_hash == UNSENT
+
+
+def latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
+    """The code most recently made for this purpose and subject."""
+    return _latest(session, purpose, subject)
+
+
+def consume_delivered(
+    session: Session,
+    *,
+    purposes: tuple[str, ...],
+    phone: str,
+    code: str,
+    now: datetime,
+    secret: str,
+) -> OneTimeCode | None:
+    """Consume a live code that was sent to `phone` for any subject of these purposes if
+    `code` is it; None (and nothing changed) if no live code matches."""
+    live = session.exec(
+        select(OneTimeCode).where(
+            col(OneTimeCode.phone) == phone,
+            col(OneTimeCode.purpose).in_(purposes),
+            col(OneTimeCode.consumed_at).is_(None),
+            col(OneTimeCode.expires_at) >= now,
+            col(OneTimeCode.attempts) < MAX_ATTEMPTS,
+            col(OneTimeCode.code_hash) != UNSENT,
+        )
+    ).all()
+    for row in live:
+        if hmac.compare_digest(row.code_hash, _digest(secret, row.purpose, row.subject, code)):
+            consumed = session.execute(
+                sa.update(OneTimeCode)
+                .where(col(OneTimeCode.id) == row.id, col(OneTimeCode.consumed_at).is_(None))
+                .values(consumed_at=now)
+            )
+            return row if rowcount(consumed) == 1 else None
+    return None
 
 
 class CodeWrong(CodeError):
@@ -119,8 +190,10 @@ def issue(
     ttl_seconds: int,
     secret: str,
     cap: RecipientCap | None = None,
+    sent: bool = True,
 ) -> str:
-    """Create a code and return it in clear, for the SMS only."""
+    """Create a code and return it in clear, for the SMS only; `sent=False` makes the row
+    of a code that no SMS carries (UNSENT), which nobody can enter."""
     latest = _latest(session, purpose, subject)
     # The wait keeps a phone from being flooded; a code that was just used (signed in, then
     # out again) is no reason to make its owner wait for the next one.
@@ -146,7 +219,7 @@ def issue(
             purpose=purpose,
             subject=subject,
             phone=phone,
-            code_hash=_digest(secret, purpose, subject, code),
+            code_hash=_digest(secret, purpose, subject, code) if sent else UNSENT,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
         )

@@ -21,8 +21,9 @@ from sqlmodel import Session, select
 from epermit import identity, policy
 from epermit.acting import Acting
 from epermit.models import Case, Deregistration, Permit, Person
-from epermit.services import audit, permits, sms
+from epermit.services import audit, family, permits
 from epermit.services.references import new_reference
+from epermit.sql import saved_id
 from epermit.vocabulary import ORGANISATION_ROLES, CaseKind, DeclarantRole, Reason
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "DeclarantMismatch",
     "Declaration",
     "DeregistrationRefused",
+    "DirectLinkCannotDeregister",
     "LeaveDateBeforeIssue",
     "LeaveDateInFuture",
     "NoPermit",
@@ -58,6 +60,11 @@ _SMS_TEXT = (
     "办件编号{reference}。如有异议,请联系居住地派出所。"
 )
 
+_SMS_TO_LISTER = (
+    "【广东省电子居住证】{declarant}已申报注销您的家庭成员{member}的居住证,该居住证自即日起"
+    "停止使用。办件编号{reference}。如有异议,请联系居住地派出所。"
+)
+
 # Who may declare for whom is the policy module's; its refusals are named here too, so that
 # callers of this service catch them by the service's name.
 NotFamilyMember = policy.NotFamilyMember
@@ -66,6 +73,7 @@ NotRecordedLandlord = policy.NotRecordedLandlord
 NotRecordedOrganisation = policy.NotRecordedOrganisation
 UnknownOrganisation = policy.UnknownOrganisation
 NotOperator = policy.NotOperator
+DirectLinkCannotDeregister = policy.DirectLinkCannotDeregister
 
 
 # --- Refusals --------------------------------------------------------------------------------
@@ -268,12 +276,17 @@ def declare(session: Session, declaration: Declaration, acting: Acting) -> Case:
         reason=declaration.reason,
         leave_date=declaration.leave_date.isoformat(),
     )
-    if holder.id != actor.id and holder.phone:
+    if holder.id != actor.id:
+        # Done for someone else: they and everyone who lists them are told (SPEC 2.8, 2.9).
         declarant = organisation.name if organisation else identity.mask_name(actor.name)
-        sms.queue(
+        family.tell_member_and_listers(
             session,
-            to=holder.phone,
-            text=_SMS_TEXT.format(declarant=declarant, reference=case.reference),
+            holder,
+            actor_id=saved_id(actor),
+            to_member=_SMS_TEXT.format(declarant=declarant, reference=case.reference),
+            to_lister=_SMS_TO_LISTER.format(
+                declarant=declarant, member=holder.name, reference=case.reference
+            ),
             now=now,
         )
     session.flush()

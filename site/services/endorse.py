@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from epermit import policy, rules
 from epermit.acting import Acting
 from epermit.models import Case, Deregistration, Endorsement, Permit, Person
-from epermit.services import audit, permits, sms
+from epermit.services import audit, family, permits, sms
 from epermit.services.references import new_reference
 from epermit.sql import rowcount
 from epermit.vocabulary import CaseKind
@@ -152,15 +152,31 @@ def endorse(
         late=outcome.late,
         new_valid_until=outcome.new_valid_until.isoformat(),
     )
-    if holder.phone:
-        until = outcome.new_valid_until
-        by = "" if actor_id == holder_id else "经代办人申请,"
+    until = outcome.new_valid_until
+    until_words = f"{until.year}年{until.month}月{until.day}日"
+    if holder.phone and actor_id == holder_id:
         sms.queue(
             session,
             to=holder.phone,
             text=(
-                f"【广东省电子居住证】{by}您的居住证已完成签注,有效期至{until.year}年"
-                f"{until.month}月{until.day}日。办件编号{case.reference}。"
+                f"【广东省电子居住证】您的居住证已完成签注,有效期至{until_words}。"
+                f"办件编号{case.reference}。"
+            ),
+            now=now,
+        )
+    if actor_id != holder_id:
+        # Done for a member: they and everyone else who lists them are told (SPEC 2.9).
+        family.tell_member_and_listers(
+            session,
+            holder,
+            actor_id=actor_id,
+            to_member=(
+                f"【广东省电子居住证】经代办人{acting.person.name}申请,您的居住证已完成签注,"
+                f"有效期至{until_words}。办件编号{case.reference}。"
+            ),
+            to_lister=(
+                f"【广东省电子居住证】{acting.person.name}已为您的家庭成员{holder.name}办理"
+                f"居住证签注,有效期至{until_words}。办件编号{case.reference}。"
             ),
             now=now,
         )

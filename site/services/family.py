@@ -1,9 +1,12 @@
-"""Family members (家庭成员管理, SPEC 2.9): the list, adding with or without SMS consent,
+"""Family members (家庭成员管理, SPEC 2.9): the list, adding on someone's agreement,
 removing, and 切换 to a member's permit.
 
-The list belongs to the signed-in person (the owner); a link says what the member is to them.
-A minor or an elderly person may be added directly by whoever knows their name and ID number
-as their permit records them; anyone else must consent with a code sent to their own phone.
+The list belongs to the signed-in person (the owner); a link says what the member is to them
+and on what agreement it was made (policy.adding_agreement decides whose): a member with a
+phone consents by a code sent to it; a phoneless minor or elder already on someone's list
+needs one of those people to approve by a code sent to theirs; only one on nobody's list is
+added directly, by name and ID number. Every addition is told by SMS to the member and to
+everyone else who lists them.
 """
 
 from __future__ import annotations
@@ -14,18 +17,16 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from epermit import identity, policy, rules
+from epermit import policy, rules
 from epermit.acting import Acting
 from epermit.models import FamilyLink, Person
 from epermit.services import audit, codes, permits, sms
 from epermit.sql import rowcount, saved_id
-from epermit.vocabulary import Relationship
+from epermit.vocabulary import LinkBasis, Relationship
 
 PURPOSE = "family"
-# 未满十八周岁 / 六十周岁以上: in Chinese law "以上" includes the number itself
-# (民法典 Art. 1259), so a person who has turned 60 may be added without consent.
-ADULT_AGE = 18
-ELDERLY_AGE = 60
+ADULT_AGE = policy.ADULT_AGE
+ELDERLY_AGE = policy.ELDERLY_AGE
 
 
 class FamilyError(Exception):
@@ -48,7 +49,8 @@ class AlreadyMember(FamilyError):
 
 
 class NoPhoneForConsent(FamilyError):
-    """An adult under 60 must consent by SMS, but has no phone on record."""
+    """Nobody can agree by SMS: an adult under 60 without a phone on record, or a phoneless
+    minor or elder whose listers have no phone either."""
 
 
 class ConsentCapped(FamilyError):
@@ -74,16 +76,18 @@ class Added:
 
 @dataclass(frozen=True)
 class ConsentNeeded:
-    """A code went to the member's phone; `subject` names this request for codes.verify."""
+    """A code went to the phone of whoever must agree: the member's own (`basis`
+    consented), or that of someone already listing them (approved)."""
 
     member: Person
     relationship: str
     phone: str
+    basis: LinkBasis
 
 
 def may_add_without_consent(id_number: str, today: date) -> bool:
-    age = identity.age_on(id_number, today)
-    return age < ADULT_AGE or age >= ELDERLY_AGE
+    """Whether the member's own consent may be stood in for (a minor or an elder)."""
+    return policy.is_minor_or_elder(id_number, today)
 
 
 def consent_subject(owner_id: int, member_id: int) -> str:
@@ -158,6 +162,15 @@ def check_switch(session: Session, owner_id: int, member_id: int) -> Person:
     return person
 
 
+def agreement_for(session: Session, member: Person, today: date) -> policy.Agreement:
+    """Who must agree to `member` being added (policy.adding_agreement); NoPhoneForConsent
+    when nobody can."""
+    try:
+        return policy.adding_agreement(session, member, today)
+    except policy.NobodyToAgree:
+        raise NoPhoneForConsent() from None
+
+
 def request_adding(
     session: Session,
     acting: Acting,
@@ -168,7 +181,8 @@ def request_adding(
     ttl_seconds: int,
     secret: str,
 ) -> Added | ConsentNeeded:
-    """Add the member at once when the law allows it, or send them a consent code."""
+    """Add the member at once when nobody else can agree (a direct link), or send a code to
+    whoever must agree."""
     relationship = Relationship(relationship)
     owner_id, now, client_address = acting.person_id, acting.now, acting.client_address
     person = permits.current_holder(session, name, id_number)
@@ -178,17 +192,19 @@ def request_adding(
         raise IsSelf()
     if policy.is_family_member(session, owner_id, person.id):
         raise AlreadyMember(person)
-    if may_add_without_consent(person.id_number, acting.today):
-        _link(session, owner_id, person, relationship, "name_and_id", now, client_address)
+    agreement = agreement_for(session, person, acting.today)
+    if agreement.agreeing is None:
+        _link(session, acting, person, relationship, agreement.basis)
         return Added(person)
-    if not person.phone:
-        raise NoPhoneForConsent()
+    agreeing = agreement.agreeing
+    assert agreeing.phone
+    needed = ConsentNeeded(person, relationship, agreeing.phone, agreement.basis)
     try:
-        _send_consent_code(session, owner_id, person, now, ttl_seconds, secret)
+        _send_consent_code(session, acting, person, agreement, ttl_seconds, secret)
     except codes.ResendTooSoon:
         # The same request again within a minute (a double submit, a reload): the code
         # already sent is still good, so no second SMS.
-        return ConsentNeeded(person, relationship, person.phone)
+        return needed
     except codes.TooManyCodes:
         raise ConsentCapped() from None
     audit.record(
@@ -199,46 +215,59 @@ def request_adding(
         client_address=client_address,
         now=now,
         relationship=relationship,
+        basis=agreement.basis,
     )
-    return ConsentNeeded(person, relationship, person.phone)
+    return needed
 
 
 def resend_consent(
     session: Session, acting: Acting, *, member_id: int, ttl_seconds: int, secret: str
 ) -> None:
-    """A new consent code (the old one stops working); codes.ResendTooSoon within 60 s."""
+    """A new code to whoever must agree (the old one stops working); codes.ResendTooSoon
+    within 60 s."""
     person = session.get(Person, member_id)
-    if person is None or not person.phone:
+    if person is None:
         raise NoPhoneForConsent()
-    _send_consent_code(session, acting.person_id, person, acting.now, ttl_seconds, secret)
+    agreement = agreement_for(session, person, acting.today)
+    if agreement.agreeing is None:
+        raise NoPhoneForConsent()
+    _send_consent_code(session, acting, person, agreement, ttl_seconds, secret)
 
 
 def _send_consent_code(
-    session: Session, owner_id: int, person: Person, now: datetime, ttl_seconds: int, secret: str
+    session: Session,
+    acting: Acting,
+    person: Person,
+    agreement: policy.Agreement,
+    ttl_seconds: int,
+    secret: str,
 ) -> None:
-    owner = session.get(Person, owner_id)
-    assert owner is not None and person.phone
+    owner = acting.person
+    agreeing = agreement.agreeing
+    assert agreeing is not None and agreeing.phone
     code = codes.issue(
         session,
         purpose=PURPOSE,
-        subject=consent_subject(owner_id, person.id),  # type: ignore[arg-type]
-        phone=person.phone,
-        now=now,
+        subject=consent_subject(acting.person_id, saved_id(person)),
+        phone=agreeing.phone,
+        now=acting.now,
         ttl_seconds=ttl_seconds,
         secret=secret,
         cap=codes.CONSENT_CAP,
     )
     minutes = max(1, ttl_seconds // 60)
-    sms.queue(
-        session,
-        to=person.phone,
-        text=(
+    if agreement.basis is LinkBasis.CONSENTED:
+        text = (
             f"【广东省电子居住证】{owner.name}申请将您添加为家庭成员,添加后可查看您的居住证"
             f"并为您代办业务。同意请告知验证码{code},{minutes}分钟内有效。如不同意,请勿告诉他人。"
-        ),
-        code=code,
-        now=now,
-    )
+        )
+    else:
+        text = (
+            f"【广东省电子居住证】{owner.name}申请将您的家庭成员{person.name}添加为其家庭成员,"
+            f"添加后可查看{person.name}的居住证并为其代办业务。如您同意,请告知验证码{code},"
+            f"{minutes}分钟内有效。如不同意,请勿告诉他人。"
+        )
+    sms.queue(session, to=agreeing.phone, text=text, code=code, now=acting.now)
 
 
 def confirm_adding(
@@ -255,14 +284,14 @@ def confirm_adding(
     The caller commits in every case, so wrong tries are counted.
     """
     relationship = Relationship(relationship)
-    owner_id, now, client_address = acting.person_id, acting.now, acting.client_address
+    owner_id, now = acting.person_id, acting.now
     person = session.get(Person, member_id)
     if person is None or person.id == owner_id:
         raise NotAMember()
     if policy.is_family_member(session, owner_id, member_id):
         # A double submit: the first one added the member, the second has nothing to do.
         raise AlreadyMember(person)
-    codes.verify(
+    used = codes.verify(
         session,
         purpose=PURPOSE,
         subject=consent_subject(owner_id, member_id),
@@ -270,29 +299,34 @@ def confirm_adding(
         now=now,
         secret=secret,
     )
-    _link(session, owner_id, person, relationship, "sms_consent", now, client_address)
+    # The code counts only if whoever it reached may still agree (policy.agreed_by): the
+    # member, or someone listing a phoneless member.
+    basis = policy.agreed_by(session, person, used.phone)
+    if basis is None:
+        raise codes.CodeMissing()
+    _link(session, acting, person, relationship, basis)
     return Added(person)
 
 
 def _link(
     session: Session,
-    owner_id: int,
+    acting: Acting,
     person: Person,
     relationship: str,
-    basis: str,
-    now: datetime,
-    client_address: str | None,
+    basis: LinkBasis,
 ) -> None:
+    owner = acting.person
     # The unique (person, member) key turns a double submit into AlreadyMember, never a
     # second row; the savepoint keeps the caller's transaction usable after the refusal.
     try:
         with session.begin_nested():
             session.add(
                 FamilyLink(
-                    person_id=owner_id,
+                    person_id=acting.person_id,
                     member_id=saved_id(person),
                     relationship=relationship,
-                    created_at=now,
+                    created_at=acting.now,
+                    basis=basis,
                 )
             )
     except sa.exc.IntegrityError:
@@ -300,13 +334,46 @@ def _link(
     audit.record(
         session,
         action="family_member_added",
-        actor_id=owner_id,
+        actor_id=acting.person_id,
         subject_id=person.id,
-        client_address=client_address,
-        now=now,
+        client_address=acting.client_address,
+        now=acting.now,
         relationship=relationship,
         basis=basis,
     )
+    tell_member_and_listers(
+        session,
+        person,
+        actor_id=acting.person_id,
+        to_member=(
+            f"【广东省电子居住证】{owner.name}已将您添加为家庭成员,可查看您的居住证、出示您的"
+            "二维码并为您代办业务。如非您本人同意,请联系居住地派出所。"
+        ),
+        to_lister=(
+            f"【广东省电子居住证】{owner.name}已将您的家庭成员{person.name}添加为其家庭成员,"
+            f"可查看{person.name}的居住证并为其代办业务。如有疑问,请联系居住地派出所。"
+        ),
+        now=acting.now,
+    )
+
+
+def tell_member_and_listers(
+    session: Session,
+    member: Person,
+    *,
+    actor_id: int,
+    to_member: str | None,
+    to_lister: str,
+    now: datetime,
+) -> None:
+    """Queue one SMS to the member (when they have a phone and `to_member` is given) and one
+    to everyone else who has them on their list (SPEC 2.9), never to the actor: additions
+    to a list and cases done for a member are told to all who answer for them."""
+    if to_member is not None and member.phone and member.id != actor_id:
+        sms.queue(session, to=member.phone, text=to_member, now=now)
+    for lister in policy.listers_of(session, saved_id(member)):
+        if lister.id != actor_id and lister.phone:
+            sms.queue(session, to=lister.phone, text=to_lister, now=now)
 
 
 def remove(session: Session, acting: Acting, *, member_id: int) -> Person:

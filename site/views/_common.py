@@ -69,16 +69,18 @@ def client_address() -> str | None:
     return request.remote_addr
 
 
-def commit_and_deliver() -> None:
+def commit_and_deliver(*, always: bool = False) -> None:
     """Commit the request's change, then wake this process's deliverer for the SMS it queued.
 
     The request does not wait for the gateway: only with `SMS_DELIVERY_WAIT` (development's
     file backend, a local append) does it wait, at most that long, so the code is in
-    sms-outbox.jsonl by the time the page answers.
+    sms-outbox.jsonl by the time the page answers. `always` does the same when nothing was
+    queued, so that a request's time does not tell whether it queued an SMS (sign-in, for a
+    registered number or not).
     """
     session = dbs()
     session.commit()
-    if sms.queued(session):
+    if sms.queued(session) or always:
         deliverer = delivery.of(current_app)
         ticket = deliverer.wake()
         wait = current_app.config.get("SMS_DELIVERY_WAIT", 0)

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import db
 from epermit import wizard as engine
-from epermit.extensions import DRAFTS, allowed
+from epermit.extensions import DRAFTS, allowed, spend, within
 from epermit.forms import TOO_OFTEN
 from epermit.htmx import render_page
 from epermit.models import Case, Draft
@@ -97,7 +97,7 @@ class WizardViews:
 
     def start(self) -> BaseResponse:
         who = acting()
-        if not allowed(DRAFTS, who.person_id, who.client_address):
+        if not allowed(DRAFTS, who.person_id):
             abort(429)
         defaults: dict[str, Any] = {}
         if viewing_id() != who.person_id:
@@ -191,13 +191,17 @@ class WizardViews:
         form = step.form(today=ctx.today)
         engine.form_setup(form, ctx)
         limit = step.limit
-        if limit and not allowed(limit.budget, ctx.actor_id, ctx.client_address):
+        if limit and not within(limit.budget, ctx.actor_id):
             # Refused next to the field like any other error, with what was typed kept.
             getattr(form, limit.field).errors = [TOO_OFTEN]
             return self.render(ctx, step.name, form, 429)
         valid = form.validate()
         if valid and step.validate is not None:
             valid = step.validate(form, ctx)
+            if not valid and limit:
+                # Only what the database refused counts (a lookup that missed, a wrong
+                # code), never a typo the form caught nor an answer that was right.
+                spend(limit.budget, ctx.actor_id)
         if not valid:
             # Nothing of an invalid step is saved; wrong consent codes are counted, though.
             ctx.session.commit()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
+from datetime import timedelta
 
 from flask import (
     Blueprint,
@@ -16,10 +19,11 @@ from flask import (
     session,
     url_for,
 )
+from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response as BaseResponse
 
 from epermit import clock
-from epermit.extensions import limiter, phone_key
+from epermit.extensions import limiter
 from epermit.forms import TOO_OFTEN, LoginForm, VerifyForm, code_error
 from epermit.htmx import current_path, is_partial, render_page
 from epermit.services import auth, codes
@@ -28,9 +32,19 @@ from epermit.views._common import client_address, commit_and_deliver, current_pe
 
 bp = Blueprint("auth", __name__)
 
-CLIENT_LIMIT = "20 per minute;200 per hour"
-PHONE_LIMIT = "10 per hour"
-VERIFY_LIMIT = "30 per minute"
+# Per client address, only on these anonymous pages, and high: many people share an address
+# behind carrier-grade NAT. What stops a phone being flooded or its owner locked out are the
+# per-phone and per-browser budgets of services.auth; these only slow a single source down.
+# Counted only for codes made and for codes refused, not for every submit.
+CLIENT_LIMIT = "200 per minute;2000 per hour"
+VERIFY_LIMIT = "300 per minute"
+
+# A browser that signed in with a phone keeps a signed note of it (a keyed digest, not the
+# number), so that its later requests use the phone's device budget, which strangers' requests
+# never touch. At most a few phones per browser (a shared family computer).
+DEVICE_COOKIE = "epermit_device"
+DEVICE_COOKIE_DAYS = 365
+DEVICES_KEPT = 3
 
 
 # The characters of this site's own paths and queries. Browsers drop tabs and newlines from
@@ -60,19 +74,54 @@ def _too_many(_error: Exception) -> Response:
             phone=phone,
             masked_phone=phone[:3] + "****" + phone[-4:],
             resend_wait=None,
+            capped=False,
         )
     form = LoginForm(today=clock.today())
     form.phone.errors = [TOO_OFTEN]
     return render_page("auth/login.html", status=429, form=form, expired=False)
 
 
+def _device_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="device")
+
+
+def _device_digest(phone: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"device:{phone}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def _known_devices() -> list[str]:
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return []
+    try:
+        known = _device_serializer().loads(raw)
+    except BadSignature:
+        return []
+    return [str(item) for item in known][:DEVICES_KEPT] if isinstance(known, list) else []
+
+
+def _is_known_device(phone: str) -> bool:
+    return _device_digest(phone) in _known_devices()
+
+
+def _remember_device(response: BaseResponse, phone: str) -> None:
+    digest = _device_digest(phone)
+    known = [digest, *(item for item in _known_devices() if item != digest)][:DEVICES_KEPT]
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_serializer().dumps(known),
+        max_age=int(timedelta(days=DEVICE_COOKIE_DAYS).total_seconds()),
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(CLIENT_LIMIT, methods=["POST"])
-# Only requests that issued a code count against the phone: someone else resubmitting its
-# number (answered "too soon") does not use up its owner's sign-ins.
 @limiter.limit(
-    PHONE_LIMIT,
-    key_func=phone_key,
+    # A setting only so that tests of the proxy handling need not make 200 requests.
+    lambda: current_app.config.get("LOGIN_ADDRESS_LIMIT", CLIENT_LIMIT),
     methods=["POST"],
     deduct_when=lambda _response: g.get("code_issued", False),
 )
@@ -84,29 +133,41 @@ def login() -> BaseResponse:
     phone = form.phone.data
     assert phone is not None  # a required field that validated
     browser = session.setdefault("login_browser", secrets.token_urlsafe(12))
+    known_device = _is_known_device(phone)
     try:
-        auth.request_code(
+        sent = auth.request_code(
             dbs(),
             phone=phone,
             browser=browser,
+            known_device=known_device,
             now=clock.now(),
             secret=current_app.config["SECRET_KEY"],
             ttl_seconds=current_app.config["CODE_TTL_SECONDS"],
             client_address=client_address(),
         )
-        commit_and_deliver()
+        # Registered number or not, the same delivery run: its time must not tell them apart.
+        commit_and_deliver(always=True)
         g.code_issued = True
         session.pop("resend_wait", None)
+        session["login_capped"] = not sent
     except codes.ResendTooSoon as wait:
         dbs().rollback()
         session["resend_wait"] = wait.wait_seconds
+    except codes.TooManyCodes:
+        # This browser asked for this phone too often; other browsers are not held back.
+        dbs().rollback()
+        form.phone.errors = [TOO_OFTEN]
+        return render_page("auth/login.html", status=429, form=form, expired=False)
+    session["login_device"] = known_device
     session["login_phone"] = phone
     session["login_next"] = _safe_next(request.args.get("next"))
     return redirect(url_for("auth.verify"), 303)
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])
-@limiter.limit(VERIFY_LIMIT, methods=["POST"])
+@limiter.limit(
+    VERIFY_LIMIT, methods=["POST"], deduct_when=lambda _response: g.get("code_refused", False)
+)
 def verify() -> BaseResponse:
     phone = session.get("login_phone")
     if not phone:
@@ -116,6 +177,7 @@ def verify() -> BaseResponse:
         "masked_phone": phone[:3] + "****" + phone[-4:],
         "phone": phone,
         "resend_wait": session.get("resend_wait"),
+        "capped": session.get("login_capped", False),
     }
     if not form.validate_on_submit():
         return render_page("auth/verify.html", form=form, **context)
@@ -126,6 +188,7 @@ def verify() -> BaseResponse:
             dbs(),
             phone=phone,
             browser=session.get("login_browser", ""),
+            known_device=bool(session.get("login_device")),
             code=code,
             now=clock.now(),
             secret=current_app.config["SECRET_KEY"],
@@ -133,6 +196,7 @@ def verify() -> BaseResponse:
         )
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count
+        g.code_refused = True
         form.code.errors = [code_error(error, resend="重新获取验证码")]
         return render_page("auth/verify.html", form=form, **context)
     dbs().commit()
@@ -141,7 +205,9 @@ def verify() -> BaseResponse:
     session["person_id"] = person.id
     session["epoch"] = person.session_epoch
     session["seen"] = clock.epoch()
-    return redirect(target, 303)
+    response = redirect(target, 303)
+    _remember_device(response, phone)
+    return response
 
 
 @bp.post("/logout")

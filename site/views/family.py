@@ -17,7 +17,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from epermit.extensions import CONSENT_TRIES, LOOKUP, allowed
+from epermit.extensions import CONSENT_TRIES, LOOKUP, spend, within
 from epermit.forms import (
     RELATIONSHIP_WORDS,
     TOO_OFTEN,
@@ -37,6 +37,7 @@ from epermit.views._common import (
     login_required,
     viewing_id,
 )
+from epermit.vocabulary import LinkBasis
 
 bp = Blueprint("family", __name__)
 
@@ -87,7 +88,7 @@ def switch() -> BaseResponse:
 def add() -> BaseResponse:
     who = acting()
     form = FamilyAddForm(today=who.today)
-    if form.is_submitted() and not allowed(LOOKUP, who.person_id, who.client_address):
+    if form.is_submitted() and not within(LOOKUP, who.person_id):
         # Adding by name and ID number must not become a way to test guesses against the
         # register: it shares the wizards' lookup budget.
         form.id_number.errors = [TOO_OFTEN]
@@ -106,6 +107,8 @@ def add() -> BaseResponse:
         )
     except family.FamilyError as error:
         dbs().rollback()
+        if isinstance(error, family.NoMatchingPermit):
+            spend(LOOKUP, who.person_id)  # only a miss counts against the budget
         _explain(form, error)
         return render_page("family/add.html", form=form)
     commit_and_deliver()
@@ -153,12 +156,15 @@ def consent() -> BaseResponse:
     member_id, relationship = pending
     try:
         person = family.candidate(dbs(), member_id)
-    except family.NotAMember:
+        agreement = family.agreement_for(dbs(), person, who.today)
+    except (family.NotAMember, family.NoPhoneForConsent):
         session.pop(PENDING, None)
         return redirect(url_for("family.add"), 303)
     form = FamilyConsentForm(today=who.today)
-    context: dict[str, Any] = {"person": person}
-    if form.is_submitted() and not allowed(CONSENT_TRIES, who.person_id, who.client_address):
+    # Whose code it is: the member's own, or (approved) one of the people listing them.
+    approval = agreement.basis is not LinkBasis.CONSENTED
+    context: dict[str, Any] = {"person": person, "approval": approval}
+    if form.is_submitted() and not within(CONSENT_TRIES, who.person_id):
         # Guesses at consent codes share one budget with the wizards' consent steps.
         form.consent_code.errors = [TOO_OFTEN]
         return render_page("family/consent.html", status=429, form=form, **context)
@@ -175,6 +181,7 @@ def consent() -> BaseResponse:
         )
     except codes.CodeError as error:
         dbs().commit()  # a wrong try must count
+        spend(CONSENT_TRIES, who.person_id)
         form.consent_code.errors = [code_error(error, resend="重新发送验证码", check_with="向对方")]
         return render_page("family/consent.html", form=form, **context)
     except family.AlreadyMember:

@@ -31,7 +31,11 @@ def _code_context() -> dict[str, Any]:
     if card.permit is None or not card.can_show_code:
         return {"card": card, "code": None}
     code = permit_code.make_code(card, who.now, current_app.config["SECRET_KEY"])
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+    # Production always has PUBLIC_BASE_URL (config.check_production): the request's Host
+    # header, which anyone can set, never names the site in a code others scan.
+    base = current_app.config.get("PUBLIC_BASE_URL") or (
+        "" if current_app.config.get("PRODUCTION") else request.host_url
+    )
     url = base.rstrip("/") + url_for("verify.show", token=code.token)
     return {
         "card": card,

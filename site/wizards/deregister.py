@@ -8,10 +8,10 @@ from typing import Any
 
 from epermit import forms, policy
 from epermit import wizard as engine
-from epermit.models import Case, Person
+from epermit.models import Address, Case, Permit, Person
 from epermit.services import deregister as service
 from epermit.services import permits
-from epermit.vocabulary import ORGANISATION_ROLES, CaseKind, DeclarantRole, Reason
+from epermit.vocabulary import ORGANISATION_ROLES, CaseKind, DeclarantRole, LinkBasis, Reason
 from epermit.wizards import common
 
 ACTION = "注销"
@@ -128,22 +128,35 @@ def prefill_applicant(ctx: engine.StepContext) -> dict[str, Any]:
     return {"member": member} if member else {}
 
 
+def not_registered_with_you(role: DeclarantRole) -> str:
+    """The one refusal a landlord or organisation gets for anyone not registered with them."""
+    return "not_tenant" if role == DeclarantRole.LANDLORD else f"not_{role.value}_member"
+
+
 def validate_applicant(form: Any, ctx: engine.StepContext) -> bool:
     role = role_of(ctx.answers)
-    family = role == DeclarantRole.FAMILY
-    if not common.validate_applicant(form, ctx, consent_possible=family):
+    assert role is not None
+    if role == DeclarantRole.FAMILY:
+        # The family tie, or consent by SMS, is settled on the next step.
+        return common.validate_applicant(form, ctx, consent_possible=True)
+    # A declarant may only ask about the people registered with them: whether the person
+    # exists at all gets the same answer as one who lives or works elsewhere (no oracle).
+    if not form.picks_member and (
+        permits.current_holder(
+            ctx.session, form.applicant_name.data, form.applicant_id_number.data
+        )
+        is None
+    ):
+        form.refuse("applicant_id_number", not_registered_with_you(role))
         return False
-    if family:
-        return True  # the family tie, or consent by SMS, is settled on the next step
+    if not common.validate_applicant(form, ctx, consent_possible=False):
+        return False
     person: Person = form.resolved_applicant
     assert person.id is not None
     try:
         service.check_relation(ctx.session, declaration(ctx, person.id), ctx.actor_id)
-    except policy.NotRecordedLandlord:
-        form.refuse("applicant_id_number", "not_tenant")
-        return False
     except policy.NotAllowed:
-        form.refuse("applicant_id_number", f"not_{role}_member")
+        form.refuse("applicant_id_number", not_registered_with_you(role))
         return False
     return True
 
@@ -178,6 +191,10 @@ def blocked(ctx: engine.StepContext) -> engine.Block | None:
     permit = permits.current_permit(ctx.session, holder)
     if permit is None or permit.id is None:
         return engine.Block("no_permit", step)
+    if role_of(ctx.answers) == DeclarantRole.FAMILY and (
+        policy.link_basis(ctx.session, ctx.actor_id, holder) is LinkBasis.DIRECT
+    ):
+        return direct_link_block(ctx, permit)
     existing = service.deregistration_of(ctx.session, permit.id)
     if existing is not None:
         case = ctx.session.get(Case, existing.case_id)
@@ -191,6 +208,17 @@ def blocked(ctx: engine.StepContext) -> engine.Block | None:
             },
         )
     return None
+
+
+def direct_link_block(ctx: engine.StepContext, permit: Permit) -> engine.Block:
+    """A member added by name and ID number alone cannot be deregistered online (SPEC 2.9):
+    the stop page names the counter of the holder's district."""
+    address = ctx.session.get(Address, permit.address_id)
+    return engine.Block(
+        "direct_link",
+        common.APPLICANT,
+        {"district": address.district if address else "", "authority": permit.issuing_authority},
+    )
 
 
 def outlook(ctx: engine.StepContext) -> dict[str, Any]:
@@ -217,6 +245,10 @@ def submit(ctx: engine.StepContext) -> Case:
                 },
             )
         ) from error
+    except policy.DirectLinkCannotDeregister as error:
+        permit = permits.current_permit(ctx.session, holder)
+        assert permit is not None
+        raise engine.Refused(direct_link_block(ctx, permit)) from error
     except (service.DeregistrationRefused, policy.NotAllowed) as error:
         # The steps checked all of this; it changed meanwhile (a link removed, say).
         raise engine.Refused(engine.Block("not_allowed", "role")) from error

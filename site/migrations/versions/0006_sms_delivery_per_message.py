@@ -1,7 +1,7 @@
 """sms outbox: delivery per message (attempts, back-off, dead letters) and template keys
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 22:10:00
 
 Messages queued before this revision have no attempts and no next attempt: they are due at
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
