@@ -19,8 +19,9 @@
 5. Holder (bench/holder.py): /activity and the reminder ladder at 1 thousand and 10 million.
 
 Set BENCH_DATABASE_URL to run the load part on PostgreSQL instead of SQLite, BENCH_ONLY to a
-comma-separated choice of cpu, load, lookup and profile (a cProfile of the journey; not run
-by default) to run only those, BENCH_COMPARE_REF to a commit to compare CPU with (empty: none).
+comma-separated choice of cpu, load, lookup, staff (the staff console at 1 thousand and 10
+million permits, bench/staff.py) and profile (a cProfile of the journey; not run by default)
+to run only those, BENCH_COMPARE_REF to a commit to compare CPU with (empty: none).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import json
 import os
 import random
 import re
+import runpy
 import socket
 import statistics
 import subprocess
@@ -48,7 +50,7 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "8"))
 BARE_REQUESTS = int(os.environ.get("BENCH_BARE_REQUESTS", "2000"))
 STEPS: dict[str, list[float]] = {}
 MAX_PERMITS = int(os.environ.get("BENCH_MAX_PERMITS", "1000000"))
-ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup,workspace,holder").split(",")
+ONLY = os.environ.get("BENCH_ONLY", "cpu,load,lookup,workspace,holder,staff").split(",")
 # Issue 8: server CPU per endorsement journey at most 60 % of this commit's.
 GOAL_REF, GOAL_RATIO = "1276c69", 0.60
 COMPARE_REF = os.environ.get("BENCH_COMPARE_REF", GOAL_REF)
@@ -605,6 +607,8 @@ if __name__ == "__main__":
         subprocess.run([sys.executable, str(ROOT / "bench" / "network.py")], check=True)
     if "holder" in ONLY:
         subprocess.run([sys.executable, str(ROOT / "bench" / "holder.py")], check=True)
+    if "staff" in ONLY:
+        runpy.run_path(str(ROOT / "bench" / "staff.py"), run_name="__main__")
     if "login" in ONLY:
         subprocess.run([sys.executable, str(ROOT / "bench/login_timing.py")], check=True)
     if "workspace" in ONLY:

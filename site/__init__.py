@@ -68,11 +68,24 @@ def create_app(
         move,
         objection,
         permit,
+        staff,
         verify,
         workspace,
     )
 
-    for module in (main, auth, permit, cases, family, verify, workspace, move, objection, activity):
+    for module in (
+        main,
+        auth,
+        permit,
+        cases,
+        family,
+        verify,
+        workspace,
+        move,
+        objection,
+        activity,
+        staff,
+    ):
         app.register_blueprint(module.bp)
     _wizard.init_app(app, wizards)
     main.register_error_pages(app)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from epermit.models import Person
+from epermit.models import Person, Staff
 
 
 @dataclass(frozen=True)
@@ -21,3 +21,20 @@ class Acting:
         person_id = self.person.id
         assert person_id is not None, "only a stored person acts"
         return person_id
+
+
+@dataclass(frozen=True)
+class StaffActing:
+    """As `Acting`, for a signed-in staff member (SPEC 12): staff are not holders, and a
+    staff request never carries a holder's identity."""
+
+    staff: Staff
+    now: datetime
+    today: date
+    client_address: str | None
+
+    @property
+    def staff_id(self) -> int:
+        staff_id = self.staff.id
+        assert staff_id is not None, "only a stored staff member acts"
+        return staff_id

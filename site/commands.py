@@ -1,5 +1,5 @@
-"""`flask --app wsgi …` commands: migrate, seed-demo, seed-bulk, send-reminders, deliver-sms,
-sms-dead, purge-stale."""
+"""`flask --app wsgi …` commands: migrate, seed-demo, seed-bulk, create-staff, send-reminders,
+deliver-sms, sms-dead, purge-stale."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import time
 from datetime import timedelta
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 
 from epermit import bulk, clock, db, demo, wizard
-from epermit.services import codes, move, reminders, sms
+from epermit.services import codes, move, reminders, sms, staff_auth
+from epermit.vocabulary import StaffRole
 
 # A draft keeps a half-done application across devices for a month: long enough to come
 # back to it, short enough that abandoned ones do not pile up.
@@ -52,6 +54,31 @@ def init_app(app: Flask) -> None:
             f"added {seeded.permits} permits, {seeded.people} people, {seeded.addresses}"
             f" addresses, {seeded.organisations} organisations and {seeded.cases} cases"
         )
+
+    @app.cli.command("create-staff")
+    @click.option("--number", required=True, help="Staff number (6 to 12 digits).")
+    @click.option("--name", required=True)
+    @click.option("--role", required=True, type=click.Choice([r.value for r in StaffRole]))
+    @click.option("--district", default=None, help="An officer's district, e.g. 天河区.")
+    def create_staff(number: str, name: str, role: str, district: str | None) -> None:
+        """Create a staff account; prints its one-time password and TOTP secret."""
+        try:
+            with db.session_scope(db.engine_of(current_app)) as session:
+                _staff, password, secret = staff_auth.create_staff(
+                    session,
+                    number=number,
+                    name=name,
+                    role=role,
+                    district=district,
+                    now=clock.now(),
+                )
+        except staff_auth.InvalidStaffDetails as error:
+            raise click.BadParameter(str(error)) from None
+        except sa.exc.IntegrityError:
+            raise click.ClickException(f"staff number {number} is taken") from None
+        click.echo(f"staff {number} created")
+        click.echo(f"one-time password: {password}")
+        click.echo(f"TOTP secret (base32, 30 s, 6 digits): {secret}")
 
     @app.cli.command("deliver-sms")
     @click.option("--loop", is_flag=True, help="Keep delivering, looking every --every seconds.")

@@ -48,6 +48,8 @@ def from_environment() -> dict[str, Any]:
         "CODE_TTL_SECONDS": int(env.get("CODE_TTL_SECONDS", "300")),
         "PERMIT_CODE_TTL_SECONDS": int(env.get("PERMIT_CODE_TTL_SECONDS", "300")),
         "SESSION_IDLE_SECONDS": int(env.get("SESSION_IDLE_SECONDS", "1800")),
+        # Staff sessions see a whole district's register: they end sooner (SPEC 12.1).
+        "STAFF_IDLE_SECONDS": int(env.get("STAFF_IDLE_SECONDS", "900")),
         "SESSION_COOKIE_SECURE": production,
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", ""),
         # How many reverse proxies stand in front and append to X-Forwarded-*; 0 trusts none,

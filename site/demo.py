@@ -7,9 +7,11 @@ than retyping them, so the demo world is written down once.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from sqlmodel import Session, col, select
 
 from epermit import identity, rules
@@ -22,6 +24,7 @@ from epermit.models import (
     OrgOperator,
     Permit,
     Person,
+    Staff,
 )
 from epermit.services.references import new_reference
 from epermit.sql import saved_id
@@ -228,6 +231,7 @@ def seed(session: Session, today: date, now: datetime) -> None:
     )
     session.flush()
     seed_register(session, today, now)
+    seed_staff(session, now)
 
 
 # --- Change of address (SPEC 7, 9.1): the rest of the address register ----------------------
@@ -313,3 +317,51 @@ def seed_register(session: Session, today: date, now: datetime) -> None:
     )
     session.flush()
     addresses.reindex_all(session)
+
+
+# --- Staff (SPEC 7, 12) ----------------------------------------------------------------------
+
+
+class DemoStaff(NamedTuple):
+    number: str
+    name: str
+    role: str
+    district: str | None
+    totp_secret: str
+
+
+STAFF_PASSWORD = "demo-staff-2026"
+STAFF: tuple[DemoStaff, ...] = (
+    DemoStaff("440106001", "王警官", "officer", "天河区", "JBSWY3DPEHPK3PXP"),
+    DemoStaff("440111001", "陈警官", "officer", "白云区", "KRSXG5CTMVRXEZLU"),
+    DemoStaff("440100001", "刘所长", "supervisor", None, "MFRGGZDFMZTWQ2LK"),
+)
+_STAFF_BY_NAME = {member.name: member for member in STAFF}
+
+
+def staff(name: str) -> DemoStaff:
+    """The demo staff member of that name (KeyError for anyone else)."""
+    return _STAFF_BY_NAME[name]
+
+
+@cache
+def _staff_password_hash() -> str:
+    # The demo password is published (SPEC 7), so one hash (one salt) serves all three; made
+    # once per process, as a memory-hard hash is slow on purpose and tests seed each time.
+    return PasswordHasher().hash(STAFF_PASSWORD)
+
+
+def seed_staff(session: Session, now: datetime) -> None:
+    for member in STAFF:
+        session.add(
+            Staff(
+                number=member.number,
+                name=member.name,
+                role=member.role,
+                district=member.district,
+                password_hash=_staff_password_hash(),
+                totp_secret=member.totp_secret,
+                created_at=now,
+            )
+        )
+    session.flush()

@@ -617,6 +617,17 @@ class RowIdsField(Field):
         well_formed = [v for v in valuelist if isinstance(v, str) and ROW_ID.fullmatch(v)]
         self.data = well_formed[:5000]
 
+
+# Staff console (SPEC 12). Field names are a contract: `number`, `password`, `totp`, `q`,
+# `decision`, `note`.
+
+
+class PasswordField(TextField):
+    """A password: never drawn back into the page, whatever was typed."""
+
+    input_type = "password"
+    autocomplete = "current-password"
+
     def _value(self) -> str:
         return ""
 
@@ -885,3 +896,114 @@ LINK_BASIS_WORDS: dict[LinkBasis, str] = {
     LinkBasis.APPROVED: "已列其为家庭成员的人短信验证同意",
     LinkBasis.DIRECT: "凭姓名和公民身份号码直接添加",
 }
+
+
+class StaffNumberField(TextField):
+    autocomplete = "username"
+    inputmode = "numeric"
+    width = 12
+
+    def pre_validate(self, form: Form) -> None:  # type: ignore[override]
+        self.data = "".join(unicodedata.normalize("NFKC", self.data or "").split())
+        if not self.data:
+            raise ValidationError("请输入员工编号")
+
+
+class StaffLoginForm(Form):
+    number = StaffNumberField("员工编号")
+    password = PasswordField("密码")
+
+    def validate_password(self, field: Field) -> None:
+        if not field.data:
+            raise ValidationError("请输入密码")
+
+
+class TotpField(TextField):
+    """The six digits an authenticator app shows; spaces and full-width digits accepted."""
+
+    autocomplete = "one-time-code"
+    inputmode = "numeric"
+    width = 6
+
+    def pre_validate(self, form: Form) -> None:  # type: ignore[override]
+        raw = "".join(unicodedata.normalize("NFKC", self.data or "").split())
+        if not raw:
+            raise ValidationError("请输入动态验证码")
+        if not (len(raw) == 6 and raw.isascii() and raw.isdigit()):
+            raise ValidationError("动态验证码应为6位数字,请查看身份验证器后重新输入")
+        self.data = raw
+
+
+class StaffTotpForm(Form):
+    totp = TotpField("动态验证码", description="身份验证器应用中显示的6位数字,每30秒更新")
+
+
+class GetForm(Form):
+    """A search or filter sent by GET: it changes nothing, so it carries no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+
+class StaffSearchForm(GetForm):
+    q = TextField(
+        "办件编号、公民身份号码或手机号码",
+        description="请输入完整的办件编号(如ZX20261125K7M2Q9X)、18位公民身份号码或11位手机号码",
+        width=18,
+    )
+
+    def validate_q(self, field: Field) -> None:
+        field.data = plain_text(field.data)
+        if not field.data:
+            raise ValidationError("请输入办件编号、公民身份号码或手机号码")
+
+
+class OptionalDateField(DateTextField):
+    def pre_validate(self, form: Form) -> None:  # type: ignore[override]
+        if not (self.data or "").strip():
+            self.data = None
+            return
+        super().pre_validate(form)
+
+
+ALL_CITY = ""
+
+
+class StaffStatsForm(GetForm):
+    start = OptionalDateField("开始日期", description="如2026-11-01;不填则为30天前")
+    end = OptionalDateField("结束日期", description="如2026-11-30;不填则为今天")
+    district = ChoiceField(
+        "区",
+        choices=[(ALL_CITY, "全市"), *((d, d) for d in DISTRICTS)],
+        message="请选择区",
+        default=ALL_CITY,
+    )
+
+    def validate_end(self, field: Field) -> None:
+        start = self.start.data
+        if isinstance(start, date) and isinstance(field.data, date):
+            if field.data < start:
+                raise ValidationError("结束日期不能早于开始日期")
+            if (field.data - start).days >= 366:
+                raise ValidationError("统计范围不能超过一年,请缩短日期范围")
+
+
+NOTE_MAX_CHARS = 500
+
+
+class DecisionForm(Form):
+    decision = ChoiceField(
+        "处理决定",
+        choices=[("restore", "撤销注销,恢复居住证"), ("uphold", "维持注销")],
+        message="请选择处理决定",
+    )
+    note = TextAreaField("处理说明", description=f"必填,{NOTE_MAX_CHARS}字以内,将告知持证人")
+
+    def validate_note(self, field: Field) -> None:
+        field.data = plain_text(field.data)
+        if not field.data:
+            raise ValidationError("请填写处理说明")
+        if len(field.data) > NOTE_MAX_CHARS:
+            raise ValidationError(
+                f"处理说明不能超过{NOTE_MAX_CHARS}个字(现为{len(field.data)}个字)"
+            )

@@ -20,6 +20,7 @@ from epermit.vocabulary import (
     Reason,
     Relationship,
     ReminderKind,
+    StaffRole,
     sql_in,
 )
 
@@ -162,7 +163,7 @@ class Endorsement(SQLModel, table=True):
     new_valid_until: date
     continuity_start: date
     late: bool
-    endorsed_on: date
+    endorsed_on: date = Field(index=True)  # staff statistics read a range of days
     case_id: int = Field(foreign_key="case_record.id", unique=True)
 
 
@@ -181,8 +182,14 @@ class Deregistration(SQLModel, table=True):
     reason: str = Field(max_length=20)
     reason_detail: str | None = Field(default=None, max_length=200)
     leave_date: date
-    declared_at: datetime
+    declared_at: datetime = Field(index=True)  # staff statistics read a range of days
     case_id: int = Field(foreign_key="case_record.id", unique=True)
+    # A deregistration a staff decision found wrong (SPEC 12.4) is kept, marked void; the
+    # permit restored in its place is `restored_permit_id` (staff area).
+    voided_at: datetime | None = None
+    voided_by: int | None = Field(default=None, foreign_key="staff.id")
+    void_note: str | None = Field(default=None, max_length=500)
+    restored_permit_id: int | None = Field(default=None, foreign_key="permit.id")
 
 
 class Draft(SQLModel, table=True):
@@ -237,6 +244,8 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     client_address: str | None = Field(default=None, max_length=45)
     at: datetime
+    # Set when a staff member acted (actor_id is then empty: staff are not people here).
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
 
 
 class Reminder(SQLModel, table=True):
@@ -403,8 +412,8 @@ class Objection(SQLModel, table=True):
     filed_at: datetime
     decided_at: datetime | None = None
     decision_note: str | None = Field(default=None, max_length=500)
-    # The staff member who decided; the staff table's foreign key is added with that table.
-    decided_by: int | None = None
+    # The staff member who decided (its foreign key comes with the staff table, 0010).
+    decided_by: int | None = Field(default=None, foreign_key="staff.id")
 
 
 class VerificationEvent(SQLModel, table=True):
@@ -436,3 +445,34 @@ class SignIn(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id")
     signed_in_at: datetime
     device: str = Field(max_length=20)
+
+
+# --- Staff console (SPEC 12) ------------------------------------------------------------------
+
+
+class Staff(SQLModel, table=True):
+    __table_args__ = (
+        sa.CheckConstraint(sql_in("role", StaffRole), name="role"),
+        # An officer's scope is their district; only a supervisor has none (the whole city).
+        sa.CheckConstraint("role = 'supervisor' OR district IS NOT NULL", name="district"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=12, unique=True)
+    name: str = Field(max_length=30)
+    role: str = Field(max_length=10)
+    district: str | None = Field(default=None, max_length=20)
+    password_hash: str = Field(max_length=200)
+    totp_secret: str = Field(max_length=64)
+    # The last TOTP step accepted: a code seen once (over a shoulder, in a log) is spent.
+    last_totp_step: int = Field(default=0)
+    failed_attempts: int = Field(default=0)
+    locked_until: datetime | None = None
+    disabled: bool = Field(default=False)
+    # As Person.session_epoch: signing out ends every copy of the staff cookie.
+    session_epoch: int = Field(default=0)
+    created_at: datetime
+
+
+# Staff statistics count decisions over a range of days (SPEC 12.5).
+sa.Index("ix_objection_decided_at", Objection.__table__.c.decided_at)  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@
 Every service asks here, and nobody re-derives it: a holder acts for themself; a family
 member for the people on their list (SPEC 2.9), or for anyone who consented by SMS code in a
 wizard (2.10); the recorded landlord, employer, school or hotel may declare a deregistration
-(2.8). The workspace and staff scopes will be answered here too.
+(2.8); a staff member sees the people of their district, or the whole city (12.2).
 
 Refusals are typed (all `NotAllowed`); views turn each into a Chinese message.
 """
@@ -17,8 +17,8 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from epermit import identity
-from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit, Person
-from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, LinkBasis
+from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit, Person, Staff
+from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, LinkBasis, StaffRole
 
 
 class Basis(StrEnum):
@@ -390,3 +390,37 @@ def acting_for_me(session: Session, person_id: int) -> list[tuple[Person, Family
         .order_by(FamilyLink.id)  # type: ignore[arg-type]
     )
     return [(person, link) for person, link in session.exec(query)]
+
+
+# --- Staff scope (SPEC 12.2) -----------------------------------------------------------------
+
+
+def staff_district(staff: Staff) -> str | None:
+    """The district a staff member's view is limited to; None for the whole city."""
+    if staff.role == StaffRole.SUPERVISOR:
+        return None
+    # The table's CHECK gives every officer a district; never read a missing one as "all".
+    assert staff.district, "an officer without a district"
+    return staff.district
+
+
+def staff_may_see(session: Session, staff: Staff, person_id: int) -> bool:
+    """Whether a staff member may see this person: an officer only people whose current
+    permit is registered at an address in their district, a supervisor anyone. Views answer
+    404 otherwise, so that the question cannot be used to learn who is registered where."""
+    district = staff_district(staff)
+    if district is None:
+        return session.get(Person, person_id) is not None
+    query = (
+        select(Permit.id)
+        .join(Address, Address.id == Permit.address_id)  # type: ignore[arg-type]
+        .where(Permit.person_id == person_id, Permit.is_current, Address.district == district)
+    )
+    return session.exec(query).first() is not None
+
+
+def staff_stats_district(staff: Staff, asked: str | None) -> str | None:
+    """The district whose statistics a staff member sees: an officer always their own,
+    whatever was asked; a supervisor the one asked, or None for the whole city."""
+    own = staff_district(staff)
+    return own if own is not None else asked

@@ -172,3 +172,13 @@ class DeviceKind(StrEnum):
     COMPUTER = "computer"
     MINI_PROGRAM = "mini_program"  # inside WeChat or Alipay
     OTHER = "other"
+
+
+class StaffRole(StrEnum):
+    """A staff account's scope (SPEC 12.2): an officer sees their district, a supervisor the
+    whole city."""
+
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+
+

@@ -18,6 +18,7 @@ def record(
     subject_id: int | None,
     client_address: str | None,
     now: datetime,
+    staff_id: int | None = None,
     **detail: Any,
 ) -> None:
     session.add(
@@ -26,6 +27,7 @@ def record(
             actor_id=actor_id,
             subject_id=subject_id,
             client_address=client_address,
+            staff_id=staff_id,
             detail=detail,
             at=now,
         )
