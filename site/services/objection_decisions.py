@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import chinese_calendar  # type: ignore[import-untyped]  # ships no type hints
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from epermit import identity, policy
+from epermit import identity, policy, rules
 from epermit.acting import StaffActing
 from epermit.clock import SHANGHAI
 from epermit.models import (
@@ -68,19 +67,10 @@ class PermitReplaced(DecisionRefused):
     nothing to restore."""
 
 
-def _is_working_day(day: date) -> bool:
-    # China's official calendar (adjusted weekends worked); Monday to Friday for a year it
-    # does not know yet.
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5
-
-
 def working_days_since(start: date, today: date) -> int:
     """Working days after `start` up to and including `today`: 0 on the day it was filed."""
     return sum(
-        _is_working_day(start + timedelta(days=offset))
+        rules.is_working_day(start + timedelta(days=offset))
         for offset in range(1, (today - start).days + 1)
     )
 
