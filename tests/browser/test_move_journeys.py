@@ -143,11 +143,19 @@ def test_zhao_qiang_moves_to_gao_fengs_flat_and_gao_feng_confirms(page, js, outb
     assert any("赵*" in m["text"] for m in outbox.messages(demo.phone("高峰")))
 
     sign_in_again(page, js, "高峰", outbox)
-    # The workspace index (issue 11) links here; the list is reached by its address.
-    page.goto("/workspace/confirmations")
+    # His workspace counts the request and links to the confirmations list.
+    page.goto("/workspace")
     settle(page, js)
+    expect(page.locator(".awaiting-count")).to_have_text("1")
+    follow(page, js, 'main a[href="/workspace/confirmations"]')
     decide(page, js, "赵强", "confirm", "gao")
     expect(page.locator("main [role=status]")).to_contain_text("已确认")
+    # ...and 赵强 is on the roster of the flat now.
+    page.goto("/workspace")
+    settle(page, js)
+    follow(page, js, 'main a[href^="/workspace/address/"]')
+    expect(page.locator("main")).to_contain_text("赵强")
+    assert_accessible(page, f"roster-gao-{js}")
 
     sign_in_again(page, js, "赵强", outbox)
     card = page.locator(".card-fields")
