@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from epermit import db, demo
 from epermit.acting import Acting
-from epermit.models import Case, Objection, Person
+from epermit.models import Case, Objection, Person, Staff
 from epermit.services import deregister, objections
 from epermit.vocabulary import DeclarantRole, Reason
 
@@ -292,6 +292,8 @@ def test_a_decision_is_taken_once_and_told_to_holder_and_declarant(
     auth.login("李娜")
     client_request.post("/permit/objection", objection_form())
     [objection] = objections_of(dbsession)
+    # Two of the demo staff (SPEC 7): decided_by refers to the staff table.
+    first, second = sorted(dbsession.exec(select(Staff.id)).all())[:2]
     clock.advance(days=2)
     with db.session_scope(db.engine_of(app)) as session:
         objections.decide(
@@ -299,7 +301,7 @@ def test_a_decision_is_taken_once_and_told_to_holder_and_declarant(
             objection_id=objection.id,
             decision="uphold",
             note="经核实,李娜已于11月搬离。",
-            staff_id=7,
+            staff_id=first,
             now=clock(),
             client_address="10.0.0.1",
         )
@@ -309,13 +311,13 @@ def test_a_decision_is_taken_once_and_told_to_holder_and_declarant(
             objection_id=objection.id,
             decision="restore",
             note="改判",
-            staff_id=8,
+            staff_id=second,
             now=clock(),
             client_address=None,
         )
     assert app.test_cli_runner().invoke(args=["deliver-sms"]).exit_code == 0
     [decided] = objections_of(dbsession)
-    assert (decided.status, decided.decided_by, decided.decided_at) == ("upheld", 7, clock())
+    assert (decided.status, decided.decided_by, decided.decided_at) == ("upheld", first, clock())
     assert dbsession.get(Case, decided.case_id).outcome == "upheld"
     for name in ("李娜", "陈军"):
         texts = [m["text"] for m in outbox.messages(demo.phone(name)) if "经审核" in m["text"]]

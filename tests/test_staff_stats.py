@@ -136,7 +136,7 @@ def test_a_chosen_range_and_bad_dates(client_request, staff_auth, dbsession, clo
     page = client_request.get(f"/staff/stats?start={start.isoformat()}&end={end.isoformat()}")
     assert len(page.soup.select("#stats-table tbody tr")) == 7
     page = client_request.get("/staff/stats?start=2026-13-01", 422)
-    assert page.errors() == {"start": "开始日期不是一个存在的日期,请核对"}
+    assert page.errors() == {"start": "开始日期不是一个存在的日期，请核对"}
     page = client_request.get(f"/staff/stats?start={end.isoformat()}&end={start.isoformat()}", 422)
     assert page.errors() == {"end": "结束日期不能早于开始日期"}
     page = client_request.get("/staff/stats?start=2024-01-01&end=2026-01-01", 422)

@@ -99,7 +99,7 @@ def test_every_row_is_checked(auth, client_request, dbsession, clock):
     problems = [li.get_text() for li in page.soup.select(".problems li")]
     assert problems[0].startswith("第2行:公民身份号码应为18位")
     assert problems[1] == "第3行:姓名与该公民身份号码登记的姓名不一致"
-    assert problems[2] == "第4行:公民身份号码最后一位校验码不正确,请核对后重新输入"
+    assert problems[2] == "第4行:公民身份号码最后一位校验码不正确，请核对后重新输入"
     assert problems[3] == "第5行:与第3行的公民身份号码重复"
     assert len(problems) == 7
 
