@@ -54,14 +54,17 @@ def test_the_database_down_gets_a_page_that_says_nothing_was_changed(
     page = visitor
     page.goto("/login")
     page.fill("#phone", demo.phone("张伟"))
-    working = db.engine_of(app)
-    app.extensions["db_engine"] = db.make_engine(
+    working = db.engine_of(app), app.extensions["db_writer"]
+    unreachable = db.make_engine(
         f"sqlite:///{Path('/nonexistent') / 'no-such-folder' / 'epermit.db'}"
     )
+    # Both the reading engine and the writing one (made once per app) point nowhere.
+    app.extensions["db_engine"] = unreachable
+    app.extensions["db_writer"] = db.writer(unreachable)
     try:
         submit(page)
         expect(page.locator("h1")).to_have_text("系统暂时无法使用")
         expect(page.locator("main")).to_contain_text("没有生效")
         assert_accessible(page, "error-503")
     finally:
-        app.extensions["db_engine"] = working
+        app.extensions["db_engine"], app.extensions["db_writer"] = working

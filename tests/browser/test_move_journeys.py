@@ -175,7 +175,7 @@ def test_zhang_wei_moves_zhang_xiaoming_to_li_nas_flat_and_li_na_confirms(page, 
     choose_radio(page, "for_whom", "other")
     keyboard_submit(page, js)
     heading(page, "代办人和申请人信息")
-    choose_label(page, "member", "张小明(子女)")
+    choose_label(page, "member", "张小明（子女）")
     choose_label(page, "relationship", "子女")
     keyboard_submit(page, js)
     heading(page, "张小明的新居住地址")
