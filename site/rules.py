@@ -189,13 +189,19 @@ def date_from_text(raw: str) -> date:
 MOVE_REPORT_WORKING_DAYS = 3
 
 
+# The years chinese-calendar has the State Council's notices for; it refuses any other.
+_CALENDAR_YEARS = range(
+    min(chinese_calendar.constants.holidays).year,
+    max(chinese_calendar.constants.holidays).year + 1,
+)
+
+
 def is_working_day(day: date) -> bool:
     """China's official calendar: public holidays are off and adjusted weekends (调休) are
     worked. For a year the calendar does not know yet, Monday to Friday."""
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
+    if day.year not in _CALENDAR_YEARS:
         return day.weekday() < 5
+    return bool(chinese_calendar.is_workday(day))
 
 
 def move_report_deadline(moved_on: date) -> date:

@@ -118,6 +118,19 @@ def find_applicant(form: Any, ctx: engine.StepContext) -> Person | None:
     return person
 
 
+def validate_agent_and_applicant(form: Any, ctx: engine.StepContext) -> bool:
+    """The agent is the signed-in person (nobody can borrow another's identity to act), and
+    the applicant passes validate_applicant with consent possible: endorsement and move."""
+    ok = True
+    if form.agent_name.data != ctx.actor.name:
+        form.refuse("agent_name", "not_account")
+        ok = False
+    if form.agent_id_number.data != ctx.actor.id_number:
+        form.refuse("agent_id_number", "not_account")
+        ok = False
+    return validate_applicant(form, ctx, consent_possible=True) and ok
+
+
 def validate_applicant(form: Any, ctx: engine.StepContext, *, consent_possible: bool) -> bool:
     """The applicant exists, is not the actor, and, when not on the family list, can be asked
     to consent (has a phone that is not over its cap of codes)."""

@@ -14,16 +14,7 @@ from epermit.wizards import common
 ACTION = "签注"
 
 
-def validate_applicant(form: Any, ctx: engine.StepContext) -> bool:
-    # The agent is the signed-in person: nobody can borrow another's identity to act.
-    ok = True
-    if form.agent_name.data != ctx.actor.name:
-        form.refuse("agent_name", "not_account")
-        ok = False
-    if form.agent_id_number.data != ctx.actor.id_number:
-        form.refuse("agent_id_number", "not_account")
-        ok = False
-    return common.validate_applicant(form, ctx, consent_possible=True) and ok
+validate_applicant = common.validate_agent_and_applicant
 
 
 def store_applicant(form: Any, ctx: engine.StepContext) -> dict[str, Any]:
