@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from epermit import db, demo
-from epermit.models import AuditEvent, Deregistration, Objection, Permit, Staff
+from epermit.models import AuditEvent, Case, Deregistration, Objection, Permit, Staff
 from epermit.services import objection_decisions
 from tests.objection_helpers import file_objection, landlord_deregisters, person
 from tests.staff_helpers import StaffAuth
@@ -106,7 +106,10 @@ def test_uphold_leaves_the_permit_deregistered_and_tells_both(
         f"/staff/objections/{objection.id}", {"decision": "uphold", "note": "房东提供了退租协议。"}
     )
     reread(dbsession)
-    assert dbsession.get(Objection, objection.id).status == "upheld"
+    decided = dbsession.get(Objection, objection.id)
+    assert decided.status == "upheld"
+    # The holder's own objection case now reads as decided, not pending.
+    assert dbsession.get(Case, decided.case_id).outcome == "upheld"
     assert dbsession.get(Permit, objection.permit_id).is_current
     assert dbsession.get(Deregistration, objection.deregistration_id).voided_at is None
     assert "决定维持注销" in outbox.messages(demo.phone("孙丽"))[-1]["text"]

@@ -229,6 +229,8 @@ def decide(
         decided = session.get(Objection, objection_id)
         assert decided is not None
         raise AlreadyDecided(decided)
+    # The objection's own case (YY…) reads as decided in the holder's case list and receipt.
+    session.execute(sa.update(Case).where(col(Case.id) == found.case.id).values(outcome=status))
     if status is ObjectionStatus.RESTORED:
         _restore(session, acting, found, note)
     audit.record(
