@@ -39,6 +39,11 @@ class Deliverer:
             self._changed.notify_all()
             return self._requested
 
+    @property
+    def wakes(self) -> int:
+        """Passes asked for since the process started."""
+        return self._requested
+
     def ensure_running(self) -> None:
         """Start this process's thread if it has none, with a first pass: messages left by
         a process that is gone are sent without waiting for a new one to be queued."""

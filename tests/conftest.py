@@ -289,6 +289,9 @@ class ClientRequest:
 
     def _page(self, response: Any, expected_status: int, partial: bool) -> Page:
         html = response.get_data(as_text=True)
+        # As a WSGI server does once the answer is written: work deferred to then (the SMS
+        # deliverer's pass) runs now.
+        response.close()
         assert response.status_code == expected_status, (
             f"expected {expected_status}, got {response.status_code}: {html[:2000]}"
         )
