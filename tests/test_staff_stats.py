@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from epermit.clock import SHANGHAI
 from epermit.models import Case, Deregistration, Endorsement, Permit, Person
+from epermit.services import permits
 from epermit.services.references import new_reference
 from epermit.sql import saved_id
 from tests.staff_helpers import StaffAuth
@@ -38,7 +39,8 @@ def endorse(dbsession, name: str, day, late: bool = False) -> None:
     # A period per row: the test writes several for one permit.
     period = day + timedelta(days=len(dbsession.exec(select(Endorsement)).all()) + 1000)
     dbsession.add(Endorsement(permit_id=saved_id(permit), period=period, new_valid_until=period,
-                              continuity_start=day, late=late, endorsed_on=day, case_id=saved_id(case)))
+                              continuity_start=day, late=late, endorsed_on=day, case_id=saved_id(case),
+                              district=permits.district_of(dbsession, permit)))
     dbsession.commit()
 
 
@@ -51,7 +53,8 @@ def deregister(dbsession, name: str, moment: datetime, role: str = "landlord") -
     dbsession.flush()
     dbsession.add(Deregistration(permit_id=saved_id(permit), declarant_role=role,
                                  declarant_id=permit.person_id, reason="moved_out",
-                                 leave_date=moment.date(), declared_at=moment, case_id=saved_id(case)))
+                                 leave_date=moment.date(), declared_at=moment, case_id=saved_id(case),
+                                 district=permits.district_of(dbsession, permit)))
     dbsession.commit()
 
 
