@@ -16,9 +16,9 @@ from epermit.clock import SHANGHAI
 from epermit.models import Address, AddressChange, Case, Deregistration, Endorsement, Permit, Person
 from epermit.services import move, permits
 from epermit.services import staff as staff_service
-from epermit.vocabulary import Housing
 from epermit.services.references import new_reference
 from epermit.sql import saved_id
+from epermit.vocabulary import Housing
 from tests.staff_helpers import StaffAuth
 
 
