@@ -11,7 +11,9 @@ uniform toy table shows it:
   continuity of up to five years, the 11 districts evenly;
 - cases: an endorsement for one holder in ten, a deregistration for one in a hundred, a
   change of address for one in a hundred (7 in 10 confirmed, 2 refused, 1 lapsed), over
-  the last year; children (one in fifty) have no phone and a parent who lists them.
+  the last year (changes of address since the permit's issue, so more of them recent: about
+  a quarter in the last 30 days, which only gives statistics more to count); children (one
+  in fifty) have no phone and a parent who lists them.
   Each event row carries the district it is counted in, as the services write it.
 
 People and permits are written set-based (INSERT … SELECT over a generated series, in chunks,
