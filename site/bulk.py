@@ -9,8 +9,12 @@ uniform toy table shows it:
   schools of about 800 pupils, hotels of about 50 guests; one operator per organisation;
 - permits: valid-until spread from 60 days ago to a year ahead (due, valid and suspended),
   continuity of up to five years, the 11 districts evenly;
-- cases: an endorsement for one holder in ten, a deregistration for one in a hundred, over
-  the last year; children (one in fifty) have no phone and a parent who lists them.
+- cases: an endorsement for one holder in ten, a deregistration for one in a hundred, a
+  change of address for one in a hundred (7 in 10 confirmed, 2 refused, 1 lapsed), over
+  the last year (changes of address since the permit's issue, so more of them recent: about
+  a quarter in the last 30 days, which only gives statistics more to count); children (one
+  in fifty) have no phone and a parent who lists them.
+  Each event row carries the district it is counted in, as the services write it.
 
 People and permits are written set-based (INSERT … SELECT over a generated series, in chunks,
 explicit ids), cases in batches from Python because their references carry a check character.
@@ -26,9 +30,10 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from epermit.models import Case, Deregistration, Endorsement
+from epermit.models import AddressChange, Case, Deregistration, Endorsement, RegistrationHistory
+from epermit.services.move import CONFIRM_DAYS, OUTCOME_OF_STATE
 from epermit.services.references import ALPHABET, check_character
-from epermit.vocabulary import REFERENCE_PREFIXES, CaseKind
+from epermit.vocabulary import REFERENCE_PREFIXES, CaseKind, ChangeState, Housing
 
 DISTRICTS = (
     "越秀区", "海珠区", "荔湾区", "天河区", "白云区", "黄埔区",
@@ -84,6 +89,21 @@ class Layout:
     @property
     def organisations(self) -> int:
         return self.big_employers + self.small_employers + self.schools + self.hotels
+
+    def address_index(self, i: int) -> int:
+        """Holder i's address, 0-based among the seeded ones (as `address_index` in SQL)."""
+        if i % 100 == 0 and self.dorms > 0:
+            return (i // 100 - 1) // DORM_SIZE
+        return self.dorms + i % self.flats
+
+    def flat(self, n: int) -> int:
+        """The n-th flat (modulo their number), 0-based among the seeded addresses."""
+        return self.dorms + n % self.flats
+
+    @staticmethod
+    def district(index: int) -> str:
+        """The district of the address of 0-based index `index` (as `district` in SQL)."""
+        return DISTRICTS[(index // FLATS_PER_LANDLORD) % len(DISTRICTS)]
 
 
 @dataclass(frozen=True)
@@ -197,6 +217,7 @@ def seed(engine: sa.Engine, *, permits: int, today: date, now: datetime) -> Seed
     with engine.connect() as connection:
         base = {t: _max_id(connection, t) for t in ("person", "address", "organisation", "permit")}
         case_base = _max_id(connection, "case_record")
+        change_base = _max_id(connection, "addresschange")
         superuser = d.pg and connection.exec_driver_sql("SHOW is_superuser").scalar() == "on"
     p0, a0, o0, m0 = base["person"], base["address"], base["organisation"], base["permit"]
     landlords0 = p0 + permits
@@ -317,15 +338,31 @@ def seed(engine: sa.Engine, *, permits: int, today: date, now: datetime) -> Seed
             " WHERE i % 50 = 1 AND i > 1"
         )
 
-    cases = _seed_cases(engine, layout, p0=p0, m0=m0, c0=case_base, today=today, now=now)
+    cases = _seed_cases(
+        engine, layout, Bases(p0, a0, m0, case_base, change_base, landlords0), today=today, now=now
+    )
+    # A confirmed change of address moved its permit: registered there since the move.
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE permit SET registered_since = (SELECT max(h.moved_on) FROM"
+            " registrationhistory h WHERE h.permit_id = permit.id)"
+            f" WHERE id IN (SELECT permit_id FROM registrationhistory WHERE permit_id > {m0})"
+        )
     if d.pg:
         with engine.begin() as connection:
-            for table in ("person", "address", "organisation", "permit", "case_record"):
+            for table in (
+                "person", "address", "organisation", "permit", "case_record", "addresschange"
+            ):
                 connection.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                     f" (SELECT coalesce(max(id), 1) FROM {table}))"
                 )
             connection.exec_driver_sql("ANALYZE")
+        # Index-only scans (staff statistics) need the visibility map, which a table loaded
+        # a moment ago does not have until autovacuum comes by; a live register's has.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for table in ("endorsement", "deregistration", "addresschange", "objection"):
+                connection.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
     else:
         with engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
@@ -348,16 +385,39 @@ def _reference(kind: CaseKind, day: date, n: int) -> str:
     return body + check_character(body)
 
 
+@dataclass(frozen=True)
+class Bases:
+    """The largest ids before this seeding: seeded rows are numbered on from them."""
+
+    person: int
+    address: int
+    permit: int
+    case: int
+    change: int
+    landlords: int  # the first landlord's id less one
+
+
+# A move's request is answered within this many days (a lapsed one: when its time is up).
+MOVE_LEAD_DAYS = CONFIRM_DAYS + 1
+
+
 def _seed_cases(
-    engine: sa.Engine, layout: Layout, *, p0: int, m0: int, c0: int, today: date, now: datetime
+    engine: sa.Engine, layout: Layout, bases: Bases, *, today: date, now: datetime
 ) -> int:
-    """An endorsement for holder i when i % 10 == 3, a deregistration when i % 100 == 5."""
+    """An endorsement for holder i when i % 10 == 3, a deregistration when i % 100 == 5, a
+    change of address when i % 100 == 9."""
     rng = random.Random(20261201)
+    p0, m0 = bases.person, bases.permit
     case_rows: list[dict] = []
     endorsements: list[dict] = []
     deregistrations: list[dict] = []
-    next_id = c0
+    changes: list[dict] = []
+    history: list[dict] = []
+    next_id = bases.case
+    next_change = bases.change
     written = 0
+    # Moves go between two distinct flats.
+    moves = layout.flats > 7
 
     def flush() -> None:
         nonlocal written
@@ -369,15 +429,31 @@ def _seed_cases(
                 connection.execute(sa.insert(Endorsement.__table__), endorsements)  # type: ignore[attr-defined]
             if deregistrations:
                 connection.execute(sa.insert(Deregistration.__table__), deregistrations)  # type: ignore[attr-defined]
+            if changes:
+                connection.execute(sa.insert(AddressChange.__table__), changes)  # type: ignore[attr-defined]
+            if history:
+                connection.execute(sa.insert(RegistrationHistory.__table__), history)  # type: ignore[attr-defined]
         written += len(case_rows)
-        case_rows.clear()
-        endorsements.clear()
-        deregistrations.clear()
+        for rows in (case_rows, endorsements, deregistrations, changes, history):
+            rows.clear()
 
     for i in range(3, layout.permits + 1, 1):
         endorse, deregister = i % 10 == 3, i % 100 == 5
+        if moves and i % 100 == 9:
+            since_issue = 425 - (i * 37) % 425  # days since the permit was issued
+            if since_issue > MOVE_LEAD_DAYS:
+                next_id += 1
+                next_change += 1
+                _add_move(
+                    i, layout, bases, case_rows, changes, history, rng,
+                    case_id=next_id, change_id=next_change,
+                    days_ago=rng.randrange(min(365, since_issue - MOVE_LEAD_DAYS)),
+                    today=today, now=now,
+                )  # fmt: skip
+            continue
         if not (endorse or deregister):
             continue
+        district = layout.district(layout.address_index(i))
         next_id += 1
         days_ago = rng.randrange(365)
         day = today - timedelta(days=days_ago)
@@ -407,6 +483,7 @@ def _seed_cases(
                     "late": i % 7 == 0,
                     "endorsed_on": day,
                     "case_id": next_id,
+                    "district": district,
                 }
             )
         else:
@@ -419,9 +496,87 @@ def _seed_cases(
                     "leave_date": day,
                     "declared_at": at,
                     "case_id": next_id,
+                    "district": district,
                 }
             )
         if len(case_rows) >= 50_000:
             flush()
     flush()
     return written
+
+
+def _add_move(
+    i: int,
+    layout: Layout,
+    bases: Bases,
+    case_rows: list[dict],
+    changes: list[dict],
+    history: list[dict],
+    rng: random.Random,
+    *,
+    case_id: int,
+    change_id: int,
+    days_ago: int,
+    today: date,
+    now: datetime,
+) -> None:
+    """Holder i's change of address, decided `days_ago` days ago: 7 in 10 confirmed (the
+    permit is now at the new address, which it came to from another flat), 2 refused and 1
+    lapsed (it stays where it is). Counted where it moves to, as move.request writes it."""
+    state = (
+        ChangeState.CONFIRMED if (i // 100) % 10 < 7
+        else ChangeState.REFUSED if (i // 100) % 10 < 9
+        else ChangeState.LAPSED
+    )  # fmt: skip
+    here, other = layout.address_index(i), layout.flat(i + 7)
+    source, target = (other, here) if state is ChangeState.CONFIRMED else (here, other)
+    decided_at = now - timedelta(days=days_ago, minutes=rng.randrange(600))
+    waited = CONFIRM_DAYS if state is ChangeState.LAPSED else rng.randrange(1, CONFIRM_DAYS)
+    submitted_at = decided_at - timedelta(days=waited, minutes=rng.randrange(60))
+    submitted_on = today - timedelta(days=days_ago + waited + 1)
+    moved_on = submitted_on - timedelta(days=rng.randrange(2))
+    answerer = bases.landlords + target // FLATS_PER_LANDLORD + 1
+    case_rows.append(
+        {
+            "id": case_id,
+            "reference": _reference(CaseKind.MOVE, submitted_on, bases.permit + i),
+            "kind": CaseKind.MOVE.value,
+            "permit_id": bases.permit + i,
+            "applicant_id": bases.person + i,
+            "agent_id": bases.person + i,
+            "outcome": OUTCOME_OF_STATE[state],
+            "details": {"to_district": layout.district(target), "moved_on": moved_on.isoformat(),
+                        "housing": Housing.RENTED.value, "for_whom": "self"},
+            "created_at": submitted_at,
+        }
+    )  # fmt: skip
+    changes.append(
+        {
+            "id": change_id,
+            "case_id": case_id,
+            "permit_id": bases.permit + i,
+            "from_address_id": bases.address + 1 + source,
+            "to_address_id": bases.address + 1 + target,
+            "moved_on": moved_on,
+            "housing": Housing.RENTED.value,
+            "state": state.value,
+            "submitted_at": submitted_at,
+            "expires_at": submitted_at + timedelta(days=CONFIRM_DAYS),
+            "decided_at": decided_at,
+            "decided_by_id": None if state is ChangeState.LAPSED else answerer,
+            "refuse_reason": "查无此人" if state is ChangeState.REFUSED else None,
+            "district": layout.district(target),
+        }
+    )
+    if state is ChangeState.CONFIRMED:
+        history.append(
+            {
+                "permit_id": bases.permit + i,
+                "from_address_id": bases.address + 1 + source,
+                "to_address_id": bases.address + 1 + target,
+                "moved_on": moved_on,
+                "confirmed_by_id": answerer,
+                "confirmed_at": decided_at,
+                "change_id": change_id,
+            }
+        )

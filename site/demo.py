@@ -227,6 +227,7 @@ def seed(session: Session, today: date, now: datetime) -> None:
             leave_date=left_on,
             declared_at=now - d(days=30),
             case_id=saved_id(case),
+            district=haizhu.district,
         )
     )
     session.flush()

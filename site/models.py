@@ -155,6 +155,8 @@ class Endorsement(SQLModel, table=True):
     __table_args__ = (
         # One endorsement per permit per period, whatever the concurrency (SPEC 2.7).
         sa.UniqueConstraint("permit_id", "period", name="uq_endorsement_permit_period"),
+        # Staff statistics (SPEC 12.5) read a range of days from this index alone.
+        sa.Index("ix_endorsement_stats", "endorsed_on", "district", "late"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -163,14 +165,18 @@ class Endorsement(SQLModel, table=True):
     new_valid_until: date
     continuity_start: date
     late: bool
-    endorsed_on: date = Field(index=True)  # staff statistics read a range of days
+    endorsed_on: date
     case_id: int = Field(foreign_key="case_record.id", unique=True)
+    # Where the holder was registered when it happened: statistics count it there from one
+    # index, joining nothing (services.staff, "Statistics").
+    district: str = Field(max_length=20)
 
 
 class Deregistration(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint(sql_in("declarant_role", DeclarantRole), name="declarant_role"),
         sa.CheckConstraint(sql_in("reason", Reason), name="reason"),
+        sa.Index("ix_deregistration_stats", "declared_at", "district", "declarant_role"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -182,8 +188,9 @@ class Deregistration(SQLModel, table=True):
     reason: str = Field(max_length=20)
     reason_detail: str | None = Field(default=None, max_length=200)
     leave_date: date
-    declared_at: datetime = Field(index=True)  # staff statistics read a range of days
+    declared_at: datetime
     case_id: int = Field(foreign_key="case_record.id", unique=True)
+    district: str = Field(max_length=20)  # where the permit was registered (statistics)
     # A deregistration a staff decision found wrong (SPEC 12.4) is kept, marked void; the
     # permit restored in its place is `restored_permit_id` (staff area).
     voided_at: datetime | None = None
@@ -347,6 +354,7 @@ class AddressChange(SQLModel, table=True):
         sa.Index("ix_addresschange_to_state", "to_address_id", "state"),
         # send-reminders lapses pending requests past their deadline.
         sa.Index("ix_addresschange_state_expires", "state", "expires_at"),
+        sa.Index("ix_addresschange_stats", "decided_at", "district", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -363,6 +371,9 @@ class AddressChange(SQLModel, table=True):
     # Who confirmed or refused (a person answering for the address, or for its organisation).
     decided_by_id: int | None = Field(default=None, foreign_key="person.id")
     refuse_reason: str | None = Field(default=None, max_length=200)
+    # The new address's district: a change of address is registered where the holder moves
+    # to, and counted there (statistics).
+    district: str = Field(max_length=20)
 
 
 class RegistrationHistory(SQLModel, table=True):
@@ -400,6 +411,7 @@ class Objection(SQLModel, table=True):
         ),
         # The staff queue: pending ones, oldest first (SPEC 12.4).
         sa.Index("ix_objection_status_filed_at", "status", "filed_at"),
+        sa.Index("ix_objection_stats", "decided_at", "district", "status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -414,6 +426,8 @@ class Objection(SQLModel, table=True):
     decision_note: str | None = Field(default=None, max_length=500)
     # The staff member who decided (its foreign key comes with the staff table, 0010).
     decided_by: int | None = Field(default=None, foreign_key="staff.id")
+    # Where the deregistered permit was registered (it can move no more; statistics).
+    district: str = Field(max_length=20)
 
 
 class VerificationEvent(SQLModel, table=True):
@@ -473,6 +487,3 @@ class Staff(SQLModel, table=True):
     session_epoch: int = Field(default=0)
     created_at: datetime
 
-
-# Staff statistics count decisions over a range of days (SPEC 12.5).
-sa.Index("ix_objection_decided_at", Objection.__table__.c.decided_at)  # type: ignore[attr-defined]

@@ -69,6 +69,7 @@ def file_objection(
         permit_id=saved_id(permit),
         statement=statement,
         filed_at=now,
+        district=deregistration.district,
     )
     session.add(objection)
     session.commit()

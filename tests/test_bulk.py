@@ -90,9 +90,60 @@ def test_bulk_cases_have_well_formed_references_and_match_their_kind(app, dbsess
     assert len(cases) > ADDED // 10
     assert all(references.is_well_formed(case.reference) for case in cases)
     kinds = {case.kind for case in cases}
-    assert kinds == {"endorse", "deregister"}
+    assert kinds == {"endorse", "deregister", "move"}
     deregistered = scalar(dbsession, "SELECT count(*) FROM deregistration")
     assert deregistered == sum(1 for case in cases if case.kind == "deregister")
+    moves = scalar(dbsession, "SELECT count(*) FROM addresschange")
+    assert moves == sum(1 for case in cases if case.kind == "move")
+
+
+def test_bulk_events_carry_the_district_they_are_counted_in(app, dbsession, clock):
+    """As the services write them: where the permit is registered (a change of address:
+    where it moves to), so that statistics need no join."""
+    seed(app, clock)
+    for sql in (
+        "SELECT count(*) FROM endorsement e JOIN permit p ON p.id = e.permit_id"
+        " JOIN address a ON a.id = p.address_id WHERE e.district <> a.district",
+        "SELECT count(*) FROM deregistration e JOIN permit p ON p.id = e.permit_id"
+        " JOIN address a ON a.id = p.address_id WHERE e.district <> a.district",
+        "SELECT count(*) FROM addresschange c JOIN address a ON a.id = c.to_address_id"
+        " WHERE c.district <> a.district",
+    ):
+        assert scalar(dbsession, sql) == 0, sql
+    assert scalar(dbsession, "SELECT count(DISTINCT district) FROM endorsement") == len(
+        bulk.DISTRICTS
+    )
+
+
+def test_bulk_changes_of_address_are_confirmed_refused_or_lapsed_and_consistent(
+    app, dbsession, clock
+):
+    seed(app, clock)
+    states = dict(
+        dbsession.connection()
+        .execute(sa.text("SELECT state, count(*) FROM addresschange GROUP BY state"))
+        .all()
+    )
+    assert set(states) == {"confirmed", "refused", "lapsed"}
+    assert states["confirmed"] > states["refused"] > states["lapsed"] > 0
+    for sql in (
+        # A confirmed change moved its permit, from elsewhere, since the day it was made.
+        "SELECT count(*) FROM addresschange c JOIN permit p ON p.id = c.permit_id"
+        " WHERE c.state = 'confirmed' AND (p.address_id <> c.to_address_id"
+        " OR p.registered_since <> c.moved_on)",
+        "SELECT count(*) FROM addresschange c LEFT JOIN registrationhistory h"
+        " ON h.change_id = c.id WHERE c.state = 'confirmed' AND h.id IS NULL",
+        # Refused and lapsed ones left it where it was.
+        "SELECT count(*) FROM addresschange c JOIN permit p ON p.id = c.permit_id"
+        " WHERE c.state <> 'confirmed' AND p.address_id <> c.from_address_id",
+        # Registered before moving, asked before deciding; a lapsed one after its 7 days.
+        "SELECT count(*) FROM addresschange c JOIN permit p ON p.id = c.permit_id"
+        " WHERE c.moved_on < p.issue_date OR c.decided_at <= c.submitted_at"
+        " OR (c.state = 'lapsed' AND c.decided_at < c.expires_at)",
+        "SELECT count(*) FROM addresschange c JOIN case_record k ON k.id = c.case_id"
+        " WHERE k.permit_id <> c.permit_id",
+    ):
+        assert scalar(dbsession, sql) == 0, sql
 
 
 def test_a_bulk_holder_signs_in_and_sees_their_permit(app, auth, client, dbsession, clock):

@@ -110,6 +110,7 @@ def test_one_endorsement_per_permit_per_period(dbsession):
                 late=False,
                 endorsed_on=date(2026, 11, 25),
                 case_id=case.id,
+                district="天河区",
             )
         )
     with pytest.raises(sa.exc.IntegrityError):

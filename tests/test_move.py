@@ -401,6 +401,7 @@ def test_one_pending_change_per_permit_in_the_wizard_and_in_the_database(
             state="pending",
             submitted_at=first.submitted_at,
             expires_at=first.expires_at,
+            district=first.district,
         )
     )
     with pytest.raises(sa.exc.IntegrityError):

@@ -280,6 +280,7 @@ def test_one_objection_per_deregistration_in_the_database(
             permit_id=first.permit_id,
             statement="again",
             filed_at=clock(),
+            district=first.district,
         )
     )
     with pytest.raises(sa.exc.IntegrityError):

@@ -149,6 +149,7 @@ def test_code_made_before_a_deregistration_reads_deregistered_after_it(
             leave_date=clock.today,
             declared_at=clock(),
             case_id=case.id,
+            district="天河区",
         )
     )
     dbsession.commit()

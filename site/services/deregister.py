@@ -255,6 +255,7 @@ def declare(session: Session, declaration: Declaration, acting: Acting) -> Case:
                     leave_date=declaration.leave_date,
                     declared_at=now,
                     case_id=case.id,  # type: ignore[arg-type]
+                    district=permits.district_of(session, permit),
                 )
             )
             session.flush()

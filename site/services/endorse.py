@@ -170,6 +170,7 @@ def endorse(
             late=outcome.late,
             endorsed_on=today,
             case_id=case.id,  # type: ignore[arg-type]
+            district=permits.district_of(session, permit),
         )
     )
     audit.record(

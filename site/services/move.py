@@ -237,6 +237,7 @@ def request(session: Session, req: MoveRequest, acting: Acting) -> Case:
                 state=ChangeState.PENDING,
                 submitted_at=now,
                 expires_at=now + timedelta(days=CONFIRM_DAYS),
+                district=address.district,
             )
             session.add(change)
             session.flush()

@@ -200,6 +200,8 @@ def file(session: Session, acting: Acting, *, holder_id: int, statement: str) ->
                     statement=text,
                     status=ObjectionStatus.PENDING,
                     filed_at=now,
+                    # A deregistered permit moves no more: the decision is counted there too.
+                    district=deregistration.district,
                 )
             )
             session.flush()

@@ -46,6 +46,13 @@ def current_permit(session: Session, person_id: int) -> Permit | None:
     return session.exec(query).first()
 
 
+def district_of(session: Session, permit: Permit) -> str:
+    """The district the permit is registered in now: written on each event row (endorsement,
+    deregistration, objection) so that statistics count it where it happened."""
+    district = session.exec(select(Address.district).where(Address.id == permit.address_id)).one()
+    return district
+
+
 @dataclass(frozen=True)
 class Current:
     """A person's current permit with what every page about it shows."""
