@@ -137,32 +137,35 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     ).scalar_one()
     if not claimed:
         return 0
-    to_holders = (
-        sa.select(col(holder.phone), _text(sa.literal("您的")), moment)
-        .select_from(Reminder)
-        .join(Permit, col(Permit.id) == Reminder.permit_id)
-        .join(holder, col(holder.id) == Permit.person_id)
-        .where(*this_run, col(holder.phone).is_not(None))
-    )
-    to_families = (
+    # One walk over this run's rungs (a permit and its holder each read once): the holder's
+    # own phone, or, for a holder without one, one row per family member who has a phone.
+    # The family is joined only for the phoneless, and the walk starts from the rungs: no
+    # index on phone can lead, so the register's phoneless are never enumerated.
+    phoneless = col(holder.phone).is_(None)
+    messages = (
         sa.select(
-            col(owner.phone),
-            _text("您的家庭成员" + col(holder.name) + "的"),
+            sa.func.coalesce(col(holder.phone), col(owner.phone)),
+            _text(
+                sa.case(
+                    (phoneless, "您的家庭成员" + col(holder.name) + "的"),
+                    else_=sa.literal("您的"),
+                )
+            ),
             moment,
         )
         .select_from(Reminder)
         .join(Permit, col(Permit.id) == Reminder.permit_id)
         .join(holder, col(holder.id) == Permit.person_id)
-        .join(FamilyLink, col(FamilyLink.member_id) == holder.id)
-        .join(owner, col(owner.id) == FamilyLink.person_id)
-        .where(*this_run, col(holder.phone).is_(None), col(owner.phone).is_not(None))
+        .outerjoin(FamilyLink, sa.and_(col(FamilyLink.member_id) == holder.id, phoneless))
+        .outerjoin(
+            owner, sa.and_(col(owner.id) == FamilyLink.person_id, col(owner.phone).is_not(None))
+        )
+        .where(*this_run, sa.or_(col(holder.phone).is_not(None), col(owner.phone).is_not(None)))
     )
     # The outbox's other columns take their server defaults (attempts 0, nothing else set).
     session.execute(
         sa.insert(SmsOutbox).from_select(
-            ["to", "text", "created_at"],
-            sa.union_all(to_holders, to_families),
-            include_defaults=False,
+            ["to", "text", "created_at"], messages, include_defaults=False
         )
     )
     return claimed
