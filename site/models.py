@@ -261,7 +261,10 @@ class Reminder(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    permit_id: int = Field(foreign_key="permit.id")
+    # No foreign key: only the run writes reminders, from the permit rows it reads in the
+    # same statement, and permits are never deleted; PostgreSQL's check of a key would lock
+    # each permit due, some 900,000 rows a day at city scale (migration 0011).
+    permit_id: int
     # The valid-until date the reminder was about: endorsing starts a new period.
     period: date
     kind: str = Field(max_length=10)

@@ -20,6 +20,7 @@ should have been told, long ago.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -59,11 +60,15 @@ def _cn_date(column: sa.ColumnExpressionArgument[date]) -> sa.ColumnElement[str]
     return part("year") + "年" + part("month") + "月" + part("day") + "日"
 
 
-def _text(whose: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+def _text(
+    whose: sa.ColumnElement[str],
+    kind_column: sa.ColumnElement[str],
+    period: sa.ColumnElement[date],
+) -> sa.ColumnElement[str]:
     """Each claimed rung's SMS, about `whose` permit ("您的", "您的家庭成员张小明的"). The
     period is the valid-until date the rung was about."""
-    kind = sa.type_coerce(col(Reminder.kind), sa.String)
-    day = _cn_date(col(Reminder.period))
+    kind = sa.type_coerce(kind_column, sa.String)
+    day = _cn_date(period)
     head = sa.literal("【广东省电子居住证】") + whose
     return sa.case(
         (
@@ -103,7 +108,14 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     )
     moment = sa.literal(now, sa.DateTime(timezone=True))
     due = (
-        sa.select(col(Permit.id), valid_until, kind, moment)
+        sa.select(
+            col(Permit.id).label("permit_id"),
+            valid_until.label("period"),
+            kind.label("kind"),
+            col(holder.id).label("holder_id"),
+            col(holder.phone).label("phone"),
+            col(holder.name).label("name"),
+        )
         .join(holder, col(holder.id) == Permit.person_id)
         .where(
             col(Permit.is_current),
@@ -121,51 +133,116 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     )
     # What this run claims is told apart by its time and by ids above any before it.
     before = session.execute(sa.select(sa.func.coalesce(sa.func.max(Reminder.id), 0))).scalar_one()
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    claim = (
-        insert(Reminder)
-        .from_select(["permit_id", "period", "kind", "sent_at"], due)
-        .on_conflict_do_nothing()
-    )
-    session.execute(claim)
     this_run = (col(Reminder.id) > before, col(Reminder.sent_at) == moment)
+    if session.get_bind().dialect.name == "postgresql":
+        _claim_and_queue(session, due.cte("due"), moment)
+    else:
+        _claim_then_queue(session, due, moment, this_run)
     # Counted, not taken from the driver's rowcount, which psycopg leaves at -1 when an
     # INSERT … SELECT … ON CONFLICT inserts nothing.
-    claimed = session.execute(
+    return session.execute(
         sa.select(sa.func.count()).select_from(Reminder).where(*this_run)
     ).scalar_one()
-    if not claimed:
-        return 0
-    # One walk over this run's rungs (a permit and its holder each read once): the holder's
-    # own phone, or, for a holder without one, one row per family member who has a phone.
-    # The family is joined only for the phoneless, and the walk starts from the rungs: no
-    # index on phone can lead, so the register's phoneless are never enumerated.
-    phoneless = col(holder.phone).is_(None)
-    messages = (
+
+
+def _messages(rungs: sa.FromClause, moment: sa.ColumnElement[datetime]) -> sa.Select[Any]:
+    """The SMS of the rungs claimed (permit_id, period, kind and the holder's holder_id,
+    phone, name): to the holder's own phone, or, for a holder without one, one row per
+    family member who has a phone (the family is joined only for the phoneless)."""
+    owner = aliased(Person)
+    r = rungs.c
+    phoneless = r.phone.is_(None)
+    whose = sa.case((phoneless, "您的家庭成员" + r.name + "的"), else_=sa.literal("您的"))
+    return (
         sa.select(
-            sa.func.coalesce(col(holder.phone), col(owner.phone)),
-            _text(
-                sa.case(
-                    (phoneless, "您的家庭成员" + col(holder.name) + "的"),
-                    else_=sa.literal("您的"),
-                )
-            ),
-            moment,
+            sa.func.coalesce(r.phone, col(owner.phone)), _text(whose, r.kind, r.period), moment
         )
-        .select_from(Reminder)
-        .join(Permit, col(Permit.id) == Reminder.permit_id)
-        .join(holder, col(holder.id) == Permit.person_id)
-        .outerjoin(FamilyLink, sa.and_(col(FamilyLink.member_id) == holder.id, phoneless))
+        .select_from(rungs)
+        .outerjoin(FamilyLink, sa.and_(col(FamilyLink.member_id) == r.holder_id, phoneless))
         .outerjoin(
             owner, sa.and_(col(owner.id) == FamilyLink.person_id, col(owner.phone).is_not(None))
         )
-        .where(*this_run, sa.or_(col(holder.phone).is_not(None), col(owner.phone).is_not(None)))
+        .where(sa.or_(r.phone.is_not(None), col(owner.phone).is_not(None)))
+    )
+
+
+def _claim_and_queue(session: Session, due: sa.CTE, moment: sa.ColumnElement[datetime]) -> None:
+    """PostgreSQL: one statement. The rungs claimed come back from the INSERT (RETURNING)
+    and meet the due permits they were made from, so the SMS need not look up each permit
+    and its holder again, at random, among ten million."""
+    claimed = (
+        postgresql.insert(Reminder)
+        .from_select(
+            ["permit_id", "period", "kind", "sent_at"],
+            sa.select(due.c.permit_id, due.c.period, due.c.kind, moment),
+        )
+        .on_conflict_do_nothing()
+        .returning(col(Reminder.permit_id), col(Reminder.period), col(Reminder.kind))
+        .cte("claimed")
+    )
+    rungs = (
+        sa.select(
+            claimed.c.permit_id,
+            claimed.c.period,
+            claimed.c.kind,
+            due.c.holder_id,
+            due.c.phone,
+            due.c.name,
+        )
+        .select_from(claimed)
+        .join(due, due.c.permit_id == claimed.c.permit_id)
+        .subquery("rung")
     )
     # The outbox's other columns take their server defaults (attempts 0, nothing else set).
     session.execute(
+        sa.insert(SmsOutbox)
+        .from_select(["to", "text", "created_at"], _messages(rungs, moment), include_defaults=False)
+        .add_cte(due, claimed)
+    )
+
+
+def _claim_then_queue(
+    session: Session,
+    due: sa.Select[Any],
+    moment: sa.ColumnElement[datetime],
+    this_run: tuple[sa.ColumnElement[bool], ...],
+) -> None:
+    """SQLite, which has no INSERT in a WITH: claim, then queue the SMS of this run's rungs
+    (ids above any before), walking from them: the permit and its holder are read once
+    each, and no index on phone can lead, so the register's phoneless are never enumerated
+    (a planner that believes `phone IS NULL` finds one row of a unique index would)."""
+    # The due permits' own SELECT (not a subquery of it): its WHERE keeps SQLite from reading
+    # ON CONFLICT as a join's ON.
+    permit_id, period, kind = (
+        due.selected_columns[name] for name in ("permit_id", "period", "kind")
+    )
+    session.execute(
+        sqlite.insert(Reminder)
+        .from_select(
+            ["permit_id", "period", "kind", "sent_at"],
+            due.with_only_columns(permit_id, period, kind, moment),
+        )
+        .on_conflict_do_nothing()
+    )
+    holder = aliased(Person)
+    this_runs = (
+        sa.select(
+            col(Reminder.permit_id),
+            col(Reminder.period),
+            col(Reminder.kind),
+            col(holder.id).label("holder_id"),
+            col(holder.phone).label("phone"),
+            col(holder.name).label("name"),
+        )
+        .join(Permit, col(Permit.id) == Reminder.permit_id)
+        .join(holder, col(holder.id) == Permit.person_id)
+        .where(*this_run)
+        .subquery("this_run")
+    )
+    session.execute(
         sa.insert(SmsOutbox).from_select(
-            ["to", "text", "created_at"], messages, include_defaults=False
+            ["to", "text", "created_at"],
+            _messages(this_runs, moment),
+            include_defaults=False,
         )
     )
-    return claimed
