@@ -145,7 +145,9 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     ).scalar_one()
 
 
-def _messages(rungs: sa.FromClause, moment: sa.ColumnElement[datetime]) -> sa.Select[Any]:
+def _messages(
+    rungs: sa.FromClause, moment: sa.ColumnElement[datetime]
+) -> sa.Select[Any, str, datetime]:
     """The SMS of the rungs claimed (permit_id, period, kind and the holder's holder_id,
     phone, name): to the holder's own phone, or, for a holder without one, one row per
     family member who has a phone (the family is joined only for the phoneless)."""
