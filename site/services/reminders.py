@@ -4,11 +4,17 @@ most once per permit, period and kind. To the holder's phone, or, when the holde
 to everyone who has the holder on their family list.
 
 Set-based, so a run over ten million permits is a few statements, whatever the number, and
-safe to run every hour: one INSERT … SELECT claims the (permit, period, kind) rungs that are
+safe to run every hour: an INSERT … SELECT claims the (permit, period, kind) rungs that are
 due and not yet sent (the unique key on `reminder` settles any race between two runs, ON
-CONFLICT DO NOTHING skipping what another run claimed), and one INSERT … SELECT queues the
-SMS for exactly the rungs this run claimed, in the same transaction. No permit comes back to
+CONFLICT DO NOTHING skipping what another run claimed), and the SMS are queued for exactly
+the rungs this run claimed, in the same transaction: on PostgreSQL by the same statement
+(WITH … INSERT … RETURNING), on SQLite by a second INSERT … SELECT. No permit comes back to
 Python.
+
+A run does work in proportion to the permits due, not to the register (SPEC 13: at most
+60 s over ten million): they are a valid-until range of an index that also holds is_current
+and the holder, read in valid-until order, and the sent-reminder key leads with the period,
+so its look-ups follow the same order.
 
 Each rung is news on its day. A run missed for a while (an outage, the first run after an
 upgrade) still sends what is due: `window` while the window is open and the permit is not
