@@ -32,7 +32,9 @@ from typing import Any
 
 PERMITS = int(os.environ.get("BENCH_HOLDER_PERMITS", "10000000"))
 PROBES = 5  # holders whose /activity is fetched
-ROUNDS = int(os.environ.get("BENCH_HOLDER_ROUNDS", "40"))
+# Requests per page and register: under a shared machine's load one request varies by
+# half its time, so the median needs a few hundred to be steady to a few per cent.
+ROUNDS = int(os.environ.get("BENCH_HOLDER_ROUNDS", "200"))
 TODAY = date(2026, 11, 25)
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 
@@ -184,6 +186,13 @@ def _time_activity(
             for which, client, cursor in pair if turn % 2 else reversed(pair):
                 fetch(which, client, cursor)
     assert activity.PAGE_SIZE == 20
+    for which, samples in times.items():
+        for page, values in zip(("first", "next"), samples, strict=True):
+            low, _, high = statistics.quantiles(values, n=4)
+            print(
+                f"  /activity {page} page, {which} register: {len(values)} requests,"
+                f" quartiles {low * 1e3:.1f}-{high * 1e3:.1f} ms"
+            )
     return {
         which: (statistics.median(first), statistics.median(second))
         for which, (first, second) in times.items()

@@ -113,6 +113,23 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
         ),
     )
     moment = sa.literal(now, sa.DateTime(timezone=True))
+    # One index range covers all three rungs: suspended, expiring, window.
+    earliest = today - timedelta(days=SUSPENDED_CATCH_UP_DAYS)
+    latest = latest_valid_until_in_window(today)
+    fresh = (
+        col(Permit.is_current),
+        valid_until >= earliest,
+        valid_until <= latest,
+        ~sa.exists().where(col(Deregistration.permit_id) == Permit.id),
+        ~sa.exists().where(
+            col(Reminder.permit_id) == Permit.id,
+            col(Reminder.period) == valid_until,
+            col(Reminder.kind) == kind,
+            # Implied by the two above, but said so that a planner which compares the due
+            # permits with what was sent reads only the sent of these periods.
+            col(Reminder.period).between(earliest, latest),
+        ),
+    )
     due = (
         sa.select(
             col(Permit.id).label("permit_id"),
@@ -123,25 +140,13 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
             col(holder.name).label("name"),
         )
         .join(holder, col(holder.id) == Permit.person_id)
-        .where(
-            col(Permit.is_current),
-            # One index range covers all three rungs: suspended, expiring, window.
-            valid_until >= today - timedelta(days=SUSPENDED_CATCH_UP_DAYS),
-            valid_until <= latest_valid_until_in_window(today),
-            ~sa.exists().where(col(Deregistration.permit_id) == Permit.id),
-            ~sa.exists().where(
-                col(Reminder.permit_id) == Permit.id,
-                col(Reminder.period) == valid_until,
-                col(Reminder.kind) == kind,
-            ),
-            reachable,
-        )
+        .where(*fresh, reachable)
     )
     # What this run claims is told apart by its time and by ids above any before it.
     before = session.execute(sa.select(sa.func.coalesce(sa.func.max(Reminder.id), 0))).scalar_one()
     this_run = (col(Reminder.id) > before, col(Reminder.sent_at) == moment)
     if session.get_bind().dialect.name == "postgresql":
-        _claim_and_queue(session, due.cte("due"), moment)
+        _claim_and_queue(session, kind, fresh, moment)
     else:
         _claim_then_queue(session, due, moment, this_run)
     # Counted, not taken from the driver's rowcount, which psycopg leaves at -1 when an
@@ -174,10 +179,56 @@ def _messages(
     )
 
 
-def _claim_and_queue(session: Session, due: sa.CTE, moment: sa.ColumnElement[datetime]) -> None:
+def _claim_and_queue(
+    session: Session,
+    kind: sa.ColumnElement[str],
+    fresh: tuple[sa.ColumnElement[bool], ...],
+    moment: sa.ColumnElement[datetime],
+) -> None:
     """PostgreSQL: one statement. The rungs claimed come back from the INSERT (RETURNING)
     and meet the due permits they were made from, so the SMS need not look up each permit
-    and its holder again, at random, among ten million."""
+    and its holder again, at random, among ten million.
+
+    PostgreSQL cannot know how few of the permits in the windows are not yet reminded (on
+    most runs, a few thousand of 900,000), so, left to itself, it hashes the whole person
+    table to find their holders and the whole family table to find parents. Each look-up is
+    therefore written where only a per-row index probe can serve it: the holder's phone a
+    scalar subquery, the name only for the phoneless, and the family behind OFFSET 0 (which
+    keeps a subquery from being merged into the join or turned into a hash)."""
+    phone = sa.select(col(Person.phone)).where(col(Person.id) == Permit.person_id).scalar_subquery()
+    candidates = (
+        sa.select(
+            col(Permit.id).label("permit_id"),
+            col(Permit.valid_until).label("period"),
+            kind.label("kind"),
+            col(Permit.person_id).label("holder_id"),
+            phone.label("phone"),
+        )
+        .where(*fresh)
+        .offset(0)
+        .subquery("candidate")
+    )
+    owner = aliased(Person)
+
+    def family_phones(holder_id: sa.ColumnElement[int]) -> sa.Select[tuple[str | None]]:
+        return (
+            sa.select(col(owner.phone).label("phone"))
+            .select_from(FamilyLink)
+            .join(owner, col(owner.id) == FamilyLink.person_id)
+            .where(col(FamilyLink.member_id) == holder_id, col(owner.phone).is_not(None))
+            .offset(0)
+        )
+
+    due = (
+        sa.select(candidates)
+        .where(
+            sa.or_(
+                candidates.c.phone.is_not(None),
+                family_phones(candidates.c.holder_id).exists(),
+            )
+        )
+        .cte("due")
+    )
     claimed = (
         postgresql.insert(Reminder)
         .from_select(
@@ -188,23 +239,24 @@ def _claim_and_queue(session: Session, due: sa.CTE, moment: sa.ColumnElement[dat
         .returning(col(Reminder.permit_id), col(Reminder.period), col(Reminder.kind))
         .cte("claimed")
     )
-    rungs = (
+    family = family_phones(due.c.holder_id).where(due.c.phone.is_(None)).lateral("family")
+    name = sa.select(col(Person.name)).where(col(Person.id) == due.c.holder_id).scalar_subquery()
+    whose = sa.case((due.c.phone.is_(None), "您的家庭成员" + name + "的"), else_=sa.literal("您的"))
+    messages = (
         sa.select(
-            claimed.c.permit_id,
-            claimed.c.period,
-            claimed.c.kind,
-            due.c.holder_id,
-            due.c.phone,
-            due.c.name,
+            sa.func.coalesce(due.c.phone, family.c.phone),
+            _text(whose, claimed.c.kind, claimed.c.period),
+            moment,
         )
         .select_from(claimed)
         .join(due, due.c.permit_id == claimed.c.permit_id)
-        .subquery("rung")
+        .outerjoin(family, sa.true())
+        .where(sa.or_(due.c.phone.is_not(None), family.c.phone.is_not(None)))
     )
     # The outbox's other columns take their server defaults (attempts 0, nothing else set).
     session.execute(
         sa.insert(SmsOutbox)
-        .from_select(["to", "text", "created_at"], _messages(rungs, moment), include_defaults=False)
+        .from_select(["to", "text", "created_at"], messages, include_defaults=False)
         .add_cte(due, claimed)
     )
 
