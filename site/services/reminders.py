@@ -116,8 +116,8 @@ def send_due(session: Session, *, today: date, now: datetime) -> int:
     # One index range covers all three rungs: suspended, expiring, window.
     earliest = today - timedelta(days=SUSPENDED_CATCH_UP_DAYS)
     latest = latest_valid_until_in_window(today)
-    fresh = (
-        col(Permit.is_current),
+    fresh: tuple[sa.ColumnElement[bool], ...] = (
+        col(Permit.is_current) == sa.true(),
         valid_until >= earliest,
         valid_until <= latest,
         ~sa.exists().where(col(Deregistration.permit_id) == Permit.id),
