@@ -92,6 +92,9 @@ class Permit(SQLModel, table=True):
             sqlite_where=sa.text("is_current"),
             postgresql_where=sa.text("is_current"),
         ),
+        # The reminder run's walk over the permits due (SPEC 2.13, 13): a valid-until range
+        # that never has to read a permit's row to filter or to find its holder.
+        sa.Index("ix_permit_valid_until_current_person", "valid_until", "is_current", "person_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -99,7 +102,7 @@ class Permit(SQLModel, table=True):
     address_id: int = Field(foreign_key="address.id", index=True)
     issuing_authority: str = Field(max_length=50)
     issue_date: date
-    valid_until: date = Field(index=True)
+    valid_until: date
     continuity_start: date
     employer_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     school_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
@@ -258,12 +261,17 @@ class AuditEvent(SQLModel, table=True):
 class Reminder(SQLModel, table=True):
     __table_args__ = (
         # Each rung of the ladder once per permit and period (SPEC 2.13), whatever the runs.
-        sa.UniqueConstraint("permit_id", "period", "kind", name="uq_reminder_permit_period_kind"),
+        # The period leads: a run walks permits in valid-until order, so its look-ups and
+        # inserts stay among the few periods it is walking, however many were sent before.
+        sa.UniqueConstraint("period", "kind", "permit_id", name="uq_reminder_period_kind_permit"),
         sa.CheckConstraint(sql_in("kind", ReminderKind), name="kind"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    permit_id: int = Field(foreign_key="permit.id")
+    # No foreign key: only the run writes reminders, from the permit rows it reads in the
+    # same statement, and permits are never deleted; PostgreSQL's check of a key would lock
+    # each permit due, some 900,000 rows a day at city scale (migration 0011).
+    permit_id: int
     # The valid-until date the reminder was about: endorsing starts a new period.
     period: date
     kind: str = Field(max_length=10)
