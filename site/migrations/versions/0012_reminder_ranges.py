@@ -2,8 +2,8 @@
 period, the permits' valid-until index carries what a run filters on, and a sent reminder
 no longer locks its permit
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 19:40:00
 
 A run walks the permits whose valid-until falls in the ladder's windows, in valid-until
@@ -21,8 +21,8 @@ in the same statement, and permits are never deleted: the key guarded nothing.
 
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
