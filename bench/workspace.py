@@ -174,6 +174,10 @@ def run_on(url: str, kind: str) -> None:
                 "SMS_OUTBOX": str(Path(tmp) / "outbox.jsonl"),
                 "RATELIMIT_ENABLED": False,
                 "WTF_CSRF_ENABLED": False,
+                # As in production: a request commits its SMS to the outbox and does not wait
+                # for the gateway (the file backend's default would wait up to 10 s). The
+                # delivery of the batch's SMS is timed on its own below.
+                "SMS_DELIVERY_WAIT": 0,
             }
         )
         # One access-log line per request would be measured with the request and bury the
@@ -252,6 +256,17 @@ def run_on(url: str, kind: str) -> None:
         assert page.status_code == 200
         answer = timed("submit: 1,000 cases and SMS", lambda: client.post(check, data={"declaration": "y"}))
         assert answer.status_code == 303
+        # The deliverer woken by the submission sends the 1,000 SMS in the background; wait for
+        # its pass (not part of the batch's time: no request waits for it).
+        from epermit import delivery
+
+        started = time.perf_counter()
+        deliverer = delivery.of(app)
+        deliverer.wait(deliverer.wake(), 600)
+        delivered_in = time.perf_counter() - started
+        with engine.connect() as c:
+            sent = c.execute(sa.text("SELECT count(*) FROM smsoutbox WHERE delivered_at IS NOT NULL")).scalar_one()
+        deliverer.stop()
         with engine.connect() as c:
             made = c.execute(
                 sa.text("SELECT count(*) FROM deregistration WHERE organisation_id = :o"), {"o": org}
@@ -265,6 +280,10 @@ def run_on(url: str, kind: str) -> None:
         print(
             f"   whole batch {total:.2f} s, {cpu_total:.2f} s CPU of this process"
             f" (goal: at most 10 s: {'met' if total <= 10 else 'not met'})"
+        )
+        print(
+            f"   then the background deliverer handed the SMS to the gateway (file): {sent:,d} sent"
+            f" {delivered_in:.2f} s after the submission answered"
         )
         engine.dispose()
 
