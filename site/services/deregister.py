@@ -404,11 +404,15 @@ def _write(
                 "created_at": now,
             }
         )
-    case_ids: list[int] = list(
-        session.scalars(
-            sa.insert(Case).returning(col(Case.id), sort_by_parameter_order=True), rows
+    # Matched by reference rather than by the order of the returned rows: SQLite guarantees
+    # no order, and SQLAlchemy would then insert one row per statement.
+    made: dict[str, int] = {
+        reference: case_id
+        for reference, case_id in session.execute(
+            sa.insert(Case).returning(col(Case.reference), col(Case.id)), rows
         )
-    )
+    }
+    case_ids = [made[reference] for reference in references]
     session.execute(
         sa.insert(Deregistration),
         [
