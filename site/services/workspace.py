@@ -146,7 +146,7 @@ def _registered(roster: Roster) -> sa.CTE:
     Whether each is still in force is a column (`live`), not a condition of the set: as a
     condition PostgreSQL guesses it keeps one row in two hundred, plans the page for five
     people instead of a thousand, and joins them one by one against whole tables."""
-    found: sa.Select[Any, Any, Any, Any] = sa.select(
+    found: sa.Select[Any, Any, Any, Any, Any] = sa.select(
         col(Permit.id).label("permit_id"),
         col(Permit.person_id).label("person_id"),
         col(Permit.address_id).label("address_id"),
@@ -206,6 +206,12 @@ def _row(roster: Roster, secret: str, values: sa.Row) -> RosterRow:
     )
 
 
+def page_query(roster: Roster, q: str, page: int) -> sa.Select:
+    """The statement of one page of the roster (what `roster_page` shows)."""
+    matching = _matching(_members(roster), q)
+    return _in_order(matching).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+
+
 def roster_page(
     session: Session, acting: Acting, roster: Roster, *, q: str, page: int, secret: str
 ) -> RosterPage:
@@ -218,8 +224,7 @@ def roster_page(
     total = session.execute(counting).scalar_one()
     pages = max(1, -(-total // PER_PAGE))
     page = min(max(1, page), pages)
-    ordered = _in_order(matching).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
-    values = session.execute(ordered).all()
+    values = session.execute(page_query(roster, q, page)).all()
     audit.record(
         session,
         action="workspace_roster_viewed",
