@@ -1,9 +1,10 @@
 """Departures reported in a batch from the workspace (SPEC 10.4, 10.5).
 
 A batch is made from the people ticked on a roster, or from a checked file; it is submitted
-once (a conditional update on the batch row), and then each person in it is deregistered
-through the deregistration service, exactly as the wizard does it: the same `declare`, the
-same rules of SPEC 2.8, one case each. Whoever cannot be deregistered is skipped, with why.
+once (a conditional update on the batch row), and then everyone in it is deregistered
+through the deregistration service in one call (`declare_many`, of which the wizard's
+`declare` is the case of one): the same rules of SPEC 2.8, one case each, each kind of row
+read and written once for the whole batch. Whoever cannot be deregistered is skipped, with why.
 No Flask, no clock; Chinese words only for what is sent by SMS, in the deregistration service.
 """
 
