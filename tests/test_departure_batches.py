@@ -103,3 +103,45 @@ def test_the_batch_goes_through_the_deregistration_rules_leave_date_before_issue
     assert count(dbsession, Deregistration) == 1
     dbsession.rollback()
     assert dbsession.exec(select(DepartureEntry.outcome)).one() == "before_issue"
+
+
+def statements_of(app, run) -> int:
+    """How many SQL statements `run` sends."""
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        sent.append(statement)
+
+    engine = db.engine_of(app)
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        run()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    return len(sent)
+
+
+def landlord_batch(app, clock, count: int) -> str:
+    """A batch of `count` of 陈军's tenants, from the roster of all his addresses."""
+    with db.session_scope(db.engine_of(app)) as session:
+        who = acting_as(session, "陈军", clock)
+        roster = workspace.open_roster(session, who.person_id, "address", workspace.ALL)
+        members = workspace.members_by_row_id(session, roster, SECRET)
+        chosen = sorted(members, key=lambda rid: members[rid].person_id)[:count]
+        assert len(chosen) == count
+        batch = departures.start_from_roster(session, who, roster, chosen, SECRET)
+        departures.set_reason(session, batch, reason=departures.Reason.MOVED_OUT, reason_detail=None, leave_date=clock.today - timedelta(days=1))
+        return batch.token
+
+
+def test_a_batch_costs_the_same_statements_for_six_people_as_for_one(app, clock, dbsession):
+    # Set-based through the deregistration service: a batch of a thousand departures must
+    # not cost a thousand times one (SPEC 13: at most 10 s).
+    one = landlord_batch(app, clock, 1)
+    six = landlord_batch(app, clock, 7)  # the first one again (skipped, already done) and six more
+    for_one = statements_of(app, lambda: submit(app, clock, one))
+    for_six = statements_of(app, lambda: submit(app, clock, six))
+    dbsession.rollback()
+    declared = select(sa.func.count()).select_from(DepartureEntry).where(DepartureEntry.outcome == "declared")
+    assert dbsession.exec(declared).one() == 7
+    assert for_six == for_one

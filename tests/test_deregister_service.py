@@ -541,8 +541,9 @@ def test_deregistered_holder_is_still_found_so_the_page_can_say_so(dbsession, cl
 def test_unique_key_stops_a_second_record_when_the_check_was_raced(dbsession, clock, monkeypatch):
     # As if another declaration committed between our check and our insert.
     liu_permit = permit_of(dbsession, "刘洋")
-    monkeypatch.setattr(deregister, "authorise", lambda *_args: liu_permit)
     existing = deregister.deregistration_of(dbsession, liu_permit.id)
+    # The check finds no record; the insert then meets the one already there.
+    monkeypatch.setattr(deregister, "_existing", lambda *_args: {})
     before = row_counts(dbsession)
     decl = declaration(dbsession, "刘洋", "刘洋", "self", clock.today)
     with pytest.raises(deregister.AlreadyDeregistered) as refused:

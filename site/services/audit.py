@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from epermit.models import AuditEvent
@@ -31,4 +33,25 @@ def record(
             detail=detail,
             at=now,
         )
+    )
+
+
+_COLUMNS = ("action", "actor_id", "subject_id", "client_address", "staff_id")
+
+
+def record_many(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
+    """Many events, each given as `record`'s keywords, written in one statement (a batch's
+    thousand declarations); the same rows `record` writes."""
+    if not events:
+        return
+    session.execute(
+        sa.insert(AuditEvent),
+        [
+            {
+                **{column: event.get(column) for column in _COLUMNS},
+                "at": event["now"],
+                "detail": {k: v for k, v in event.items() if k not in (*_COLUMNS, "now")},
+            }
+            for event in events
+        ],
     )

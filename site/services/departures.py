@@ -1,9 +1,10 @@
 """Departures reported in a batch from the workspace (SPEC 10.4, 10.5).
 
 A batch is made from the people ticked on a roster, or from a checked file; it is submitted
-once (a conditional update on the batch row), and then each person in it is deregistered
-through the deregistration service, exactly as the wizard does it: the same `declare`, the
-same rules of SPEC 2.8, one case each. Whoever cannot be deregistered is skipped, with why.
+once (a conditional update on the batch row), and then everyone in it is deregistered
+through the deregistration service in one call (`declare_many`, of which the wizard's
+`declare` is the case of one): the same rules of SPEC 2.8, one case each, each kind of row
+read and written once for the whole batch. Whoever cannot be deregistered is skipped, with why.
 No Flask, no clock; Chinese words only for what is sent by SMS, in the deregistration service.
 """
 
@@ -20,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from epermit import policy
 from epermit.acting import Acting
-from epermit.models import Case, DepartureBatch, DepartureEntry, Person
+from epermit.models import Case, DepartureBatch, DepartureEntry, Permit, Person
 from epermit.services import audit, workspace
 from epermit.services import deregister as service
 from epermit.sql import rowcount, saved_id
@@ -222,17 +223,15 @@ def entries(
         .order_by(col(DepartureEntry.position))
     )
     rows = session.execute(query).all()
-    on_roster = (
-        workspace.registered_person_ids(session, roster, [e.person_id for e, _, _ in rows])
-        if batch.submitted_at is None
-        else set()
-    )
+    foreseen: dict[int, Outcome] = {}
+    if batch.submitted_at is None:
+        foreseen = _foresee(session, acting, batch, roster, [e for e, _, _ in rows])
     views = []
     for entry, person, reference in rows:
         declaration = _declaration(batch, roster, entry)
         outcome: Outcome | None = Outcome(entry.outcome) if entry.outcome else None
-        if batch.submitted_at is None and declaration is not None:
-            outcome = _foresee(session, acting, declaration, entry.person_id in on_roster)
+        if batch.submitted_at is None:
+            outcome = foreseen.get(entry.person_id)
         views.append(
             EntryView(
                 entry,
@@ -248,15 +247,32 @@ def entries(
 
 
 def _foresee(
-    session: Session, acting: Acting, declaration: service.Declaration, on_roster: bool
-) -> Outcome:
-    if not on_roster:
-        return Outcome.LEFT_ROSTER
-    try:
-        service.authorise(session, declaration, acting)
-    except (service.DeregistrationRefused, policy.NotAllowed) as error:
-        return _outcome_of(error)
-    return Outcome.DECLARED
+    session: Session,
+    acting: Acting,
+    batch: DepartureBatch,
+    roster: workspace.Roster,
+    listed: Sequence[DepartureEntry | sa.Row],
+) -> dict[int, Outcome]:
+    """What submitting would do for each person (by person id) who has a declaration:
+    asked of the deregistration service, for all of them at once, changing nothing."""
+    on_roster = workspace.registered_person_ids(session, roster, [e.person_id for e in listed])
+    outcomes: dict[int, Outcome] = {}
+    asked: list[service.Declaration] = []
+    for entry in listed:
+        declaration = _declaration(batch, roster, entry)
+        if declaration is None:
+            continue
+        if entry.person_id not in on_roster:
+            outcomes[entry.person_id] = Outcome.LEFT_ROSTER
+        else:
+            asked.append(declaration)
+    for declaration, verdict in zip(
+        asked, service.authorise_many(session, asked, acting), strict=True
+    ):
+        outcomes[declaration.applicant_id] = (
+            Outcome.DECLARED if isinstance(verdict, Permit) else _outcome_of(verdict)
+        )
+    return outcomes
 
 
 def submit(
@@ -290,24 +306,26 @@ def submit(
     ).all()
     person_ids = [e.person_id for e in listed]
     on_roster = workspace.registered_person_ids(session, roster, person_ids)
-    # Kept referenced, so that the service's look-ups of each holder find them in the session.
-    _holders = session.exec(select(Person).where(col(Person.id).in_(person_ids))).all()
     counts: dict[str, int] = {}
     outcomes: list[dict[str, object]] = []
+    asked: list[tuple[int, service.Declaration]] = []
     for entry in listed:
         declaration = _declaration(batch, roster, entry)
-        outcome, case_id = Outcome.NOT_ALLOWED, None
+        outcome = Outcome.NOT_ALLOWED
         if declaration is not None and entry.person_id not in on_roster:
             outcome = Outcome.LEFT_ROSTER
         elif declaration is not None:
-            try:
-                case = service.declare(session, declaration, acting)
-            except (service.DeregistrationRefused, policy.NotAllowed) as error:
-                outcome = _outcome_of(error)
-            else:
-                outcome, case_id = Outcome.DECLARED, case.id
-        outcomes.append({"id": entry.id, "outcome": outcome, "case_id": case_id})
-        counts[outcome] = counts.get(outcome, 0) + 1
+            asked.append((len(outcomes), declaration))
+        outcomes.append({"id": entry.id, "outcome": outcome, "case_id": None})
+    # Everyone at once through the deregistration service: the wizard's rules, one case each.
+    done = service.declare_many(session, [d for _, d in asked], acting)
+    for (n, _), result in zip(asked, done, strict=True):
+        if isinstance(result, service.Declared):
+            outcomes[n].update(outcome=Outcome.DECLARED, case_id=result.case_id)
+        else:
+            outcomes[n]["outcome"] = _outcome_of(result)
+    for row in outcomes:
+        counts[str(row["outcome"])] = counts.get(str(row["outcome"]), 0) + 1
     # By primary key, one executemany; the session holds no entry objects to bring up to date.
     session.execute(
         sa.update(DepartureEntry), outcomes, execution_options={"synchronize_session": False}

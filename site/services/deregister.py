@@ -11,16 +11,16 @@ only reads; `declare` writes in the caller's transaction, which the caller commi
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from epermit import identity, policy
 from epermit.acting import Acting
-from epermit.models import Case, Deregistration, Permit, Person
+from epermit.models import Address, Case, Deregistration, Permit, Person
 from epermit.services import audit, family, move, permits
 from epermit.services.references import new_reference
 from epermit.sql import saved_id
@@ -43,10 +43,14 @@ __all__ = [
     "ReasonDetailMissing",
     "ReasonDetailTooLong",
     "UnknownOrganisation",
+    "Declared",
+    "Verdict",
     "authorise",
+    "authorise_many",
     "check_declarant_person",
     "check_relation",
     "declare",
+    "declare_many",
     "deregistration_of",
 ]
 
@@ -161,14 +165,9 @@ def _reason_detail(declaration: Declaration) -> str | None:
     return detail
 
 
-def check_relation(session: Session, declaration: Declaration, actor_id: int) -> Permit:
-    """The holder's current permit, if the actor may declare in the declared role
-    (policy.declaring_basis); raises NoPermit or the policy's refusal. Changes nothing.
-
-    Only who may declare for whom: the wizard's applicant step asks this before the reason
-    and leave date are known.
-    """
-    permit = permits.current_permit(session, declaration.applicant_id)
+def _check_relation(
+    session: Session, declaration: Declaration, actor_id: int, permit: Permit | None
+) -> Permit:
     if permit is None:
         raise NoPermit()
     policy.declaring_basis(
@@ -182,115 +181,306 @@ def check_relation(session: Session, declaration: Declaration, actor_id: int) ->
     return permit
 
 
-def authorise(session: Session, declaration: Declaration, acting: Acting) -> Permit:
-    """Return the permit the declaration may deregister, or raise why not; changes nothing.
+def check_relation(session: Session, declaration: Declaration, actor_id: int) -> Permit:
+    """The holder's current permit, if the actor may declare in the declared role
+    (policy.declaring_basis); raises NoPermit or the policy's refusal. Changes nothing.
+
+    Only who may declare for whom: the wizard's applicant step asks this before the reason
+    and leave date are known.
+    """
+    permit = permits.current_permit(session, declaration.applicant_id)
+    return _check_relation(session, declaration, actor_id, permit)
+
+
+# What authorising one declaration of many comes to: its permit, or why it is refused.
+Verdict = Permit | DeregistrationRefused | policy.NotAllowed
+
+# Rows per IN list: well below what SQLite and PostgreSQL accept as parameters of one statement.
+_CHUNK = 1000
+
+
+def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _districts(session: Session, permits: Sequence[Permit]) -> dict[int, str]:
+    """The district each permit is registered in (permits.district_of of many)."""
+    by_address: dict[int, str] = {}
+    for chunk in _chunks(list(dict.fromkeys(p.address_id for p in permits))):
+        query = select(Address.id, Address.district).where(col(Address.id).in_(chunk))
+        by_address.update((address_id, district) for address_id, district in session.exec(query))
+    return {saved_id(p): by_address[p.address_id] for p in permits}
+
+
+def _current_permits(session: Session, person_ids: Sequence[int]) -> dict[int, Permit]:
+    """Each person's current permit (permits.current_permit of many), in one read per chunk."""
+    found: dict[int, Permit] = {}
+    for chunk in _chunks(list(dict.fromkeys(person_ids))):
+        query = select(Permit).where(col(Permit.person_id).in_(chunk), col(Permit.is_current))
+        for permit in session.exec(query):
+            found.setdefault(permit.person_id, permit)
+    return found
+
+
+def _existing(session: Session, permit_ids: Sequence[int]) -> dict[int, Deregistration]:
+    """The deregistrations of these permits (deregistration_of of many)."""
+    found: dict[int, Deregistration] = {}
+    for chunk in _chunks(list(dict.fromkeys(permit_ids))):
+        query = select(Deregistration).where(col(Deregistration.permit_id).in_(chunk))
+        found.update((d.permit_id, d) for d in session.exec(query))
+    return found
+
+
+def authorise_many(
+    session: Session, declarations: Sequence[Declaration], acting: Acting
+) -> list[Verdict]:
+    """For each declaration, the permit it may deregister or why not (the refusal, not
+    raised); changes nothing. The rules of `authorise`, in the same order, with each kind of
+    record read once for all of them: a batch of a thousand costs a few statements.
 
     The relation is checked before anything about the permit's state, so someone with no
     relation to the holder learns nothing about it (not even that it is deregistered).
     """
-    Reason(declaration.reason)  # a ValueError for a value outside the vocabulary
-    permit = check_relation(session, declaration, acting.person_id)
-    existing = deregistration_of(session, permit.id)  # type: ignore[arg-type]
-    if existing is not None:
-        raise AlreadyDeregistered(existing)
-    _reason_detail(declaration)
-    if declaration.leave_date > acting.today:
-        raise LeaveDateInFuture()
-    if declaration.leave_date < permit.issue_date:
-        raise LeaveDateBeforeIssue(permit.issue_date)
-    return permit
+    for declaration in declarations:
+        Reason(declaration.reason)  # a ValueError for a value outside the vocabulary
+    held = _current_permits(session, [d.applicant_id for d in declarations])
+    # A landlord's basis is the permit's address (policy.declaring_basis reads it by key):
+    # read them all at once, and hold them, so that the session answers each from memory.
+    landlord_addresses = [
+        held[d.applicant_id].address_id
+        for d in declarations
+        if d.role == DeclarantRole.LANDLORD and d.applicant_id in held
+    ]
+    _addresses = (
+        session.exec(
+            select(Address).where(col(Address.id).in_(list(dict.fromkeys(landlord_addresses))))
+        ).all()
+        if landlord_addresses
+        else []
+    )
+    verdicts: list[Verdict] = []
+    for declaration in declarations:
+        try:
+            verdicts.append(
+                _check_relation(
+                    session, declaration, acting.person_id, held.get(declaration.applicant_id)
+                )
+            )
+        except (DeregistrationRefused, policy.NotAllowed) as refusal:
+            verdicts.append(refusal)
+    related = [v.id for v in verdicts if isinstance(v, Permit) and v.id is not None]
+    existing = _existing(session, related) if related else {}
+    for n, (declaration, verdict) in enumerate(zip(declarations, verdicts, strict=True)):
+        if not isinstance(verdict, Permit):
+            continue
+        try:
+            if verdict.id in existing:
+                raise AlreadyDeregistered(existing[saved_id(verdict)])
+            _reason_detail(declaration)
+            if declaration.leave_date > acting.today:
+                raise LeaveDateInFuture()
+            if declaration.leave_date < verdict.issue_date:
+                raise LeaveDateBeforeIssue(verdict.issue_date)
+        except DeregistrationRefused as refusal:
+            verdicts[n] = refusal
+    del _addresses
+    return verdicts
+
+
+def authorise(session: Session, declaration: Declaration, acting: Acting) -> Permit:
+    """Return the permit the declaration may deregister, or raise why not; changes nothing."""
+    (verdict,) = authorise_many(session, [declaration], acting)
+    if not isinstance(verdict, Permit):
+        raise verdict
+    return verdict
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A deregistration recorded: its case."""
+
+    case_id: int
+    reference: str
+
+
+def _references(session: Session, today: date, count: int) -> list[str]:
+    """`count` new ZX references, distinct from each other and from those already given."""
+    chosen: set[str] = set()
+    while len(chosen) < count:
+        fresh = {new_reference(CaseKind.DEREGISTER, today) for _ in range(count - len(chosen))}
+        fresh -= chosen
+        taken = set(
+            session.execute(
+                sa.select(col(Case.reference)).where(col(Case.reference).in_(sorted(fresh)))
+            ).scalars()
+        )
+        chosen |= fresh - taken
+    return list(chosen)
 
 
 def declare(session: Session, declaration: Declaration, acting: Acting) -> Case:
-    """Deregister in the caller's transaction: record, case, audit event and SMS together.
-
-    The unique permit key on deregistrations makes "once" hold in the database: of two
-    concurrent declarations one inserts, the other fails on flush, its writes are undone to a
-    savepoint and it is told the winner's record.
-    """
-    permit = authorise(session, declaration, acting)
-    today, now = acting.today, acting.now
-    organisation = (
-        policy.operated_organisation(
-            session, acting.person_id, declaration.role, declaration.organisation_uscc or ""
-        )
-        if declaration.role in ORGANISATION_ROLES
-        else None
-    )
-    reason_detail = _reason_detail(declaration)
-    actor = acting.person
-    holder = session.get(Person, declaration.applicant_id)
-    assert actor is not None and holder is not None
-    details: dict[str, Any] = {
-        "declarant_role": declaration.role,
-        "org_name": organisation.name if organisation else None,
-        "org_uscc": organisation.uscc if organisation else None,
-        "reason": declaration.reason,
-        "reason_detail": reason_detail,
-        "leave_date": declaration.leave_date.isoformat(),
-        "consented": declaration.consented,
-    }
-    try:
-        with session.begin_nested():
-            case = Case(
-                reference=new_reference(CaseKind.DEREGISTER, today),
-                kind=CaseKind.DEREGISTER,
-                permit_id=permit.id,  # type: ignore[arg-type]
-                applicant_id=holder.id,  # type: ignore[arg-type]
-                agent_id=actor.id,  # type: ignore[arg-type]
-                outcome="deregistered",
-                details=details,
-                created_at=now,
-            )
-            session.add(case)
-            session.flush()
-            session.add(
-                Deregistration(
-                    permit_id=permit.id,  # type: ignore[arg-type]
-                    declarant_role=declaration.role,
-                    declarant_id=actor.id,  # type: ignore[arg-type]
-                    organisation_id=organisation.id if organisation else None,
-                    reason=declaration.reason,
-                    reason_detail=reason_detail,
-                    leave_date=declaration.leave_date,
-                    declared_at=now,
-                    case_id=case.id,  # type: ignore[arg-type]
-                    district=permits.district_of(session, permit),
-                )
-            )
-            session.flush()
-            # A deregistered permit keeps no pending change of address (SPEC 9.4).
-            move.cancel_for_deregistration(session, permit.id, now)  # type: ignore[arg-type]
-    except sa.exc.IntegrityError:
-        winner = deregistration_of(session, permit.id)  # type: ignore[arg-type]
-        if winner is None:
-            raise
-        raise AlreadyDeregistered(winner) from None
-    audit.record(
-        session,
-        action="permit_deregistered",
-        actor_id=actor.id,
-        subject_id=holder.id,
-        client_address=acting.client_address,
-        now=now,
-        reference=case.reference,
-        declarant_role=declaration.role,
-        organisation_id=organisation.id if organisation else None,
-        reason=declaration.reason,
-        leave_date=declaration.leave_date.isoformat(),
-    )
-    if holder.id != actor.id:
-        # Done for someone else: they and everyone who lists them are told (SPEC 2.8, 2.9).
-        declarant = organisation.name if organisation else identity.mask_name(actor.name)
-        family.tell_member_and_listers(
-            session,
-            holder,
-            actor_id=saved_id(actor),
-            to_member=_SMS_TEXT.format(declarant=declarant, reference=case.reference),
-            to_lister=_SMS_TO_LISTER.format(
-                declarant=declarant, member=holder.name, reference=case.reference
-            ),
-            now=now,
-        )
-    session.flush()
+    """Deregister in the caller's transaction: record, case, audit event and SMS together;
+    raises why not (see `declare_many`)."""
+    (outcome,) = declare_many(session, [declaration], acting)
+    if not isinstance(outcome, Declared):
+        raise outcome
+    case = session.get(Case, outcome.case_id)
+    assert case is not None
     return case
+
+
+def declare_many(
+    session: Session, declarations: Sequence[Declaration], acting: Acting
+) -> list[Declared | DeregistrationRefused | policy.NotAllowed]:
+    """Deregister each declaration that `authorise_many` allows, in the caller's transaction:
+    for each, record, case, audit event and SMS together; for the others, why not. Each kind
+    of row is written in one statement for all of them (a workspace batch of a thousand).
+
+    The unique permit key on deregistrations makes "once" hold in the database: when another
+    declaration committed one of these permits between the check and the insert, the writes
+    are undone to a savepoint, that permit is told the winner's record, and the rest are
+    written again.
+    """
+    verdicts: list[Verdict | Declared] = list(authorise_many(session, declarations, acting))
+    while True:
+        allowed = [(n, v) for n, v in enumerate(verdicts) if isinstance(v, Permit)]
+        if not allowed:
+            return [v for v in verdicts if not isinstance(v, Permit)]
+        try:
+            with session.begin_nested():
+                written = _write(session, [(declarations[n], v) for n, v in allowed], acting)
+        except sa.exc.IntegrityError:
+            winners = {
+                d.permit_id: d
+                for d in session.exec(
+                    select(Deregistration).where(
+                        col(Deregistration.permit_id).in_([saved_id(v) for _, v in allowed])
+                    )
+                )
+            }
+            if not winners:
+                raise
+            for n, permit in allowed:
+                if permit.id in winners:
+                    verdicts[n] = AlreadyDeregistered(winners[saved_id(permit)])
+            continue
+        for (n, _), declared in zip(allowed, written, strict=True):
+            verdicts[n] = declared
+        return [v for v in verdicts if not isinstance(v, Permit)]
+
+
+def _write(
+    session: Session, allowed: Sequence[tuple[Declaration, Permit]], acting: Acting
+) -> list[Declared]:
+    """Record each allowed declaration: cases, deregistrations, cancelled changes of
+    address, audit events and SMS, each kind in one statement."""
+    today, now = acting.today, acting.now
+    actor = acting.person
+    assert actor is not None
+    actor_id = saved_id(actor)
+    holders = {
+        p.id: p
+        for chunk in _chunks([d.applicant_id for d, _ in allowed])
+        for p in session.exec(select(Person).where(col(Person.id).in_(chunk)))
+    }
+    organisations = {
+        d.role: policy.operated_organisation(session, actor_id, d.role, d.organisation_uscc or "")
+        for d, _ in allowed
+        if d.role in ORGANISATION_ROLES
+    }
+    references = _references(session, today, len(allowed))
+    # Each deregistration is counted in statistics where its permit is registered now.
+    districts = _districts(session, [p for _, p in allowed])
+    rows = []
+    for (declaration, permit), reference in zip(allowed, references, strict=True):
+        organisation = organisations.get(declaration.role)
+        rows.append(
+            {
+                "reference": reference,
+                "kind": CaseKind.DEREGISTER,
+                "permit_id": permit.id,
+                "applicant_id": declaration.applicant_id,
+                "agent_id": actor_id,
+                "outcome": "deregistered",
+                "details": {
+                    "declarant_role": declaration.role,
+                    "org_name": organisation.name if organisation else None,
+                    "org_uscc": organisation.uscc if organisation else None,
+                    "reason": declaration.reason,
+                    "reason_detail": _reason_detail(declaration),
+                    "leave_date": declaration.leave_date.isoformat(),
+                    "consented": declaration.consented,
+                },
+                "created_at": now,
+            }
+        )
+    # Matched by reference rather than by the order of the returned rows: SQLite guarantees
+    # no order, and SQLAlchemy would then insert one row per statement.
+    made: dict[str, int] = {
+        reference: case_id
+        for reference, case_id in session.execute(
+            sa.insert(Case).returning(col(Case.reference), col(Case.id)), rows
+        )
+    }
+    case_ids = [made[reference] for reference in references]
+    session.execute(
+        sa.insert(Deregistration),
+        [
+            {
+                "permit_id": permit.id,
+                "declarant_role": declaration.role,
+                "declarant_id": actor_id,
+                "organisation_id": organisation.id if organisation else None,
+                "reason": declaration.reason,
+                "reason_detail": _reason_detail(declaration),
+                "leave_date": declaration.leave_date,
+                "declared_at": now,
+                "case_id": case_id,
+                "district": districts[saved_id(permit)],
+            }
+            for (declaration, permit), case_id in zip(allowed, case_ids, strict=True)
+            for organisation in [organisations.get(declaration.role)]
+        ],
+    )
+    # A deregistered permit keeps no pending change of address (SPEC 9.4).
+    move.cancel_for_deregistrations(session, [saved_id(p) for _, p in allowed], now)
+    audit.record_many(
+        session,
+        [
+            {
+                "action": "permit_deregistered",
+                "actor_id": actor_id,
+                "subject_id": declaration.applicant_id,
+                "client_address": acting.client_address,
+                "now": now,
+                "reference": reference,
+                "declarant_role": declaration.role,
+                "organisation_id": organisation.id if organisation else None,
+                "reason": declaration.reason,
+                "leave_date": declaration.leave_date.isoformat(),
+            }
+            for (declaration, _), reference in zip(allowed, references, strict=True)
+            for organisation in [organisations.get(declaration.role)]
+        ],
+    )
+    # Done for someone else: they and everyone who lists them are told (SPEC 2.8, 2.9).
+    notices = []
+    for (declaration, _), reference in zip(allowed, references, strict=True):
+        holder = holders[declaration.applicant_id]
+        if holder.id == actor_id:
+            continue
+        organisation = organisations.get(declaration.role)
+        declarant = organisation.name if organisation else identity.mask_name(actor.name)
+        notices.append(
+            family.Notice(
+                holder,
+                to_member=_SMS_TEXT.format(declarant=declarant, reference=reference),
+                to_lister=_SMS_TO_LISTER.format(
+                    declarant=declarant, member=holder.name, reference=reference
+                ),
+            )
+        )
+    family.tell_members_and_listers(session, notices, actor_id=actor_id, now=now)
+    session.flush()
+    return [Declared(c, r) for c, r in zip(case_ids, references, strict=True)]

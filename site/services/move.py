@@ -15,6 +15,7 @@ composed here, where they are queued (SPEC 5: in the transaction of the change).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -480,15 +481,26 @@ def withdraw(session: Session, acting: Acting, *, change_id: int) -> AddressChan
 def cancel_for_deregistration(session: Session, permit_id: int, now: datetime) -> int:
     """A deregistered permit keeps no pending change (SPEC 9.4). Called in the
     deregistration's transaction; a change confirmed meanwhile is left as it is."""
-    change = pending_change(session, permit_id)
-    if change is None:
-        return 0
-    try:
-        _end(session, change, ChangeState.CANCELLED, by=None, now=now)
-    except AlreadyDecided:
-        return 0
-    _tell_parties(session, change, "因居住证已注销,居住变更登记申请已取消", now)
-    return 1
+    return cancel_for_deregistrations(session, [permit_id], now)
+
+
+def cancel_for_deregistrations(session: Session, permit_ids: Sequence[int], now: datetime) -> int:
+    """`cancel_for_deregistration` of many permits: one read finds the few with a pending
+    change (a workspace batch of a thousand departures has one or none)."""
+    cancelled = 0
+    for start in range(0, len(permit_ids), 1000):
+        query = select(AddressChange).where(
+            col(AddressChange.permit_id).in_(permit_ids[start : start + 1000]),
+            AddressChange.state == ChangeState.PENDING,
+        )
+        for change in session.exec(query).all():
+            try:
+                _end(session, change, ChangeState.CANCELLED, by=None, now=now)
+            except AlreadyDecided:
+                continue
+            _tell_parties(session, change, "因居住证已注销,居住变更登记申请已取消", now)
+            cancelled += 1
+    return cancelled
 
 
 def lapse_due(session: Session, now: datetime) -> int:
