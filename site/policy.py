@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from epermit import identity
@@ -199,13 +200,18 @@ def operated_organisations(session: Session, person_id: int) -> list[Organisatio
     return list(session.exec(query).all())
 
 
+# Asked by every page that draws the navigation: one statement, built once.
+_HAS_WORKSPACE = sa.select(
+    sa.or_(
+        sa.exists().where(col(Address.landlord_id) == sa.bindparam("person_id")),
+        sa.exists().where(col(OrgOperator.person_id) == sa.bindparam("person_id")),
+    )
+)
+
+
 def has_workspace(session: Session, person_id: int) -> bool:
     """Whether the person answers for at least one address or organisation (SPEC 10.1)."""
-    address = select(Address.id).where(Address.landlord_id == person_id).limit(1)
-    if session.exec(address).first() is not None:
-        return True
-    operator = select(OrgOperator.id).where(OrgOperator.person_id == person_id).limit(1)
-    return session.exec(operator).first() is not None
+    return bool(session.execute(_HAS_WORKSPACE, {"person_id": person_id}).scalar())
 
 
 def answered_address(session: Session, person_id: int, address_id: int) -> Address:
