@@ -69,24 +69,34 @@ def init_app(app: Flask) -> None:
             if seen is None or moment - seen >= SEEN_RESOLUTION_SECONDS:
                 session["seen"] = moment
 
+    # What every response carries unless its view set it otherwise.
+    defaults = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config.get("PRODUCTION"):
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # The names the response has already, read once: each `setdefault` would compare
+        # every header's lower-cased name again.
+        present = {name.lower() for name, _ in headers}
+        for name, value in defaults:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if app.config.get("PRODUCTION") and "strict-transport-security" not in present:
+            headers.add("Strict-Transport-Security", "max-age=31536000")
         if request.endpoint == "static":
             # Immutable only under the address of this very content: a stale or made-up
             # version must not be cached for a year.
             filename = (request.view_args or {}).get("filename", "")
             if response.status_code == 200 and request.args.get("v") == static_version(filename):
                 headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        elif "Cache-Control" not in headers:
+        elif "cache-control" not in present:
             # Pages carry personal data or form state: never keep them in a shared cache.
             headers["Cache-Control"] = "no-store" if "person_id" in session else "no-cache"
         return _compress(response)
