@@ -6,8 +6,11 @@ import gzip
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, abort, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from epermit import clock
 
@@ -39,7 +42,52 @@ def static_version(filename: str) -> str:
     return hashlib.sha256((STATIC / filename).read_bytes()).hexdigest()[:12]
 
 
+class _KeyOnceSigner(TimestampSigner):
+    """itsdangerous' signer, deriving the key from the secret and salt once rather than
+    on every signature made or checked."""
+
+    _derived: dict[tuple[bytes, bytes, str, Any], bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = secret_key if secret_key is not None else self.secret_keys[-1]
+        raw = key.encode() if isinstance(key, str) else key
+        cache_key = (raw, self.salt, self.key_derivation, self.digest_method)
+        derived = self._derived.get(cache_key)
+        if derived is None:
+            derived = self._derived[cache_key] = super().derive_key(secret_key)
+        return derived
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, its serializer made once per set of keys: Flask makes
+    one (and derives its key) twice a request, to read the cookie and to write it."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[Any, ...], URLSafeTimedSerializer] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            return None
+        fallbacks = tuple(app.config["SECRET_KEY_FALLBACKS"] or ())
+        keys = (*fallbacks, app.secret_key)  # itsdangerous expects the current key last
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = self._serializers[keys] = URLSafeTimedSerializer(
+                list(keys),  # type: ignore[arg-type]
+                salt=self.salt,
+                serializer=self.serializer,
+                signer=_KeyOnceSigner,
+                signer_kwargs={
+                    "key_derivation": self.key_derivation,
+                    "digest_method": self.digest_method,
+                },
+            )
+        return serializer
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
+
     @app.template_global()
     def static_url(filename: str) -> str:
         return f"/static/{filename}?v={static_version(filename)}"
