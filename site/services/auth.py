@@ -174,7 +174,15 @@ def verify_code(
         assert own is not None
         own.consumed_at = now
     else:
-        codes.verify(session, purpose=purpose, subject=subject, code=code, now=now, secret=secret)
+        codes.verify(
+            session,
+            purpose=purpose,
+            subject=subject,
+            code=code,
+            now=now,
+            secret=secret,
+            latest=own,
+        )
     person = _person_by_phone(session, phone)
     if person is None:
         # Unreachable in practice (no SMS went out), but never sign in a nobody.

@@ -258,15 +258,28 @@ _CONSUME = (
 )
 
 
+_UNREAD = object()
+
+
 def verify(
-    session: Session, *, purpose: str, subject: str, code: str, now: datetime, secret: str
+    session: Session,
+    *,
+    purpose: str,
+    subject: str,
+    code: str,
+    now: datetime,
+    secret: str,
+    latest: OneTimeCode | None | object = _UNREAD,
 ) -> OneTimeCode:
     """Consume the current code if `code` matches it; count a wrong try otherwise.
+    `latest`: what `latest(session, purpose, subject)` returned in this transaction, when
+    the caller asked already (sign-in does), so as not to ask again.
 
     The caller commits in every case, so that wrong tries are counted even when it
     reports an error.
     """
-    current = _latest(session, purpose, subject)
+    current = _latest(session, purpose, subject) if latest is _UNREAD else latest
+    assert current is None or isinstance(current, OneTimeCode)
     if current is None or (current.consumed_at is not None and current.attempts < MAX_ATTEMPTS):
         raise CodeMissing()
     if current.attempts >= MAX_ATTEMPTS:
