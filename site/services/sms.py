@@ -134,6 +134,11 @@ def consent_text(*, agent: str, action: str, code: str, ttl_seconds: int) -> str
     )
 
 
+# Every sign-in and most changes queue one: an INSERT on the table, built once, rather than an
+# object for the session to track and flush (nothing reads it back before the commit).
+_QUEUE = sa.insert(sa.inspect(SmsOutbox).local_table)
+
+
 def queue(
     session: Session,
     *,
@@ -147,15 +152,16 @@ def queue(
     """Queue a message. `text` is what the file backend writes and what a free-text gateway
     would send; a template gateway (Aliyun) sends `template` with `params` when given, and
     otherwise falls back on its `code` or `notice` template (services.sms_aliyun)."""
-    session.add(
-        SmsOutbox(
-            to=to,
-            text=text,
-            code=code,
-            created_at=now,
-            template=template,
-            params=dict(params) if params is not None else None,
-        )
+    session.execute(
+        _QUEUE,
+        {
+            "to": to,
+            "text": text,
+            "code": code,
+            "created_at": now,
+            "template": template,
+            "params": dict(params) if params is not None else None,
+        },
     )
     # Tells the caller a delivery run is worth starting once this transaction commits.
     session.info["sms_queued"] = True
