@@ -141,7 +141,9 @@ def writes_on_get(view: F) -> F:
 
 def get_session() -> Session:
     """The request's session; a POST takes SQLite's write lock up front (see _begin)."""
-    if "db_session" not in g:
+    # Asked for many times a request: one look-up through the `g` proxy, not two.
+    session: Session | None = g.get("db_session")
+    if session is None:
         from flask import current_app
 
         view = current_app.view_functions.get(request.endpoint or "")
@@ -149,8 +151,8 @@ def get_session() -> Session:
             view, "writes_on_get", False
         )
         bind = current_app.extensions["db_writer" if write else "db_engine"]
-        g.db_session = Session(bind, expire_on_commit=False)
-    return g.db_session
+        session = g.db_session = Session(bind, expire_on_commit=False)
+    return session
 
 
 def alembic_config(url: str) -> Config:
