@@ -73,7 +73,7 @@ class SessionInterface(SecureCookieSessionInterface):
         serializer = self._serializers.get(keys)
         if serializer is None:
             serializer = self._serializers[keys] = URLSafeTimedSerializer(
-                list(keys),  # type: ignore[arg-type]
+                list(keys),
                 salt=self.salt,
                 serializer=self.serializer,
                 signer=_KeyOnceSigner,

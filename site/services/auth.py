@@ -39,7 +39,9 @@ SHARED_CODE_WRONG_TRIES_PER_DAY = 20
 
 
 # Every sign-in writes one, never read back in the request: an INSERT built once on the table.
-_SIGNED_IN = sa.insert(sa.inspect(SignIn).local_table)
+_SIGN_INS = sa.inspect(SignIn).local_table
+assert isinstance(_SIGN_INS, sa.Table)
+_SIGNED_IN = sa.insert(_SIGN_INS)
 # Asked by every sign-in, twice: built once (see codes.issued_since).
 _PERSON_BY_PHONE = select(Person).where(col(Person.phone) == sa.bindparam("phone"))
 

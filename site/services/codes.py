@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
@@ -69,7 +70,7 @@ CONSENT_CAP = RecipientCap(("consent", "family"), per_hour=3, per_day=10, wrong_
 # once, so that SQLAlchemy neither builds nor keys them again (a sign-in's largest cost after
 # its writes).
 _SENT = col(OneTimeCode.code_hash) != UNSENT  # rows no SMS carried are not sent codes
-_PURPOSES = sa.bindparam("purposes", expanding=True)
+_PURPOSES: sa.BindParameter[Any] = sa.bindparam("purposes", expanding=True)
 _RECIPIENT_COUNTS = sa.select(
     sa.func.count().filter(_SENT),
     sa.func.count().filter(_SENT, col(OneTimeCode.created_at) > sa.bindparam("hour_ago")),

@@ -136,7 +136,9 @@ def consent_text(*, agent: str, action: str, code: str, ttl_seconds: int) -> str
 
 # Every sign-in and most changes queue one: an INSERT on the table, built once, rather than an
 # object for the session to track and flush (nothing reads it back before the commit).
-_QUEUE = sa.insert(sa.inspect(SmsOutbox).local_table)
+_QUEUE_TABLE = sa.inspect(SmsOutbox).local_table
+assert isinstance(_QUEUE_TABLE, sa.Table)
+_QUEUE = sa.insert(_QUEUE_TABLE)
 
 
 def queue(
@@ -181,8 +183,9 @@ def backoff(attempts: int) -> timedelta:
 # finds nothing: built once, on the table, so that SQLAlchemy neither builds nor keys them
 # again, and the ORM does not search the session for the rows an UPDATE changes (together
 # most of a pass's CPU, which every sign-in and every notice pays in its process).
-_OUTBOX = sa.inspect(SmsOutbox).local_table
-assert isinstance(_OUTBOX, sa.Table)
+_outbox = sa.inspect(SmsOutbox).local_table
+assert isinstance(_outbox, sa.Table)
+_OUTBOX: sa.Table = _outbox
 _IS_DUE = sa.and_(
     _OUTBOX.c.delivered_at.is_(None),
     _OUTBOX.c.dead_at.is_(None),

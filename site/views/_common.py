@@ -29,7 +29,7 @@ def current_person() -> Person | None:
     # Asked many times a request: one look-up through the `g` proxy.
     known = g.get("person", _UNKNOWN)
     if known is not _UNKNOWN:
-        return known  # type: ignore[no-any-return]
+        return known
     person_id = session.get("person_id")
     found = policy.person_and_workspace(dbs(), person_id) if person_id is not None else None
     person = found[0] if found is not None else None
