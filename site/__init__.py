@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
@@ -24,12 +25,33 @@ from epermit.wizard import Wizard
 from epermit.wizards import WIZARDS
 
 
+class EPermit(Flask):
+    """Flask, remembering which functions are plain `def`: Flask asks again of every hook and
+    view it calls, a dozen times a request (`inspect.iscoroutinefunction`). Weakly: a bound
+    method made for one call is forgotten with it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_functions: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            if func in self._sync_functions:
+                return func
+        except TypeError:  # not weakly referable
+            return super().ensure_sync(func)
+        result = super().ensure_sync(func)
+        if result is func:
+            self._sync_functions.add(func)
+        return result
+
+
 def create_app(
     test_config: dict[str, Any] | None = None, wizards: Iterable[Wizard] = WIZARDS
 ) -> Flask:
     """The application; `wizards` are the services it serves (all registered ones unless a
     test brings its own)."""
-    app = Flask(__name__, instance_path=str(config.instance_dir()))
+    app = EPermit(__name__, instance_path=str(config.instance_dir()))
     app.config.from_mapping(config.from_environment())
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,

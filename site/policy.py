@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from epermit import identity
@@ -200,13 +202,31 @@ def operated_organisations(session: Session, person_id: int) -> list[Organisatio
     return list(session.exec(query).all())
 
 
+def _answers_for_a_place(person_id: Any) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        sa.exists().where(col(Address.landlord_id) == person_id),
+        sa.exists().where(col(OrgOperator.person_id) == person_id),
+    )
+
+
+_HAS_WORKSPACE = sa.select(_answers_for_a_place(sa.bindparam("person_id")))
+# The signed-in person is read on every request, and every page that draws the navigation
+# asks whether they have a workspace: both in one statement, built once.
+_PERSON_AND_WORKSPACE = sa.select(Person, _answers_for_a_place(col(Person.id))).where(
+    col(Person.id) == sa.bindparam("person_id")
+)
+
+
 def has_workspace(session: Session, person_id: int) -> bool:
     """Whether the person answers for at least one address or organisation (SPEC 10.1)."""
-    address = select(Address.id).where(Address.landlord_id == person_id).limit(1)
-    if session.exec(address).first() is not None:
-        return True
-    operator = select(OrgOperator.id).where(OrgOperator.person_id == person_id).limit(1)
-    return session.exec(operator).first() is not None
+    return bool(session.execute(_HAS_WORKSPACE, {"person_id": person_id}).scalar())
+
+
+def person_and_workspace(session: Session, person_id: int) -> tuple[Person, bool] | None:
+    """The person, read from the database (not only the session's identity map), and
+    whether they have a workspace (has_workspace); None if there is no such person."""
+    row = session.execute(_PERSON_AND_WORKSPACE, {"person_id": person_id}).first()
+    return (row[0], bool(row[1])) if row is not None else None
 
 
 def answered_address(session: Session, person_id: int, address_id: int) -> Address:

@@ -6,8 +6,11 @@ import gzip
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, abort, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from epermit import clock
 
@@ -39,7 +42,52 @@ def static_version(filename: str) -> str:
     return hashlib.sha256((STATIC / filename).read_bytes()).hexdigest()[:12]
 
 
+class _KeyOnceSigner(TimestampSigner):
+    """itsdangerous' signer, deriving the key from the secret and salt once rather than
+    on every signature made or checked."""
+
+    _derived: dict[tuple[bytes, bytes, str, Any], bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = secret_key if secret_key is not None else self.secret_keys[-1]
+        raw = key.encode() if isinstance(key, str) else key
+        cache_key = (raw, self.salt, self.key_derivation, self.digest_method)
+        derived = self._derived.get(cache_key)
+        if derived is None:
+            derived = self._derived[cache_key] = super().derive_key(secret_key)
+        return derived
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, its serializer made once per set of keys: Flask makes
+    one (and derives its key) twice a request, to read the cookie and to write it."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple[Any, ...], URLSafeTimedSerializer] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            return None
+        fallbacks = tuple(app.config["SECRET_KEY_FALLBACKS"] or ())
+        keys = (*fallbacks, app.secret_key)  # itsdangerous expects the current key last
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = self._serializers[keys] = URLSafeTimedSerializer(
+                list(keys),
+                salt=self.salt,
+                serializer=self.serializer,
+                signer=_KeyOnceSigner,
+                signer_kwargs={
+                    "key_derivation": self.key_derivation,
+                    "digest_method": self.digest_method,
+                },
+            )
+        return serializer
+
+
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
+
     @app.template_global()
     def static_url(filename: str) -> str:
         return f"/static/{filename}?v={static_version(filename)}"
@@ -69,24 +117,34 @@ def init_app(app: Flask) -> None:
             if seen is None or moment - seen >= SEEN_RESOLUTION_SECONDS:
                 session["seen"] = moment
 
+    # What every response carries unless its view set it otherwise.
+    defaults = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config.get("PRODUCTION"):
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # The names the response has already, read once: each `setdefault` would compare
+        # every header's lower-cased name again.
+        present = {name.lower() for name, _ in headers}
+        for name, value in defaults:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if app.config.get("PRODUCTION") and "strict-transport-security" not in present:
+            headers.add("Strict-Transport-Security", "max-age=31536000")
         if request.endpoint == "static":
             # Immutable only under the address of this very content: a stale or made-up
             # version must not be cached for a year.
             filename = (request.view_args or {}).get("filename", "")
             if response.status_code == 200 and request.args.get("v") == static_version(filename):
                 headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        elif "Cache-Control" not in headers:
+        elif "cache-control" not in present:
             # Pages carry personal data or form state: never keep them in a shared cache.
             headers["Cache-Control"] = "no-store" if "person_id" in session else "no-cache"
         return _compress(response)

@@ -11,6 +11,13 @@ from sqlmodel import Session
 
 from epermit.models import AuditEvent
 
+# Written by nearly every request that changes something: an INSERT on the table, built once,
+# rather than an object for the session to track and flush (an event is never read back in
+# the request that writes it).
+_EVENTS = sa.inspect(AuditEvent).local_table
+assert isinstance(_EVENTS, sa.Table)
+_INSERT = sa.insert(_EVENTS)
+
 
 def record(
     session: Session,
@@ -23,16 +30,17 @@ def record(
     staff_id: int | None = None,
     **detail: Any,
 ) -> None:
-    session.add(
-        AuditEvent(
-            action=action,
-            actor_id=actor_id,
-            subject_id=subject_id,
-            client_address=client_address,
-            staff_id=staff_id,
-            detail=detail,
-            at=now,
-        )
+    session.execute(
+        _INSERT,
+        {
+            "action": action,
+            "actor_id": actor_id,
+            "subject_id": subject_id,
+            "client_address": client_address,
+            "staff_id": staff_id,
+            "detail": detail,
+            "at": now,
+        },
     )
 
 

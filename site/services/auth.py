@@ -38,6 +38,18 @@ DEVICE_CAP = codes.RecipientCap(
 SHARED_CODE_WRONG_TRIES_PER_DAY = 20
 
 
+# Every sign-in writes one, never read back in the request: an INSERT built once on the table.
+_SIGN_INS = sa.inspect(SignIn).local_table
+assert isinstance(_SIGN_INS, sa.Table)
+_SIGNED_IN = sa.insert(_SIGN_INS)
+# Asked by every sign-in, twice: built once (see codes.issued_since).
+_PERSON_BY_PHONE = select(Person).where(col(Person.phone) == sa.bindparam("phone"))
+
+
+def _person_by_phone(session: Session, phone: str) -> Person | None:
+    return session.exec(_PERSON_BY_PHONE, params={"phone": phone}).first()
+
+
 def _subject(phone: str, browser: str) -> str:
     # Each browser asking has its own code: wrong guesses typed in one (anyone's) cannot
     # use up the code the phone's owner is about to type in theirs.
@@ -80,7 +92,7 @@ def request_code(
         secret=secret,
         sent=within_cap,
     )
-    person = session.exec(select(Person).where(Person.phone == phone)).first()
+    person = _person_by_phone(session, phone)
     if person is not None and within_cap:
         minutes = max(1, ttl_seconds // 60)
         sms.queue(
@@ -166,8 +178,16 @@ def verify_code(
         assert own is not None
         own.consumed_at = now
     else:
-        codes.verify(session, purpose=purpose, subject=subject, code=code, now=now, secret=secret)
-    person = session.exec(select(Person).where(Person.phone == phone)).first()
+        codes.verify(
+            session,
+            purpose=purpose,
+            subject=subject,
+            code=code,
+            now=now,
+            secret=secret,
+            latest=own,
+        )
+    person = _person_by_phone(session, phone)
     if person is None:
         # Unreachable in practice (no SMS went out), but never sign in a nobody.
         raise codes.CodeMissing()
@@ -179,5 +199,7 @@ def verify_code(
         client_address=client_address,
         now=now,
     )
-    session.add(SignIn(person_id=saved_id(person), signed_in_at=now, device=device))
+    session.execute(
+        _SIGNED_IN, {"person_id": saved_id(person), "signed_in_at": now, "device": str(device)}
+    )
     return person

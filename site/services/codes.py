@@ -7,6 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
@@ -65,20 +66,42 @@ class RecipientCap:
 CONSENT_CAP = RecipientCap(("consent", "family"), per_hour=3, per_day=10, wrong_tries_per_day=20)
 
 
+# Every sign-in request asks how many codes this browser and this phone were sent: built
+# once, so that SQLAlchemy neither builds nor keys them again (a sign-in's largest cost after
+# its writes).
+_SENT = col(OneTimeCode.code_hash) != UNSENT  # rows no SMS carried are not sent codes
+_PURPOSES: sa.BindParameter[Any] = sa.bindparam("purposes", expanding=True)
+_RECIPIENT_COUNTS = sa.select(
+    sa.func.count().filter(_SENT),
+    sa.func.count().filter(_SENT, col(OneTimeCode.created_at) > sa.bindparam("hour_ago")),
+    sa.func.coalesce(sa.func.sum(OneTimeCode.attempts), 0),
+).where(
+    col(OneTimeCode.phone) == sa.bindparam("phone"),
+    col(OneTimeCode.purpose).in_(_PURPOSES),
+    col(OneTimeCode.created_at) > sa.bindparam("day_ago"),
+)
+_WRONG_TRIES = sa.select(sa.func.coalesce(sa.func.sum(OneTimeCode.attempts), 0)).where(
+    col(OneTimeCode.phone) == sa.bindparam("phone"),
+    col(OneTimeCode.purpose).in_(_PURPOSES),
+    col(OneTimeCode.created_at) > sa.bindparam("since"),
+)
+_ISSUED = sa.select(sa.func.count()).where(
+    col(OneTimeCode.subject) == sa.bindparam("subject"),
+    col(OneTimeCode.purpose).in_(_PURPOSES),
+    col(OneTimeCode.created_at) > sa.bindparam("since"),
+)
+
+
 def recipient_capped(session: Session, phone: str, now: datetime, cap: RecipientCap) -> bool:
     """Whether no further code of these purposes may go to `phone` now."""
-    day_ago, hour_ago = now - timedelta(days=1), now - timedelta(hours=1)
-    sent = col(OneTimeCode.code_hash) != UNSENT  # rows no SMS carried are not sent codes
     sent_today, sent_this_hour, wrong_tries = session.execute(
-        sa.select(
-            sa.func.count().filter(sent),
-            sa.func.count().filter(sent, col(OneTimeCode.created_at) > hour_ago),
-            sa.func.coalesce(sa.func.sum(OneTimeCode.attempts), 0),
-        ).where(
-            col(OneTimeCode.phone) == phone,
-            col(OneTimeCode.purpose).in_(cap.purposes),
-            col(OneTimeCode.created_at) > day_ago,
-        )
+        _RECIPIENT_COUNTS,
+        {
+            "phone": phone,
+            "purposes": list(cap.purposes),
+            "hour_ago": now - timedelta(hours=1),
+            "day_ago": now - timedelta(days=1),
+        },
     ).one()
     return (
         sent_this_hour >= cap.per_hour
@@ -91,24 +114,14 @@ def wrong_tries_since(
     session: Session, phone: str, purposes: tuple[str, ...], since: datetime
 ) -> int:
     """Wrong tries made against codes of these purposes for `phone` since then, by anyone."""
-    return session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(OneTimeCode.attempts), 0)).where(
-            col(OneTimeCode.phone) == phone,
-            col(OneTimeCode.purpose).in_(purposes),
-            col(OneTimeCode.created_at) > since,
-        )
-    ).scalar_one()
+    params = {"phone": phone, "purposes": list(purposes), "since": since}
+    return session.execute(_WRONG_TRIES, params).scalar_one()
 
 
 def issued_since(session: Session, subject: str, purposes: tuple[str, ...], since: datetime) -> int:
     """How many codes of these purposes were made for `subject` since then."""
-    return session.execute(
-        sa.select(sa.func.count()).where(
-            col(OneTimeCode.subject) == subject,
-            col(OneTimeCode.purpose).in_(purposes),
-            col(OneTimeCode.created_at) > since,
-        )
-    ).scalar_one()
+    params = {"subject": subject, "purposes": list(purposes), "since": since}
+    return session.execute(_ISSUED, params).scalar_one()
 
 
 def is_unsent(code: OneTimeCode) -> bool:
@@ -246,15 +259,28 @@ _CONSUME = (
 )
 
 
+_UNREAD = object()
+
+
 def verify(
-    session: Session, *, purpose: str, subject: str, code: str, now: datetime, secret: str
+    session: Session,
+    *,
+    purpose: str,
+    subject: str,
+    code: str,
+    now: datetime,
+    secret: str,
+    latest: OneTimeCode | None | object = _UNREAD,
 ) -> OneTimeCode:
     """Consume the current code if `code` matches it; count a wrong try otherwise.
+    `latest`: what `latest(session, purpose, subject)` returned in this transaction, when
+    the caller asked already (sign-in does), so as not to ask again.
 
     The caller commits in every case, so that wrong tries are counted even when it
     reports an error.
     """
-    current = _latest(session, purpose, subject)
+    current = _latest(session, purpose, subject) if latest is _UNREAD else latest
+    assert current is None or isinstance(current, OneTimeCode)
     if current is None or (current.consumed_at is not None and current.attempts < MAX_ATTEMPTS):
         raise CodeMissing()
     if current.attempts >= MAX_ATTEMPTS:

@@ -47,6 +47,10 @@ def assess(session: Session, holder_id: int, today: date) -> Assessment:
     found = permits.current(session, holder_id)
     if found is None:
         raise NoPermit()
+    return _assessment(found, today)
+
+
+def _assessment(found: permits.Current, today: date) -> Assessment:
     permit = found.permit
     outcome = rules.plan_endorsement(
         permit.valid_until,
@@ -82,6 +86,39 @@ _ENDORSED_SINCE = (
 def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | None:
     """An endorsement of this holder's permit made after `since` (another draft's, say)."""
     return session.exec(_ENDORSED_SINCE, params={"holder_id": holder_id, "since": since}).first()
+
+
+# Every page of the wizard asks both: the permit with the id of such an endorsement, in one
+# statement, built once.
+_CURRENT_AND_ENDORSED_SINCE = permits.CURRENT.add_columns(
+    sa.select(col(Case.id))
+    .where(
+        col(Case.applicant_id) == sa.bindparam("person_id"),
+        col(Case.kind) == CaseKind.ENDORSE,
+        col(Case.created_at) >= sa.bindparam("since"),
+    )
+    .order_by(col(Case.id).desc())
+    .limit(1)
+    .scalar_subquery()
+)
+
+
+def assess_since(
+    session: Session, holder_id: int, today: date, since: datetime
+) -> tuple[Assessment | EndorsementError | rules.EndorsementRefused, Case | None]:
+    """`assess` (the assessment, or the refusal it would raise) and `endorsed_since`
+    together, in one statement when the holder has a current permit."""
+    row = session.execute(
+        _CURRENT_AND_ENDORSED_SINCE, {"person_id": holder_id, "since": since}
+    ).first()
+    if row is None:
+        return NoPermit(), endorsed_since(session, holder_id, since)
+    permit, address, deregistration, earlier_id = row
+    earlier = session.get(Case, earlier_id) if earlier_id is not None else None
+    try:
+        return _assessment(permits.Current(permit, address, deregistration), today), earlier
+    except rules.EndorsementRefused as refusal:
+        return refusal, earlier
 
 
 # The permit's new period, if it is still the one assessed: built once, on the table, like

@@ -562,25 +562,42 @@ class ChangeView:
     to_address: Address
 
 
-def _views(session: Session, query: sa.Select) -> list[ChangeView]:
+def _with_views(query: sa.Select) -> sa.Select:
+    """`query` of address changes, with what the pages show of each."""
     from_a, to_a = aliased(Address), aliased(Address)
-    full = (
+    return (
         query.add_columns(Case, Person, from_a, to_a)
         .join(Case, col(Case.id) == AddressChange.case_id)
         .join(Person, col(Person.id) == Case.applicant_id)
         .join(from_a, col(from_a.id) == AddressChange.from_address_id)
         .join(to_a, col(to_a.id) == AddressChange.to_address_id)
     )
-    return [ChangeView(*row) for row in session.execute(full).all()]
+
+
+# The permit page asks on every view: built once, like history_of's (aliases and joins made
+# per call took SQLAlchemy longer to key than the query took to run).
+_PENDING_VIEW = _with_views(
+    select(AddressChange).where(
+        AddressChange.permit_id == sa.bindparam("permit_id"),
+        AddressChange.state == ChangeState.PENDING,
+    )
+)
+_CONFIRMATIONS = _with_views(
+    select(AddressChange)
+    .where(
+        col(AddressChange.to_address_id).in_(sa.bindparam("addresses", expanding=True)),
+        AddressChange.state == ChangeState.PENDING,
+    )
+    .order_by(col(AddressChange.submitted_at), col(AddressChange.id))
+)
+
+
+def _views(session: Session, query: sa.Select, params: dict[str, Any]) -> list[ChangeView]:
+    return [ChangeView(*row) for row in session.execute(query, params).all()]
 
 
 def pending_view(session: Session, permit_id: int) -> ChangeView | None:
-    found = _views(
-        session,
-        select(AddressChange).where(
-            AddressChange.permit_id == permit_id, AddressChange.state == ChangeState.PENDING
-        ),
-    )
+    found = _views(session, _PENDING_VIEW, {"permit_id": permit_id})
     return found[0] if found else None
 
 
@@ -589,15 +606,7 @@ def confirmations_for(session: Session, person_id: int) -> list[ChangeView]:
     addresses = policy.answered_address_ids(session, person_id)
     if not addresses:
         return []
-    return _views(
-        session,
-        select(AddressChange)
-        .where(
-            col(AddressChange.to_address_id).in_(addresses),
-            AddressChange.state == ChangeState.PENDING,
-        )
-        .order_by(col(AddressChange.submitted_at), col(AddressChange.id)),
-    )
+    return _views(session, _CONFIRMATIONS, {"addresses": list(addresses)})
 
 
 def pending_count_by_address(session: Session, address_ids: list[int]) -> dict[int, int]:
@@ -623,17 +632,24 @@ class HistoryRow:
     confirmed_at: datetime
 
 
-def history_of(session: Session, permit_id: int) -> list[HistoryRow]:
-    """Where the permit was registered before, newest move first."""
+def _history() -> sa.Select:
     from_a, to_a = aliased(Address), aliased(Address)
-    query = (
+    return (
         sa.select(
             from_a, to_a, col(RegistrationHistory.moved_on), col(RegistrationHistory.confirmed_at)
         )
         .select_from(RegistrationHistory)
         .join(from_a, col(from_a.id) == RegistrationHistory.from_address_id)
         .join(to_a, col(to_a.id) == RegistrationHistory.to_address_id)
-        .where(col(RegistrationHistory.permit_id) == permit_id)
+        .where(col(RegistrationHistory.permit_id) == sa.bindparam("permit_id"))
         .order_by(col(RegistrationHistory.moved_on).desc(), col(RegistrationHistory.id).desc())
     )
-    return [HistoryRow(*row) for row in session.execute(query).all()]
+
+
+_HISTORY = _history()
+
+
+def history_of(session: Session, permit_id: int) -> list[HistoryRow]:
+    """Where the permit was registered before, newest move first."""
+    rows = session.execute(_HISTORY, {"permit_id": permit_id}).all()
+    return [HistoryRow(*row) for row in rows]

@@ -62,8 +62,9 @@ class Current:
     deregistration: Deregistration | None
 
 
-# The permit page and every endorsement page ask this: one statement, built once.
-_CURRENT = (
+# The permit page and every endorsement page ask this: one statement, built once (and built
+# on by services.endorse, which asks more in the same statement).
+CURRENT = (
     select(Permit, Address, Deregistration)
     .outerjoin(Address, col(Address.id) == col(Permit.address_id))
     .outerjoin(Deregistration, col(Deregistration.permit_id) == col(Permit.id))
@@ -74,7 +75,7 @@ _CURRENT = (
 def current(session: Session, person_id: int) -> Current | None:
     """The person's current permit, its address and its deregistration if any; None
     without a current permit."""
-    row = session.execute(_CURRENT, {"person_id": person_id}).first()
+    row = session.execute(CURRENT, {"person_id": person_id}).first()
     return Current(*row) if row is not None else None
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from flask import Response, after_this_request, current_app, g, request, session, url_for
 from sqlmodel import Session
 
-from epermit import clock, db, delivery, policy, sql
+from epermit import clock, db, delivery, policy
 from epermit.acting import Acting
 from epermit.htmx import leave
 from epermit.models import Person
@@ -22,16 +22,26 @@ def dbs() -> Session:
     return db.get_session()
 
 
+_UNKNOWN = object()
+
+
 def current_person() -> Person | None:
-    if "person" not in g:
-        person_id = session.get("person_id")
-        person = sql.fetch(dbs(), Person, person_id) if person_id is not None else None
-        if person is not None and person.session_epoch != session.get("epoch"):
-            # A cookie from before a sign-out (kept, copied or stolen): it signs in nobody.
-            session.clear()
-            person = None
-        g.person = person
-    return g.person
+    # Asked many times a request: one look-up through the `g` proxy.
+    known = g.get("person", _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known
+    person_id = session.get("person_id")
+    found = policy.person_and_workspace(dbs(), person_id) if person_id is not None else None
+    person = found[0] if found is not None else None
+    if person is not None and person.session_epoch != session.get("epoch"):
+        # A cookie from before a sign-out (kept, copied or stolen): it signs in nobody.
+        session.clear()
+        person = None
+    elif found is not None:
+        # What the navigation asks (templating._shows_workspace), read in the same statement.
+        g.shows_workspace = found[1]
+    g.person = person
+    return person
 
 
 def signed_in() -> Person:

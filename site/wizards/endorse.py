@@ -21,28 +21,32 @@ def store_applicant(form: Any, ctx: engine.StepContext) -> dict[str, Any]:
     return common.store_applicant(form, ctx, action=ACTION)
 
 
-def assessment(ctx: engine.StepContext, holder: int) -> service.Assessment:
-    """The holder's permit and what endorsing it would do, worked out once per request:
-    `blocked` and `outlook` both need it."""
+def _look(ctx: engine.StepContext, holder: int) -> None:
+    """The holder's permit, what endorsing it would do and any endorsement made since this
+    draft was started, worked out once per request and in one statement: `blocked`,
+    `outlook` and a submission all need them."""
     key = f"assessment:{holder}"
     if key not in ctx.memo:
-        try:
-            ctx.memo[key] = service.assess(ctx.session, holder, ctx.today)
-        except (service.EndorsementError, rules.EndorsementRefused) as refusal:
-            ctx.memo[key] = refusal
-    result = ctx.memo[key]
+        result, earlier = service.assess_since(
+            ctx.session, holder, ctx.today, ctx.draft.created_at
+        )
+        ctx.memo[key] = result
+        ctx.memo[f"endorsed_since:{holder}"] = earlier
+
+
+def assessment(ctx: engine.StepContext, holder: int) -> service.Assessment:
+    """The holder's permit and what endorsing it would do, or the refusal raised."""
+    _look(ctx, holder)
+    result = ctx.memo[f"assessment:{holder}"]
     if isinstance(result, Exception):
         raise result
     return result
 
 
 def endorsed_since_started(ctx: engine.StepContext, holder: int) -> Case | None:
-    """An endorsement of the holder's permit made since this draft was started, looked up
-    once per request: a step's answer, the page after it and a submission all ask."""
-    key = f"endorsed_since:{holder}"
-    if key not in ctx.memo:
-        ctx.memo[key] = service.endorsed_since(ctx.session, holder, ctx.draft.created_at)
-    return ctx.memo[key]
+    """An endorsement of the holder's permit made since this draft was started."""
+    _look(ctx, holder)
+    return ctx.memo[f"endorsed_since:{holder}"]
 
 
 def blocked(ctx: engine.StepContext) -> engine.Block | None:
