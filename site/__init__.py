@@ -9,6 +9,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from epermit import (
+    assets,
     bounds,
     commands,
     config,
@@ -55,6 +56,7 @@ def create_app(
     htmx.init_app(app)
     bounds.init_app(app)
     security.init_app(app)
+    assets.init_app(app)
     commands.init_app(app)
     templating.init_app(app)
 

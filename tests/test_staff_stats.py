@@ -89,7 +89,7 @@ def test_supervisor_sees_the_citys_last_30_days_with_chart_and_csv(
     assert svg["role"] == "img" and svg.select_one("title").get_text() == "每日业务量"
     assert len(svg.select("rect")) == 3  # two days: endorsements, endorsements + deregistration
     assert page.soup.select_one("script") is None or all(
-        s.get("src", "").startswith("/static/htmx.min.js") for s in page.soup.select("script")
+        s.get("src", "").startswith("/static/app.js") for s in page.soup.select("script")
     )
     csv_link = page.soup.find("a", string="下载CSV文件（按日、按区）")["href"]
     download = client.get(csv_link)
