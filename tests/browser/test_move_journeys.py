@@ -231,9 +231,7 @@ def test_a_lapsed_request_tells_the_holder(app, page, js, outbox, clock):
 
 def test_endorsement_with_a_changed_address_leads_to_move(page, js, outbox):
     login(page, js, demo.phone("张伟"), outbox)
-    follow(page, js, 'main a[href="/endorse"]')
-    choose_radio(page, "for_whom", "self")
-    keyboard_submit(page, js)
+    follow(page, js, 'main .status form[action="/endorse"] button')  # 办理签注, for himself
     choose_radio(page, "address_unchanged", "no")
     keyboard_submit(page, js)
     heading(page, "请先变更居住地址")
