@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from epermit import (
+    assets,
     bounds,
     commands,
     config,
@@ -77,6 +78,7 @@ def create_app(
     htmx.init_app(app)
     bounds.init_app(app)
     security.init_app(app)
+    assets.init_app(app)
     commands.init_app(app)
     templating.init_app(app)
 

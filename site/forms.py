@@ -641,7 +641,7 @@ class DepartureSelectionForm(Form):
 
 
 class BatchReasonForm(ReasonForm):
-    leave_date = DateTextField("离开日期", description="所选人员离开的日期,如2026-11-25")
+    leave_date = DateTextField("离开日期", description="所选人员离开的日期，如2026-11-25")
 
 
 # The roster's role as the page names it, and the reason preselected for it (SPEC 10.4).
@@ -672,7 +672,7 @@ class UploadField(Field):
 class DepartureUploadForm(Form):
     file = UploadField(
         "选择文件",
-        description="CSV或Excel(.xlsx)文件,不超过2MB、5000行。第一行为表头:公民身份号码,姓名,离开日期,可加第4列“原因”",
+        description="CSV或Excel（.xlsx）文件，不超过2MB、5000行。第一行为表头：公民身份号码,姓名,离开日期，可加第4列“原因”",
     )
 
     def validate_file(self, field: Field) -> None:
@@ -680,18 +680,18 @@ class DepartureUploadForm(Form):
             raise ValidationError("请选择要上传的文件")
 
     FILE_MESSAGES: ClassVar[dict[str, str]] = {
-        "empty": "文件是空的,请检查后重新上传",
-        "too_big": "文件超过2MB,请分成几个文件上传",
-        "too_many_rows": "文件超过5000行,请分成几个文件上传",
-        "binary": "无法读取该文件,请上传CSV或Excel(.xlsx)文件",
-        "encoding": "无法识别文件的文字编码,请在Excel或WPS中另存为“CSV UTF-8”或.xlsx后重新上传",
-        "old_excel": "不支持旧版Excel(.xls)文件,请另存为.xlsx或CSV后重新上传",
-        "bad_excel": "无法读取该Excel文件,请确认文件没有损坏,或另存为CSV后重新上传",
-        "bad_csv": "无法读取该CSV文件,请确认文件没有损坏后重新上传",
+        "empty": "文件是空的，请检查后重新上传",
+        "too_big": "文件超过2MB，请分成几个文件上传",
+        "too_many_rows": "文件超过5000行，请分成几个文件上传",
+        "binary": "无法读取该文件，请上传CSV或Excel（.xlsx）文件",
+        "encoding": "无法识别文件的文字编码，请在Excel或WPS中另存为“CSV UTF-8”或.xlsx后重新上传",
+        "old_excel": "不支持旧版Excel（.xls）文件，请另存为.xlsx或CSV后重新上传",
+        "bad_excel": "无法读取该Excel文件，请确认文件没有损坏，或另存为CSV后重新上传",
+        "bad_csv": "无法读取该CSV文件，请确认文件没有损坏后重新上传",
         "header": (
-            "文件第一行应为表头“公民身份号码,姓名,离开日期”(可加第4列“原因”),请按示例修改后重新上传"
+            "文件第一行应为表头“公民身份号码,姓名,离开日期”（可加第4列“原因”），请按示例修改后重新上传"
         ),
-        "no_rows": "文件只有表头,没有人员,请填写后重新上传",
+        "no_rows": "文件只有表头，没有人员，请填写后重新上传",
     }
 
     def row_message(self, problem: Any, roster_words: str) -> str:
@@ -700,7 +700,7 @@ class DepartureUploadForm(Form):
         if code.startswith("id_"):
             id_code = code.removeprefix("id_")
             text = (
-                "公民身份号码被Excel存成了数字,已无法还原。请把该列设为“文本”后重新填写"
+                "公民身份号码被Excel存成了数字，已无法还原。请把该列设为“文本”后重新填写"
                 if id_code == "as_number"
                 else message_for(id_code, "公民身份号码")
             )
@@ -712,7 +712,7 @@ class DepartureUploadForm(Form):
             issued = detail["issued"]
             text = (
                 "离开日期不能早于该人员居住证签发日期"
-                f"({issued.year}年{issued.month}月{issued.day}日)"
+                f"（{issued.year}年{issued.month}月{issued.day}日）"
             )
         elif code == "reason_too_long":
             text = f"原因不能超过{detail['max']}个字"
@@ -721,14 +721,14 @@ class DepartureUploadForm(Form):
                 "name_empty": "请填写姓名",
                 "name_mismatch": "姓名与该公民身份号码登记的姓名不一致",
                 "date_empty": "请填写离开日期",
-                "date_unreadable": "离开日期应按“年-月-日”填写,如2026-11-05",
-                "date_not_real": "离开日期不是一个存在的日期,请核对",
+                "date_unreadable": "离开日期应按“年-月-日”填写，如2026-11-05",
+                "date_not_real": "离开日期不是一个存在的日期，请核对",
                 "date_number": (
-                    "离开日期是一个数字,不是日期。请把该列设为日期或文本,按“年-月-日”填写"
+                    "离开日期是一个数字，不是日期。请把该列设为日期或文本，按“年-月-日”填写"
                 ),
                 "date_future": "离开日期不能晚于今天",
             }[code]
-        return f"第{problem.row}行:{text}"
+        return f"第{problem.row}行：{text}"
 
 
 # Change of address (居住变更登记, SPEC 9.2). Field names are a contract, as above.
@@ -749,11 +749,13 @@ class MoveAddressForm(Form):
 
     heading = "新的居住地址"
     district = RadioField("所在区", choices=[], validate_choice=False)
-    q = TextField("地址关键字", description="至少2个字,如街道名和门牌号“江南大道中300号”", width=18)
+    q = TextField(
+        "地址关键字", description="至少2个字，如街道名和门牌号“江南大道中300号”", width=18
+    )
     address_id = RadioField("搜索结果", choices=[], validate_choice=False)
 
     refusals: ClassVar[dict[str, str]] = {
-        "not_in_register": "所选地址不在标准地址库中,请重新搜索并从结果中选择",
+        "not_in_register": "所选地址不在标准地址库中，请重新搜索并从结果中选择",
         "same_address": "新地址与现登记地址相同",
     }
     district_choices: ClassVar[list[tuple[str, str]]] = [("", "全部区")] + [
@@ -790,7 +792,7 @@ class MoveAddressForm(Form):
             return
         if not value:
             self._keep_choice_shown()
-            raise ValidationError("请先搜索,再从结果中选择新的居住地址")
+            raise ValidationError("请先搜索，再从结果中选择新的居住地址")
         if not re.fullmatch(r"[0-9]{1,15}", value):
             field.data = None
             self._keep_choice_shown()
@@ -808,7 +810,7 @@ class MoveAddressForm(Form):
 
 
 class MovedOnForm(Form):
-    moved_on = DateTextField("搬入新地址的日期", description="如2026-11-25,不能晚于今天")
+    moved_on = DateTextField("搬入新地址的日期", description="如2026-11-25，不能晚于今天")
 
     def validate_moved_on(self, field: Field) -> None:
         if isinstance(field.data, date) and field.data > self.today:
@@ -817,7 +819,7 @@ class MovedOnForm(Form):
     def refuse_before_registration(self, since: date) -> None:
         self.add_error(
             "moved_on",
-            f"搬入日期不能早于现地址的登记日期({since.year}年{since.month}月{since.day}日)",
+            f"搬入日期不能早于现地址的登记日期（{since.year}年{since.month}月{since.day}日）",
         )
 
 
@@ -826,7 +828,7 @@ class HousingForm(Form):
         "在新地址的居住方式", choices=HOUSINGS, message="请选择在新地址的居住方式"
     )
     refusals: ClassVar[dict[str, str]] = {
-        "not_owner": "您选择了自有住房,但申请人不是该房屋登记的产权人。请选择其他居住方式",
+        "not_owner": "您选择了自有住房，但申请人不是该房屋登记的产权人。请选择其他居住方式",
     }
 
 
@@ -836,8 +838,8 @@ class MoveApplicantForm(EndorseApplicantForm):
 
 class StillInCityForm(Form):
     still_in_city = ChoiceField(
-        "搬离后是否仍在广州居住?",
-        choices=[("yes", "是,搬到了广州的其他地址"), ("no", "否,已离开广州")],
+        "搬离后是否仍在广州居住？",
+        choices=[("yes", "是，搬到了广州的其他地址"), ("no", "否，已离开广州")],
         message="请选择搬离后是否仍在广州居住",
         check_label="仍在广州居住",
     )
@@ -847,11 +849,11 @@ class ConfirmationForm(Form):
     """The answerer's decision on a change of address (SPEC 10.7)."""
 
     decision = ChoiceField(
-        "是否确认该人员在此居住?",
-        choices=[("confirm", "确认,此人已搬入"), ("refuse", "拒绝")],
+        "是否确认该人员在此居住？",
+        choices=[("confirm", "确认，此人已搬入"), ("refuse", "拒绝")],
         message="请选择确认或拒绝",
     )
-    refuse_reason = TextAreaField("拒绝原因", description="选择拒绝时必须填写,100字以内")
+    refuse_reason = TextAreaField("拒绝原因", description="选择拒绝时必须填写，100字以内")
 
     def validate_refuse_reason(self, field: Field) -> None:
         field.data = plain_text(field.data) or None
@@ -871,7 +873,7 @@ OBJECTION_MAX_CHARS = 500
 class ObjectionForm(Form):
     statement = TextAreaField(
         "异议理由",
-        description="请说明您为什么认为注销有误,例如您仍住在登记地址。500字以内",
+        description="请说明您为什么认为注销有误，例如您仍住在登记地址。500字以内",
     )
     declaration = BooleanField("声明")
 
@@ -881,13 +883,13 @@ class ObjectionForm(Form):
             raise ValidationError("请填写异议理由")
         if len(field.data) > OBJECTION_MAX_CHARS:
             raise ValidationError(
-                f"异议理由不能超过{OBJECTION_MAX_CHARS}个字,现在是{len(field.data)}个字"
+                f"异议理由不能超过{OBJECTION_MAX_CHARS}个字，现在是{len(field.data)}个字"
             )
 
     def validate_declaration(self, field: Field) -> None:
         if field.raw_data != ["y"]:
             field.data = False
-            raise ValidationError("请勾选声明,确认异议理由真实")
+            raise ValidationError("请勾选声明，确认异议理由真实")
 
 
 # How a family link was agreed to (SPEC 2.9, 11.2, 11.3), as the holder's side shows it.
@@ -930,12 +932,12 @@ class TotpField(TextField):
         if not raw:
             raise ValidationError("请输入动态验证码")
         if not (len(raw) == 6 and raw.isascii() and raw.isdigit()):
-            raise ValidationError("动态验证码应为6位数字,请查看身份验证器后重新输入")
+            raise ValidationError("动态验证码应为6位数字，请查看身份验证器后重新输入")
         self.data = raw
 
 
 class StaffTotpForm(Form):
-    totp = TotpField("动态验证码", description="身份验证器应用中显示的6位数字,每30秒更新")
+    totp = TotpField("动态验证码", description="身份验证器应用中显示的6位数字，每30秒更新")
 
 
 class GetForm(Form):
@@ -948,7 +950,7 @@ class GetForm(Form):
 class StaffSearchForm(GetForm):
     q = TextField(
         "办件编号、公民身份号码或手机号码",
-        description="请输入完整的办件编号(如ZX20261125K7M2Q9X)、18位公民身份号码或11位手机号码",
+        description="请输入完整的办件编号（如ZX20261125K7M2Q9X）、18位公民身份号码或11位手机号码",
         width=18,
     )
 
@@ -970,8 +972,8 @@ ALL_CITY = ""
 
 
 class StaffStatsForm(GetForm):
-    start = OptionalDateField("开始日期", description="如2026-11-01;不填则为30天前")
-    end = OptionalDateField("结束日期", description="如2026-11-30;不填则为今天")
+    start = OptionalDateField("开始日期", description="如2026-11-01；不填则为30天前")
+    end = OptionalDateField("结束日期", description="如2026-11-30；不填则为今天")
     district = ChoiceField(
         "区",
         choices=[(ALL_CITY, "全市"), *((d, d) for d in DISTRICTS)],
@@ -985,7 +987,7 @@ class StaffStatsForm(GetForm):
             if field.data < start:
                 raise ValidationError("结束日期不能早于开始日期")
             if (field.data - start).days >= 366:
-                raise ValidationError("统计范围不能超过一年,请缩短日期范围")
+                raise ValidationError("统计范围不能超过一年，请缩短日期范围")
 
 
 NOTE_MAX_CHARS = 500
@@ -994,10 +996,10 @@ NOTE_MAX_CHARS = 500
 class DecisionForm(Form):
     decision = ChoiceField(
         "处理决定",
-        choices=[("restore", "撤销注销,恢复居住证"), ("uphold", "维持注销")],
+        choices=[("restore", "撤销注销，恢复居住证"), ("uphold", "维持注销")],
         message="请选择处理决定",
     )
-    note = TextAreaField("处理说明", description=f"必填,{NOTE_MAX_CHARS}字以内,将告知持证人")
+    note = TextAreaField("处理说明", description=f"必填，{NOTE_MAX_CHARS}字以内，将告知持证人")
 
     def validate_note(self, field: Field) -> None:
         field.data = plain_text(field.data)
@@ -1005,5 +1007,5 @@ class DecisionForm(Form):
             raise ValidationError("请填写处理说明")
         if len(field.data) > NOTE_MAX_CHARS:
             raise ValidationError(
-                f"处理说明不能超过{NOTE_MAX_CHARS}个字(现为{len(field.data)}个字)"
+                f"处理说明不能超过{NOTE_MAX_CHARS}个字（现为{len(field.data)}个字）"
             )

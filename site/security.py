@@ -12,7 +12,7 @@ from flask import Flask, Response, abort, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from epermit import clock
+from epermit import assets, clock
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -101,7 +101,8 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _expire_idle_session() -> None:
-        if request.endpoint == "static":
+        # Files are not activity, and must not carry a renewed session cookie.
+        if request.endpoint in ("static", assets.ENDPOINT):
             return
         g.session_expired = False
         seen = session.get("seen")

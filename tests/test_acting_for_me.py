@@ -93,7 +93,7 @@ def test_removing_oneself_twice_says_so_and_changes_nothing(
     client_request.post(url)
     before, sent = links(dbsession), len(outbox.messages())
     client_request.post(url)
-    assert "您不在该家庭成员名单中,无需退出" in client_request.get("/family").main_text
+    assert "您不在该家庭成员名单中，无需退出" in client_request.get("/family").main_text
     assert links(dbsession) == before and len(outbox.messages()) == sent
 
 

@@ -82,13 +82,13 @@ def test_activity_shows_sign_ins_checks_links_and_cases_newest_first(
     page = client_request.get("/activity")
     assert page.h1 == "办理与核验记录"
     listed = entries(page)
-    assert "注销:房东陈*申报注销" in listed[0] and "陈军" not in page.main_text
+    assert "注销：房东陈*申报注销" in listed[0] and "陈军" not in page.main_text
     assert "您的居住证二维码被核验" in listed[1]
-    assert "登录:安卓手机浏览器" in listed[2]
+    assert "登录：安卓手机浏览器" in listed[2]
     # The demo links: 张伟 has her on his list (she is his spouse), and she has him on hers.
     # With the basis of each (the demo's links were agreed to by SMS).
-    assert any("张伟将您添加为家庭成员(您是其配偶;依据:本人短信验证同意)" in e for e in listed[3:])
-    assert any("您将张伟添加为家庭成员(配偶;依据:本人短信验证同意)" in e for e in listed[3:])
+    assert any("张伟将您添加为家庭成员（您是其配偶；依据：本人短信验证同意）" in e for e in listed[3:])
+    assert any("您将张伟添加为家庭成员（配偶；依据：本人短信验证同意）" in e for e in listed[3:])
     times = [t["datetime"] for t in page.soup.select("#activity > li .activity-time time")]
     assert times == sorted(times, reverse=True)
     assert page.response.headers["Cache-Control"] == "no-store"
@@ -159,7 +159,7 @@ def test_my_activity_shows_nobody_elses_sign_ins(client, client_request, auth, d
     client.environ_base["HTTP_USER_AGENT"] = ANDROID
     auth.login("张伟")
     page = client_request.get("/activity")
-    sign_ins = [e for e in entries(page) if "登录:" in e]
+    sign_ins = [e for e in entries(page) if "登录：" in e]
     assert len(sign_ins) == 1 and "安卓手机浏览器" in sign_ins[0]
     dbsession.rollback()
     assert len(dbsession.exec(select(SignIn)).all()) == 2

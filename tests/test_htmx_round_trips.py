@@ -66,7 +66,7 @@ def test_pages_that_need_no_htmx_load_no_script(client, auth, client_request):
         assert "<script" not in html, url
     auth.login("张伟")
     html = client_request.get("/permit").response.get_data(as_text=True)
-    assert html.count("<script") == 2 and "htmx.min.js" in html and "site.js" in html
+    assert html.count("<script") == 1 and '<script src="/static/app.js?v=' in html
 
 
 def test_htmx_keeps_no_copies_of_pages_in_the_browser(client_request):
@@ -154,3 +154,71 @@ def test_forms_on_the_page_answered_at_sign_in_carry_a_token_of_the_new_session(
         "/session/extend", data={"csrf_token": token.group(1)}, headers={"HX-Request": "true"}
     )
     assert extended.status_code == 204
+
+
+# --- /permit's 办理签注: the first question answered by the button (issue 10, 2G) --------------
+
+
+def endorse_button(page):
+    """The form of the status box's 办理签注: its action, hidden answer and words."""
+    form = page.soup.select_one("main form.status-action")
+    return form["action"], form.select_one("input[name=for_whom]")["value"], form.button.text
+
+
+def test_the_permit_pages_button_starts_an_endorsement_for_oneself_one_step_in(
+    auth, client_request
+):
+    auth.login("张伟")
+    permit = client_request.get("/permit")
+    assert endorse_button(permit) == ("/endorse", "self", "办理签注")
+    # Endorsing for someone else still begins at the question.
+    assert permit.soup.find("a", string="为他人办理签注")["href"] == "/endorse"
+    # Without htmx: the draft starts answered, and the 303 leads to the next step.
+    residence = client_request.post("/endorse", {"for_whom": "self"}).location
+    assert re.fullmatch(r"/endorse/[\w-]+/residence", residence)
+    page = client_request.get(residence)
+    who = residence.replace("/residence", "/who")
+    # The question is not dropped: behind the back link, and on check answers to change.
+    assert page.soup.select_one("a.back-link")["href"] == who
+    assert client_request.get(who).soup.select_one("#for_whom")["checked"] is not None
+    client_request.post(residence, {"address_unchanged": "yes"})
+    check = client_request.get(residence.replace("/residence", "/check"))
+    assert "为本人办理" in check.main_text
+    assert check.soup.select_one(f'a[href="{who}?change=1"]') is not None
+
+
+def test_with_htmx_the_button_answers_with_the_next_step_in_one_round_trip(auth, client_request):
+    auth.login("王芳")
+    assert endorse_button(client_request.get("/permit"))[2] == "补办签注"
+    page = client_request.post("/endorse", {"for_whom": "self"}, expected_status=200, htmx=True)
+    pushed = page.response.headers["HX-Push-Url"]
+    assert re.fullmatch(r"/endorse/[\w-]+/residence", pushed)
+    assert page.soup.select_one("form")["action"] == pushed
+    assert "这是补办签注" in page.soup.get_text()
+
+
+def test_on_a_family_members_permit_the_button_endorses_for_them(
+    auth, client_request, dbsession
+):
+    from tests.test_family import switch
+
+    auth.login("张伟")
+    switch(client_request, dbsession, "张小明")
+    permit = client_request.get("/permit")
+    action, for_whom, _ = endorse_button(permit)
+    assert for_whom == "other" and permit.soup.find("a", string="为他人办理签注") is None
+    applicant = client_request.get(client_request.post(action, {"for_whom": for_whom}).location)
+    assert applicant.soup.h1.get_text(strip=True) == "代办人和申请人信息"
+    # The member switched to is the applicant already.
+    chosen = applicant.soup.select_one("input[name=member][checked]")
+    assert chosen is not None and "张小明" in applicant.soup.find("label", {"for": chosen["id"]}).text
+
+
+def test_a_refused_first_answer_shows_the_first_step_with_its_error(auth, client_request):
+    auth.login("张伟")
+    page = client_request.post("/endorse", {"for_whom": "nobody"}, expected_status=422)
+    assert page.soup.h1.get_text(strip=True) == "您为谁办理签注？"
+    assert "请选择为本人办理还是为他人办理" in page.text("#for_whom-error")
+    assert re.fullmatch(r"/endorse/[\w-]+/who", page.soup.select_one("main form")["action"])
+    # Nor does a POST without its CSRF token start anything.
+    client_request.post("/endorse", {"for_whom": "self"}, expected_status=400, csrf=False)

@@ -187,7 +187,7 @@ def test_an_address_not_in_the_register_or_the_current_one_is_refused(
     page = client_request.post(
         f"/move/{draft}/address", {"address_id": "999999"}, expected_status=422
     )
-    assert page.errors()["address_id"] == "所选地址不在标准地址库中,请重新搜索并从结果中选择"
+    assert page.errors()["address_id"] == "所选地址不在标准地址库中，请重新搜索并从结果中选择"
     page = client_request.post(
         f"/move/{draft}/address", {"address_id": "1 OR 1=1"}, expected_status=422
     )
@@ -222,7 +222,7 @@ def test_a_moved_on_date_in_the_future_or_before_the_registration_is_refused(
     page = client_request.post(
         f"/move/{draft}/moved_on", {"moved_on": earlier.isoformat()}, expected_status=422
     )
-    assert page.errors() == {"moved_on": f"搬入日期不能早于现地址的登记日期({cn(since)})"}
+    assert page.errors() == {"moved_on": f"搬入日期不能早于现地址的登记日期（{cn(since)}）"}
     assert answers_of(dbsession, draft) == before
 
 
@@ -235,7 +235,7 @@ def test_owned_housing_needs_the_recorded_owner(client_request, auth, dbsession,
     )
     client_request.post(f"/move/{draft}/moved_on", {"moved_on": clock.today.isoformat()})
     page = client_request.post(f"/move/{draft}/housing", {"housing": "owned"}, expected_status=422)
-    assert page.errors()["housing"].startswith("您选择了自有住房,但申请人不是该房屋登记的产权人")
+    assert page.errors()["housing"].startswith("您选择了自有住房，但申请人不是该房屋登记的产权人")
     assert "housing" not in answers_of(dbsession, draft)
 
 
@@ -528,7 +528,7 @@ def test_deregistering_after_moving_within_the_city_stops_with_the_advice_to_mov
     draft = deregister_self_moved_out(client_request, clock)
     answer = client_request.post(f"/deregister/{draft}/still_in_city", {"still_in_city": "yes"})
     stop = client_request.get(answer.location)
-    assert stop.h1 == "在广州市内搬家,请变更居住地址"
+    assert stop.h1 == "在广州市内搬家，请变更居住地址"
     assert stop.soup.select_one('main a[href="/move"]') is not None
     assert "居住年限" in stop.main_text
     client_request.post(f"/deregister/{draft}/check", {"declaration": "y"}, expected_status=303)

@@ -78,7 +78,7 @@ def test_permit_names_the_landlord_masked_with_reason_and_dates(
     assert page.soup.select_one("#declared-by time")["datetime"].startswith(clock.today.isoformat())
     left = page.soup.find("dt", string="离开日期").find_next_sibling("dd")
     assert left.time["datetime"] == (clock.today - timedelta(days=2)).isoformat()
-    assert f"{cn(clock.today + timedelta(days=30))}(含当日)前提出异议" in page.main_text.replace(
+    assert f"{cn(clock.today + timedelta(days=30))}（含当日）前提出异议" in page.main_text.replace(
         " ", ""
     )
     assert page.soup.select_one('a[href="/permit/objection"]') is not None
@@ -165,7 +165,7 @@ def test_a_second_objection_is_refused_and_nothing_saved(
     reference = first.location.rsplit("/", 1)[-1]
     page = client_request.get("/permit/objection")
     assert page.h1 == "不能提出异议"
-    assert f"已对这次注销提出过异议(办件编号{reference})" in page.text("#objection-refused")
+    assert f"已对这次注销提出过异议（办件编号{reference}）" in page.text("#objection-refused")
     again = client_request.post("/permit/objection", objection_form(), expected_status=409)
     assert "每次注销只能提出一次异议" in again.main_text
     assert len(objections_of(dbsession)) == 1
@@ -218,7 +218,7 @@ def test_a_permit_that_is_not_deregistered_has_nothing_to_object_to(client_reque
     [
         ("", "请填写异议理由"),
         ("   \n ", "请填写异议理由"),
-        ("错" * 501, "异议理由不能超过500个字,现在是501个字"),
+        ("错" * 501, "异议理由不能超过500个字，现在是501个字"),
     ],
 )
 def test_empty_or_too_long_statement_is_refused_and_nothing_saved(
@@ -245,7 +245,7 @@ def test_the_declaration_must_be_ticked(
 ):
     auth.login("李娜")
     page = client_request.post("/permit/objection", objection_form(declaration=None), 422)
-    assert page.errors() == {"declaration": "请勾选声明,确认异议理由真实"}
+    assert page.errors() == {"declaration": "请勾选声明，确认异议理由真实"}
     assert page.text("#statement") == STATEMENT  # what was typed is kept
     assert objections_of(dbsession) == []
 
@@ -324,7 +324,7 @@ def test_a_decision_is_taken_once_and_told_to_holder_and_declarant(
         texts = [m["text"] for m in outbox.messages(demo.phone(name)) if "经审核" in m["text"]]
         assert len(texts) == 1 and "李*的居住证注销异议" in texts[0] and "注销维持" in texts[0]
     auth.login("李娜")  # two days on, the first session has long been idle
-    assert "异议不成立,注销维持" in client_request.get("/permit").text("#objection-status")
+    assert "异议不成立，注销维持" in client_request.get("/permit").text("#objection-status")
 
 
 def test_a_decision_is_recorded_whole_or_not_at_all(

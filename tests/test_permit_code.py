@@ -152,7 +152,9 @@ def test_suspended_permit_shows_why_there_is_no_code(client_request, auth):
     assert page.soup.select_one("#permit-code") is None and "<svg" not in str(page.soup)
     assert page.text("#status") == "使用功能中止"
     assert "使用功能中止期间不能亮码" in page.main_text
-    assert page.soup.select_one('a[href="/endorse"]').get_text() == "补办签注"
+    assert page.soup.select_one('form[action="/endorse"] button').get_text() == "补办签注"
+    # Here only for herself: endorsing for others begins on /permit.
+    assert page.soup.find("a", string="为他人办理签注") is None
 
 
 def test_deregistered_permit_shows_why_there_is_no_code(client_request, auth):

@@ -18,7 +18,10 @@ def test_zhang_wei_is_due_with_valid_until_in_ten_days(client_request, auth, clo
     valid_until = clock.today + timedelta(days=10)
     assert page.text("#valid-until") == cn(valid_until)
     assert page.soup.select_one("#valid-until time")["datetime"] == valid_until.isoformat()
-    assert page.soup.select_one('a[href="/endorse"]').get_text() == "办理签注"
+    # For himself by the button in the status box (it answers the wizard's first question).
+    button = page.soup.select_one('.status form[action="/endorse"]')
+    assert button.button.get_text() == "办理签注"
+    assert button.select_one("input[name=for_whom]")["value"] == "self"
     assert page.soup.select_one('a[href="/deregister"]') is not None
 
 
@@ -51,7 +54,7 @@ def test_wang_fang_is_suspended_and_offered_late_endorsement(client_request, aut
     auth.login("王芳")
     page = client_request.get("/permit")
     assert page.text("#status") == "使用功能中止"
-    assert page.soup.select_one('a[href="/endorse"]').get_text() == "补办签注"
+    assert page.soup.select_one('.status form[action="/endorse"] button').get_text() == "补办签注"
     assert page.soup.select_one('a[href="/permit/code"]') is None
     assert page.soup.select_one("#permit-code") is None
     assert "补办签注后即可恢复使用" in page.main_text
@@ -63,7 +66,7 @@ def test_liu_yang_is_deregistered_with_no_endorsement_or_deregistration(
     auth.login("刘洋")
     page = client_request.get("/permit")
     assert page.text("#status") == "已注销"
-    assert page.soup.select_one('a[href="/endorse"]') is None
+    assert page.soup.select_one('a[href="/endorse"], form[action="/endorse"]') is None
     assert page.soup.select_one('a[href="/deregister"]') is None
     assert "派出所重新申领" in page.main_text
     declared = page.soup.find("dt", string="注销日期").find_next_sibling("dd")
@@ -80,7 +83,7 @@ def test_li_na_is_valid_and_told_when_endorsement_opens(client_request, auth, cl
     auth.login("李娜")
     page = client_request.get("/permit")
     assert page.text("#status") == "有效"
-    assert page.soup.select_one('a[href="/endorse"]') is None
+    assert page.soup.select_one('a[href="/endorse"], form[action="/endorse"]') is None
     assert page.soup.select_one('a[href="/permit/code"]') is not None
 
 

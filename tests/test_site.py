@@ -69,16 +69,26 @@ def test_a_posted_form_with_errors_answers_422_unless_the_view_says_otherwise(ap
     assert answer("GET").status_code == 200  # a GET only shows the form: nothing was refused
 
 
-def test_htmx_is_vendored_deferred_and_immutable(client):
+def test_one_script_vendored_htmx_and_site_js_deferred_and_immutable(client):
+    """SPEC 8: one script. htmx and static/site.js are joined into one file (epermit.assets):
+    one request on a cold first visit, and nothing inline."""
     html = client.get("/").get_data(as_text=True)
-    src = re.search(r'<script src="([^"]+)" defer>', html).group(1)
-    assert src.startswith("/static/htmx.min.js?v=")
-    answer = client.get(src)
-    assert answer.status_code == 200 and b"htmx" in answer.data[:200]
+    assert len(re.findall(r"<script\b", html)) == 1
+    src = re.search(r'<script src="([^"]+)" defer></script>', html).group(1)
+    assert re.fullmatch(r"/static/app\.js\?v=[0-9a-f]{12}", src)
+    answer = client.get(src, headers={"Accept-Encoding": "gzip"})
+    assert answer.status_code == 200 and answer.mimetype == "text/javascript"
     assert "immutable" in answer.headers["Cache-Control"]
+    assert answer.headers["Content-Encoding"] == "gzip" and "Set-Cookie" not in answer.headers
+    body = gzip.decompress(answer.data)
+    static = Path(epermit.__file__).parent / "static"
+    htmx, ours = (static / "htmx.min.js").read_bytes(), (static / "site.js").read_bytes()
+    # Both whole, htmx first: site.js listens to its events.
+    assert body.index(htmx.rstrip()) < body.index(ours.rstrip())
+    assert client.get(src).data == body  # uncompressed for a client that asks so
     # A version that is not this content's is never cached for a year.
-    stale = client.get("/static/htmx.min.js?v=0123456789ab")
-    assert "immutable" not in stale.headers.get("Cache-Control", "")
+    stale = client.get("/static/app.js?v=0123456789ab")
+    assert stale.data == body and "immutable" not in stale.headers["Cache-Control"]
 
 
 def test_htmx_config_restores_history_as_full_page_and_swaps_422(client):

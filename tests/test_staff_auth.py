@@ -12,7 +12,7 @@ from epermit import demo
 from epermit.models import AuditEvent, Staff
 from tests.staff_helpers import StaffAuth, totp_at
 
-WRONG = "员工编号或密码不正确,请核对后重新输入"
+WRONG = "员工编号或密码不正确，请核对后重新输入"
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_officer_signs_in_with_password_then_totp(client_request, staff_auth):
     staff_auth.totp(totp_at("王警官", staff_auth.clock()))
     page = client_request.get("/staff/search")
     assert page.h1 == "查询人员"
-    assert "王警官(天河区)已登录" in page.text(".account")
+    assert "王警官（天河区）已登录" in page.text(".account")
 
 
 def test_wrong_password_and_unknown_number_get_the_same_answer(client_request, staff_auth):
@@ -66,7 +66,7 @@ def test_wrong_totp_codes_count_towards_the_lock(client_request, staff_auth, dbs
     for _ in range(4):
         page = client_request.post("/staff/login/totp", {"totp": "000000"}, 422)
         assert page.errors() == {
-            "totp": "动态验证码不正确或已使用,请查看身份验证器中最新的6位数字后重新输入"
+            "totp": "动态验证码不正确或已使用，请查看身份验证器中最新的6位数字后重新输入"
         }
     page = client_request.post("/staff/login/totp", {"totp": "000000"}, 422)
     assert "账户已锁定" in page.errors()["totp"]
@@ -102,7 +102,7 @@ def test_disabled_account_is_refused_after_the_right_password(
     page = client_request.post(
         "/staff/login", {"number": staff.number, "password": demo.STAFF_PASSWORD}, 422
     )
-    assert page.errors() == {"number": "该账户已停用,不能登录。如有疑问,请联系所在单位的系统管理员"}
+    assert page.errors() == {"number": "该账户已停用，不能登录。如有疑问，请联系所在单位的系统管理员"}
     # With a wrong password it says no more than for anyone else.
     page = client_request.post("/staff/login", {"number": staff.number, "password": "x"}, 422)
     assert page.errors() == {"password": WRONG}

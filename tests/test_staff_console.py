@@ -9,7 +9,7 @@ from epermit import demo
 from epermit.models import AuditEvent, Case, Person, Staff
 from tests.staff_helpers import StaffAuth
 
-NOTHING = "在您的辖区内没有找到与此匹配的人员,请核对后重新输入"
+NOTHING = "在您的辖区内没有找到与此匹配的人员，请核对后重新输入"
 
 
 @pytest.fixture
@@ -34,8 +34,8 @@ def test_officer_finds_zhang_wei_by_id_number_and_sees_his_cases(
     assert page.text("#id-number") == demo.person("张伟").id_number  # the full card
     assert page.text("#status") == "待签注"
     assert "广州市天河区天河路100号1201房" in page.text("#history-title + table")
-    assert "李娜在其家庭成员名单上(配偶)" in page.main_text
-    assert "张小明在其家庭成员名单上(子女)" in page.main_text
+    assert "李娜在其家庭成员名单上（配偶）" in page.main_text
+    assert "张小明在其家庭成员名单上（子女）" in page.main_text
 
 
 def test_search_by_phone_and_by_reference(client_request, staff_auth, dbsession):
@@ -88,7 +88,7 @@ def test_officer_sees_no_one_without_a_permit_in_their_district(
 def test_search_that_is_not_a_reference_id_or_phone_says_what_to_type(client_request, staff_auth):
     staff_auth.login("王警官")
     page = client_request.get("/staff/search?q=张伟", 422)
-    assert page.errors() == {"q": "无法识别,请输入完整的办件编号、18位公民身份号码或11位手机号码"}
+    assert page.errors() == {"q": "无法识别，请输入完整的办件编号、18位公民身份号码或11位手机号码"}
     assert page.soup.select_one("#q")["value"] == "张伟"
     page = client_request.get("/staff/search?q=", 422)
     assert page.errors() == {"q": "请输入办件编号、公民身份号码或手机号码"}
@@ -117,7 +117,7 @@ def test_every_staff_view_of_a_person_is_an_audit_event(client_request, staff_au
     assert all(e.subject_id == zhang and e.actor_id is None for e in events[-3:])
     # The person page shows its own audit trail, naming the staff member.
     page = client_request.get(f"/staff/people/{zhang}")
-    assert "工作人员查看 王警官(440106001)" in page.text("#audit-title + table")
+    assert "工作人员查看 王警官（440106001）" in page.text("#audit-title + table")
 
 
 def test_staff_pages_are_never_cached_or_indexed(client, client_request, staff_auth):

@@ -128,7 +128,7 @@ def test_a_second_decision_is_refused_and_changes_nothing(
     page = client_request.post(
         f"/staff/objections/{objection.id}", {"decision": "restore", "note": "撤销。"}, 409
     )
-    assert page.errors() == {"decision": "该异议已经处理过,不能再次处理。处理结果见本页"}
+    assert page.errors() == {"decision": "该异议已经处理过，不能再次处理。处理结果见本页"}
     assert "维持注销" in page.text("#decision")
     reread(dbsession)
     decided = dbsession.get(Objection, objection.id)
@@ -183,7 +183,7 @@ def test_the_database_takes_a_decision_once_whatever_the_concurrency(
 @pytest.mark.parametrize(
     ("note", "message"),
     [("", "请填写处理说明"), ("   ", "请填写处理说明"),
-     ("字" * 501, "处理说明不能超过500个字(现为501个字)")],
+     ("字" * 501, "处理说明不能超过500个字（现为501个字）")],
 )
 def test_a_note_of_0_or_501_characters_is_refused(
     client_request, staff_auth, objection, dbsession, note, message
@@ -253,7 +253,7 @@ def test_the_restore_shows_in_the_supervisors_statistics(
     page = client_request.get("/staff/stats")
     headers = [th.get_text() for th in page.soup.select("#stats-table thead th")]
     today_row = page.soup.select("#stats-table tbody tr")[-1]
-    assert today_row.select("td")[headers.index("异议(撤销注销)") - 1].get_text() == "1"
+    assert today_row.select("td")[headers.index("异议（撤销注销）") - 1].get_text() == "1"
 
 
 def test_age_counts_working_days_on_chinas_calendar():

@@ -88,18 +88,18 @@ def test_supervisor_sees_the_citys_last_30_days_with_chart_and_csv(
     )
     assert len(page.soup.select("#stats-table tbody tr")) == 30
     headers = [th.get_text() for th in page.soup.select("#stats-table thead th")]
-    assert headers[:4] == ["日期", "按期签注", "补办签注", "注销(本人)"]
+    assert headers[:4] == ["日期", "按期签注", "补办签注", "注销（本人）"]
     assert row_of(page, today - timedelta(days=2))[:2] == ["1", "1"]
     yesterday = row_of(page, today - timedelta(days=1))
-    assert yesterday[0] == "1" and yesterday[headers.index("注销(旅馆)") - 1] == "1"
+    assert yesterday[0] == "1" and yesterday[headers.index("注销（旅馆）") - 1] == "1"
     # The chart: inline SVG drawn on the server, one stacked bar segment per group and day.
     svg = page.soup.select_one("figure.chart svg")
     assert svg["role"] == "img" and svg.select_one("title").get_text() == "每日业务量"
     assert len(svg.select("rect")) == 3  # two days: endorsements, endorsements + deregistration
     assert page.soup.select_one("script") is None or all(
-        s.get("src", "").startswith("/static/htmx.min.js") for s in page.soup.select("script")
+        s.get("src", "").startswith("/static/app.js") for s in page.soup.select("script")
     )
-    csv_link = page.soup.find("a", string="下载CSV文件(按日、按区)")["href"]
+    csv_link = page.soup.find("a", string="下载CSV文件（按日、按区）")["href"]
     download = client.get(csv_link)
     assert download.mimetype == "text/csv"
     assert download.headers["Content-Disposition"].startswith("attachment;")
@@ -111,7 +111,7 @@ def test_supervisor_sees_the_citys_last_30_days_with_chart_and_csv(
     by_key = {(r[0], r[1]): r for r in rows[1:]}
     assert by_key[((today - timedelta(days=2)).isoformat(), "天河区")][2:4] == ["1", "1"]
     assert by_key[((today - timedelta(days=1)).isoformat(), "白云区")][2] == "1"
-    assert by_key[((today - timedelta(days=1)).isoformat(), "越秀区")][rows[0].index("注销(旅馆)")] == "1"
+    assert by_key[((today - timedelta(days=1)).isoformat(), "越秀区")][rows[0].index("注销（旅馆）")] == "1"
 
 
 def test_supervisor_picks_a_district(client_request, staff_auth, dbsession, clock):
@@ -148,7 +148,7 @@ def test_a_chosen_range_and_bad_dates(client_request, staff_auth, dbsession, clo
     page = client_request.get(f"/staff/stats?start={end.isoformat()}&end={start.isoformat()}", 422)
     assert page.errors() == {"end": "结束日期不能早于开始日期"}
     page = client_request.get("/staff/stats?start=2024-01-01&end=2026-01-01", 422)
-    assert page.errors() == {"end": "统计范围不能超过一年,请缩短日期范围"}
+    assert page.errors() == {"end": "统计范围不能超过一年，请缩短日期范围"}
     page = client_request.get("/staff/stats?district=东山区", 422)
     assert page.errors() == {"district": "请选择区"}
 
@@ -172,7 +172,7 @@ def test_just_after_midnight_in_guangzhou_counts_on_the_new_day(
     staff_auth.login("刘所长")
     page = client_request.get("/staff/stats")
     headers = [th.get_text() for th in page.soup.select("#stats-table thead th")]
-    column = headers.index("注销(本人)") - 1
+    column = headers.index("注销（本人）") - 1
     assert row_of(page, clock.today)[column] == "1"
     assert row_of(page, clock.today - timedelta(days=1))[column] == "0"
 

@@ -70,7 +70,7 @@ def test_a_gbk_file_with_a_bad_row_names_the_row_and_writes_nothing(auth, client
         "gbk",
     )
     page = upload(client_request, url, data, expected_status=422)
-    assert "第3行:该公民身份号码不在本单位登记人员中" in page.text(".problems")
+    assert "第3行：该公民身份号码不在本单位登记人员中" in page.text(".problems")
     assert "目前没有办理任何人员" in page.text("#file-error")
     dbsession.rollback()
     assert dbsession.exec(select(DepartureBatch)).first() is None
@@ -97,10 +97,10 @@ def test_every_row_is_checked(auth, client_request, dbsession, clock):
     )
     page = upload(client_request, url, data, expected_status=422)
     problems = [li.get_text() for li in page.soup.select(".problems li")]
-    assert problems[0].startswith("第2行:公民身份号码应为18位")
-    assert problems[1] == "第3行:姓名与该公民身份号码登记的姓名不一致"
-    assert problems[2] == "第4行:公民身份号码最后一位校验码不正确，请核对后重新输入"
-    assert problems[3] == "第5行:与第3行的公民身份号码重复"
+    assert problems[0].startswith("第2行：公民身份号码应为18位")
+    assert problems[1] == "第3行：姓名与该公民身份号码登记的姓名不一致"
+    assert problems[2] == "第4行：公民身份号码最后一位校验码不正确，请核对后重新输入"
+    assert problems[3] == "第5行：与第3行的公民身份号码重复"
     assert len(problems) == 7
 
 

@@ -1,4 +1,5 @@
-/* What htmx does not do by itself (issue 10), small and deferred; every page works without it.
+/* What htmx does not do by itself (issue 10); every page works without it. Served after htmx
+   in the one deferred script, /static/app.js (epermit.assets), so it is no extra request.
    1. The idle-session warning (GOV.UK's timeout warning): a modal dialog five minutes before
       the end, reset by every request the visitor makes, htmx's included; "继续使用" extends
       the session in the background, so nothing typed is lost; said again a minute before.
@@ -108,7 +109,7 @@
   var slow = null;
   var failed = null;
   var say = function (html) {
-    status.innerHTML = html;
+    if (status) status.innerHTML = html;
   };
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     if (passive(event.detail)) return;
@@ -128,7 +129,8 @@
       "</strong>已填写的内容仍在本页。</p>" +
       '<button type="button" class="button secondary retry">重试</button></div>');
     // The button that was pressed is disabled while in flight; focus must not fall to the body.
-    status.querySelector(".request-failed").focus();
+    var box = status && status.querySelector(".request-failed");
+    if (box) box.focus();
   };
   document.body.addEventListener("htmx:sendError", function (event) {
     problem(event, "网络连接中断，未能完成操作。请检查网络后重试。");

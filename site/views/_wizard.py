@@ -83,7 +83,10 @@ class WizardViews:
     def blueprint(self) -> Blueprint:
         bp = Blueprint(self.name, __name__)
         bp.add_url_rule(
-            f"/{self.name}", "start", db.writes_on_get(login_required(self.start)), methods=["GET"]
+            f"/{self.name}",
+            "start",
+            db.writes_on_get(login_required(self.start)),
+            methods=["GET", "POST"],
         )
         bp.add_url_rule(
             f"/{self.name}/<draft_id>/<step>",
@@ -120,6 +123,11 @@ class WizardViews:
     # --- routes ---------------------------------------------------------------------------
 
     def start(self) -> BaseResponse:
+        """A new draft, at its first step (SPEC 4.1). A POST carries the first step's answer
+        as well, from a button that asks it (/permit's 办理签注 is for the permit shown):
+        the draft starts answered, and leads to the step after, one round trip fewer on 2G;
+        the first step stays in the draft's path, on check answers and behind the back link.
+        """
         who = acting()
         if not allowed(DRAFTS, who.person_id):
             abort(429)
@@ -129,7 +137,12 @@ class WizardViews:
             defaults["member"] = str(viewing_id())
         draft = engine.new_draft(dbs(), self.wizard, who.person_id, who.now, defaults)
         dbs().commit()
-        return self.go(draft, self.wizard.steps[0].name)
+        first = self.wizard.steps[0]
+        if request.method == "POST":
+            # Answered as a POST of that step is, checks and all; a refused answer shows the
+            # step with its error, at the step's own address.
+            return self.step(self.context(draft), first, True, self.url(draft.id, first.name))
+        return self.go(draft, first.name)
 
     def page(self, draft_id: str, step: str) -> BaseResponse:
         draft = self.draft_or_404(draft_id)

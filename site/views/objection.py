@@ -26,8 +26,8 @@ WORDS = CaseWords(
     agent_title="异议人",
     outcomes={
         ObjectionStatus.PENDING: engine.Outcome("注销异议", "待处理"),
-        ObjectionStatus.RESTORED: engine.Outcome("注销异议", "异议成立,已恢复"),
-        ObjectionStatus.UPHELD: engine.Outcome("注销异议", "异议不成立,维持注销"),
+        ObjectionStatus.RESTORED: engine.Outcome("注销异议", "异议成立，已恢复"),
+        ObjectionStatus.UPHELD: engine.Outcome("注销异议", "异议不成立，维持注销"),
     },
 )
 
@@ -42,17 +42,17 @@ def _name_the_cases(state: BlueprintSetupState) -> None:
 def _why_not(error: objections.ObjectionRefused | policy.NotAllowed) -> str:
     """The refusal in words, for the page and for the statement field alike."""
     if isinstance(error, objections.AlreadyObjected):
-        return f"已对这次注销提出过异议(办件编号{error.reference}),每次注销只能提出一次异议"
+        return f"已对这次注销提出过异议（办件编号{error.reference}），每次注销只能提出一次异议"
     if isinstance(error, objections.ObjectionPeriodOver):
         day = error.deadline
-        return f"提出异议的期限已于{day.year}年{day.month}月{day.day}日届满,请到居住地派出所咨询"
+        return f"提出异议的期限已于{day.year}年{day.month}月{day.day}日届满，请到居住地派出所咨询"
     if isinstance(error, objections.OwnDeclaration):
-        return "这次注销是您本人或持证人本人申报的,不能对自己的申报提出异议"
+        return "这次注销是您本人或持证人本人申报的，不能对自己的申报提出异议"
     if isinstance(error, objections.StatementEmpty):
         return "请填写异议理由"
     if isinstance(error, objections.StatementTooLong):
         return "异议理由不能超过500个字"
-    return "居住证没有被他人申报注销,无需提出异议"
+    return "居住证没有被他人申报注销，无需提出异议"
 
 
 @bp.route("/permit/objection", methods=["GET", "POST"])

@@ -134,14 +134,14 @@ def _refusal_message(error: staff_auth.StaffSignInRefused) -> str:
     if isinstance(error, staff_auth.AccountLocked):
         until = clock.local(error.until)
         return (
-            f"连续{staff_auth.MAX_FAILURES}次输入错误,账户已锁定,"
+            f"连续{staff_auth.MAX_FAILURES}次输入错误，账户已锁定，"
             f"请于{until.hour:02d}:{until.minute:02d}后再试"
         )
     if isinstance(error, staff_auth.AccountDisabled):
-        return "该账户已停用,不能登录。如有疑问,请联系所在单位的系统管理员"
+        return "该账户已停用，不能登录。如有疑问，请联系所在单位的系统管理员"
     if isinstance(error, staff_auth.WrongTotp):
-        return "动态验证码不正确或已使用,请查看身份验证器中最新的6位数字后重新输入"
-    return "员工编号或密码不正确,请核对后重新输入"
+        return "动态验证码不正确或已使用，请查看身份验证器中最新的6位数字后重新输入"
+    return "员工编号或密码不正确，请核对后重新输入"
 
 
 # Per client address, beside each account's own lock: one address trying many staff numbers
@@ -240,10 +240,10 @@ def search() -> BaseResponse:
         try:
             person_id = service.search(dbs(), staff_acting(), form.q.data or "")
         except service.UnrecognisedQuery:
-            form.add_error("q", "无法识别,请输入完整的办件编号、18位公民身份号码或11位手机号码")
+            form.add_error("q", "无法识别，请输入完整的办件编号、18位公民身份号码或11位手机号码")
         except service.NoMatch:
             dbs().commit()
-            form.add_error("q", "在您的辖区内没有找到与此匹配的人员,请核对后重新输入")
+            form.add_error("q", "在您的辖区内没有找到与此匹配的人员，请核对后重新输入")
         else:
             dbs().commit()
             return redirect(url_for("staff.person", person_id=person_id), 303)
@@ -342,9 +342,9 @@ def objections() -> BaseResponse:
 
 def _decision_message(error: decisions.DecisionRefused) -> str:
     if isinstance(error, decisions.AlreadyDecided):
-        return "该异议已经处理过,不能再次处理。处理结果见本页"
+        return "该异议已经处理过，不能再次处理。处理结果见本页"
     if isinstance(error, decisions.PermitReplaced):
-        return "此人已重新申领居住证,不能撤销原注销,请选择“维持注销”并说明情况"
+        return "此人已重新申领居住证，不能撤销原注销，请选择“维持注销”并说明情况"
     if isinstance(error, decisions.NoteTooLong):
         return f"处理说明不能超过{error.max_chars}个字"
     return "请填写处理说明"

@@ -125,7 +125,7 @@ def start_batch(kind: str, place: str) -> BaseResponse:
         batch = departures.start_from_roster(dbs(), who, found, form.selected.data, _secret())
     except departures.NothingSelected:
         dbs().rollback()
-        form.add_error("selected", "所勾选的人员已不在名单中,请刷新后重新勾选")
+        form.add_error("selected", "所勾选的人员已不在名单中，请刷新后重新勾选")
         return _render_roster(found, form, q, page)
     dbs().commit()
     return redirect(url_for("workspace.batch_reason", token=batch.token), 303)
@@ -206,8 +206,8 @@ def upload(kind: str, place: str) -> BaseResponse:
         dbs().commit()
         form.add_error(
             "file",
-            f"文件中有{len(checked.problems)}行需要修改,请按下面的说明改正后重新上传。"
-            "全部正确后才会办理,目前没有办理任何人员",
+            f"文件中有{len(checked.problems)}行需要修改，请按下面的说明改正后重新上传。"
+            "全部正确后才会办理，目前没有办理任何人员",
         )
         problems = [form.row_message(p, context["words"]["people"]) for p in checked.problems]
         return render_page("workspace/upload.html", form=form, problems=problems, **context)

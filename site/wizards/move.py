@@ -212,7 +212,7 @@ WIZARD = engine.Wizard(
         move.PENDING: engine.Outcome("居住变更登记", "待房屋登记人确认"),
         move.MOVED: engine.Outcome("居住变更登记", "已变更居住地址"),
         "refused": engine.Outcome("居住变更登记", "房屋登记人已拒绝"),
-        "lapsed": engine.Outcome("居住变更登记", "逾期未确认,已失效"),
+        "lapsed": engine.Outcome("居住变更登记", "逾期未确认，已失效"),
         "withdrawn": engine.Outcome("居住变更登记", "已撤回"),
         "cancelled": engine.Outcome("居住变更登记", "因居住证注销已取消"),
     },

@@ -108,7 +108,7 @@ def test_sun_li_sees_who_deregistered_her_objects_and_finds_it_in_activity(
     expect(entries.nth(0)).to_contain_text("注销异议")
     expect(entries.nth(0)).to_contain_text(reference)
     expect(entries.nth(1)).to_contain_text("登录")
-    expect(entries.nth(2)).to_contain_text("注销:房东陈*申报注销")
+    expect(entries.nth(2)).to_contain_text("注销：房东陈*申报注销")
     expect(entries.nth(3)).to_contain_text("您的居住证二维码被核验")
 
 

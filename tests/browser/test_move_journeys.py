@@ -86,13 +86,13 @@ def choose_new_address(page: Page, js: bool, query: str, line: str, name: str) -
 def request_move(page: Page, js: bool, clock, name: str) -> str:
     """赵强 (signed in, on /permit) asks to move to 高峰's flat; returns the reference."""
     follow(page, js, 'main a[href="/move"]')
-    heading(page, "您为谁办理居住变更登记?")
+    heading(page, "您为谁办理居住变更登记？")
     assert_accessible(page, f"who-{name}-{js}")
     choose_radio(page, "for_whom", "self")
     keyboard_submit(page, js)
     heading(page, "您的新居住地址")
     choose_new_address(page, js, "江南大道中300号", GAO_FLAT, name)
-    heading(page, "什么时候搬入新地址?")
+    heading(page, "什么时候搬入新地址？")
     type_into(page, "#moved_on", (clock.today + timedelta(days=1)).isoformat())
     keyboard_submit(page, js)
     expect_error(page, js, f"moved-on-future-{name}-{js}", "搬入日期不能晚于今天")
@@ -226,20 +226,18 @@ def test_a_lapsed_request_tells_the_holder(app, page, js, outbox, clock):
     sign_in_again(page, js, "赵强", outbox)
     expect(page.locator("main")).not_to_contain_text("居住变更待确认")
     follow(page, js, 'nav a[href="/cases"]')
-    expect(page.locator("main")).to_contain_text("逾期未确认,已失效")
+    expect(page.locator("main")).to_contain_text("逾期未确认，已失效")
 
 
 def test_endorsement_with_a_changed_address_leads_to_move(page, js, outbox):
     login(page, js, demo.phone("张伟"), outbox)
-    follow(page, js, 'main a[href="/endorse"]')
-    choose_radio(page, "for_whom", "self")
-    keyboard_submit(page, js)
+    follow(page, js, 'main .status form[action="/endorse"] button')  # 办理签注, for himself
     choose_radio(page, "address_unchanged", "no")
     keyboard_submit(page, js)
     heading(page, "请先变更居住地址")
     assert_accessible(page, f"endorse-moved-{js}")
     follow(page, js, 'main a[href="/move"]')
-    heading(page, "您为谁办理居住变更登记?")
+    heading(page, "您为谁办理居住变更登记？")
 
 
 def test_deregistering_after_a_move_within_the_city_stops_with_the_advice(page, js, outbox, clock):
@@ -251,12 +249,12 @@ def test_deregistering_after_a_move_within_the_city_stops_with_the_advice(page, 
     choose_radio(page, "reason", "moved_out")
     type_into(page, "#leave_date", clock.today.isoformat())
     keyboard_submit(page, js)
-    heading(page, "搬离后您是否仍在广州居住?")
+    heading(page, "搬离后您是否仍在广州居住？")
     assert_accessible(page, f"still-in-city-{js}")
     choose_radio(page, "still_in_city", "yes")
     keyboard_submit(page, js)
-    heading(page, "在广州市内搬家,请变更居住地址")
+    heading(page, "在广州市内搬家，请变更居住地址")
     expect(page.locator("main")).to_contain_text("居住年限")
     assert_accessible(page, f"moved-within-city-{js}")
     follow(page, js, 'main a.button[href="/move"]')
-    heading(page, "您为谁办理居住变更登记?")
+    heading(page, "您为谁办理居住变更登记？")

@@ -132,7 +132,7 @@ def test_employer_uploads_a_gbk_file_fixes_a_bad_row_and_confirms(page: Page, js
     choose_file(page, gbk_csv([zhang, "张伟", today], [demo.person("赵强").id_number, "赵强", today]))
     keyboard_submit(page, js)
     expect_error(page, js, f"{name}-upload-error", "1行需要修改")
-    expect(page.locator(".problems")).to_contain_text("第3行:该公民身份号码不在本单位登记人员中")
+    expect(page.locator(".problems")).to_contain_text("第3行：该公民身份号码不在本单位登记人员中")
     assert cases_made(dbsession) == 1  # 刘洋's, from the demo: nothing written
 
     choose_file(page, gbk_csv([zhang, "张伟", today]))
