@@ -208,8 +208,10 @@ def _districts(session: Session, permits: Sequence[Permit]) -> dict[int, str]:
     """The district each permit is registered in (permits.district_of of many)."""
     by_address: dict[int, str] = {}
     for chunk in _chunks(list(dict.fromkeys(p.address_id for p in permits))):
-        query = select(Address.id, Address.district).where(col(Address.id).in_(chunk))
-        by_address.update((address_id, district) for address_id, district in session.exec(query))
+        query = sa.select(col(Address.id), col(Address.district)).where(
+            col(Address.id).in_(chunk)
+        )
+        by_address.update((int(i), district) for i, district in session.execute(query))
     return {saved_id(p): by_address[p.address_id] for p in permits}
 
 
