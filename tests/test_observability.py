@@ -187,12 +187,14 @@ def test_several_gunicorn_workers_add_up_in_one_scrape(database_url: str, tmp_pa
             with urllib.request.urlopen(base + "/login", timeout=10) as answer:
                 return answer.headers["X-Request-Id"]
 
-        # Side by side, so that both (sync) workers get some.
+        # Side by side, so that both (sync) workers get some: enough of them that one worker
+        # cannot answer them all while the other is still waking (a page of a millisecond or
+        # two left the other worker idle through 40 once, on a loaded machine).
         with ThreadPoolExecutor(8) as pool:
-            ids = list(pool.map(fetch, range(40)))
-        # Each scrape is answered by one worker or the other; both see all 40.
-        assert served(base) - before == 40
-        assert served(base) - before == 40
+            ids = list(pool.map(fetch, range(200)))
+        # Each scrape is answered by one worker or the other; both see all 200.
+        assert served(base) - before == 200
+        assert served(base) - before == 200
     finally:
         server.send_signal(signal.SIGTERM)
         _out, err = server.communicate(timeout=30)
