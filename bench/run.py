@@ -557,7 +557,8 @@ def cpu_benchmark() -> None:
             line = f"{label:<22}"
             if old:
                 line += f"{old[mode][step] * 1000:7.2f} ms  {seconds * 1000:11.2f} ms"
-                line += f"  {seconds / old[mode][step]:6.0%}"
+                # A step both revisions answered within the step before (htmx) has no ratio.
+                line += f"  {seconds / old[mode][step]:6.0%}" if old[mode][step] else "       —"
             else:
                 line += f"{seconds * 1000:11.2f} ms"
             print(f"{line}  {seconds / bare:6.0f}x")
