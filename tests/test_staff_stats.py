@@ -243,7 +243,7 @@ def test_changes_of_address_are_counted_on_their_day_where_they_move_to(
     staff_auth.login("刘所长")
     page = client_request.get("/staff/stats")
     headers = [th.get_text() for th in page.soup.select("#stats-table thead th")]
-    columns = [headers.index(w) - 1 for w in ("变更登记(已确认)", "变更登记(被拒绝)", "变更登记(逾期失效)")]
+    columns = [headers.index(w) - 1 for w in ("变更登记（已确认）", "变更登记（被拒绝）", "变更登记（逾期失效）")]
 
     def moved(day) -> list[str]:
         row = row_of(page, day)
@@ -268,7 +268,7 @@ def test_changes_of_address_are_counted_on_their_day_where_they_move_to(
 
     def counted(day, district: str) -> list[str]:
         row = by_key[(day.isoformat(), district)]
-        return [row[header.index(w)] for w in ("变更登记(已确认)", "变更登记(被拒绝)", "变更登记(逾期失效)")]
+        return [row[header.index(w)] for w in ("变更登记（已确认）", "变更登记（被拒绝）", "变更登记（逾期失效）")]
 
     assert counted(today - timedelta(days=4), "海珠区") == ["0", "0", "1"]
     assert counted(today - timedelta(days=3), "海珠区") == ["0", "1", "0"]
@@ -287,7 +287,7 @@ def test_an_officer_counts_only_the_changes_into_their_district(
     headers = [th.get_text() for th in page.soup.select("#stats-table thead th")]
     totals = [td.get_text() for td in page.soup.select("#stats-table tfoot td")]
     assert [totals[headers.index(w) - 1] for w in
-            ("变更登记(已确认)", "变更登记(被拒绝)", "变更登记(逾期失效)")] == ["1", "0", "0"]
+            ("变更登记（已确认）", "变更登记（被拒绝）", "变更登记（逾期失效）")] == ["1", "0", "0"]
     rows = list(csv.reader(io.StringIO(
         client.get("/staff/stats.csv").get_data().decode("utf-8").lstrip("\ufeff")
     )))
