@@ -249,3 +249,20 @@ def test_a_roster_page_probes_its_own_rows_by_key_never_reads_the_register_throu
     assert any("USING INDEX ix_permit_employer_id" in step for step in plan), plan
     # Person, address and deregistration rows are looked up by key, never read end to end.
     assert not any(re.match(r"SCAN (permit|person|address|deregistration)\b", step) for step in plan), plan
+
+
+def test_a_search_counts_its_matches_and_a_page_past_the_end_shows_the_last(dbsession, clock):
+    from epermit.acting import Acting
+
+    dbsession.rollback()
+    landlord = dbsession.get(Person, person_id(dbsession, "陈军"))
+    who = Acting(person=landlord, now=clock(), today=clock.today, client_address="127.0.0.1")
+    roster = workspace.open_roster(dbsession, landlord.id, "address", workspace.ALL)
+    everyone = workspace.roster_page(dbsession, who, roster, q="", page=1, secret="s")
+    zhang = workspace.roster_page(dbsession, who, roster, q="张", page=1, secret="s")
+    assert zhang.total == len(zhang.rows) == sum(1 for r in everyone.rows if "张" in r.name) > 0
+    past = workspace.roster_page(dbsession, who, roster, q="张", page=7, secret="s")
+    assert (past.page, past.total, [r.name for r in past.rows]) == (1, zhang.total, [r.name for r in zhang.rows])
+    nobody = workspace.roster_page(dbsession, who, roster, q="无此人", page=3, secret="s")
+    assert (nobody.page, nobody.pages, nobody.total, nobody.rows) == (1, 1, 0, [])
+    dbsession.rollback()

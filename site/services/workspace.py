@@ -206,9 +206,12 @@ def _row(roster: Roster, secret: str, values: sa.Row) -> RosterRow:
     )
 
 
-def page_query(roster: Roster, q: str, page: int) -> sa.Select:
-    """The statement of one page of the roster (what `roster_page` shows)."""
+def page_query(roster: Roster, q: str, page: int, *, with_total: bool = False) -> sa.Select:
+    """The statement of one page of the roster (what `roster_page` shows); `with_total`
+    adds how many match in all as a last column."""
     matching = _matching(_members(roster), q)
+    if with_total:
+        matching = matching.add_columns(func.count().over().label("total"))
     return _in_order(matching).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
 
 
@@ -217,14 +220,27 @@ def roster_page(
 ) -> RosterPage:
     """One page of the people registered there now, PER_PAGE a page, ordered by address and
     name; the view is an audit event (SPEC 10.8)."""
-    matching = _matching(_members(roster), q)
-    counting = (
-        select(func.count()).select_from(matching.subquery()) if q else _count_registered(roster)
-    )
-    total = session.execute(counting).scalar_one()
+    values: list[Any] | None = None
+    total = 0
+    if q:
+        # A search reads each person of the roster (their name, their ID number) once: the
+        # page and how many match come from the same pass, not from one pass each.
+        found = session.execute(page_query(roster, q, page, with_total=True)).all()
+        if found:
+            total, values = found[0][-1], [row[:-1] for row in found]
+        elif page == 1:
+            values = []
+    else:
+        total = session.execute(_count_registered(roster)).scalar_one()
     pages = max(1, -(-total // PER_PAGE))
-    page = min(max(1, page), pages)
-    values = session.execute(page_query(roster, q, page)).all()
+    if values is None or page > pages:
+        # A page past the end (or, searching, one that found nothing): count, show the last.
+        if q:
+            counting = select(func.count()).select_from(_matching(_members(roster), q).subquery())
+            total = session.execute(counting).scalar_one()
+            pages = max(1, -(-total // PER_PAGE))
+        page = min(max(1, page), pages)
+        values = list(session.execute(page_query(roster, q, page)).all())
     audit.record(
         session,
         action="workspace_roster_viewed",
