@@ -1,5 +1,5 @@
 """Chinese text uses full-width punctuation (GB/T 15834; issue 10): ，：；？！（） rather than
-,:;?!() between Chinese characters, in every template and in the messages of forms and views.
+,:;?!() between Chinese characters, in every template and in the messages of forms, views and wizards and the SMS of services.
 
 Not Chinese text, so left alone: code, addresses, numbers, Latin words and what a visitor
 types as it is (the CSV header of a departure file), and the contract `错误:` that starts an
@@ -82,11 +82,13 @@ def python_strings(path: Path) -> list[str]:
     return strings
 
 
-def test_messages_of_forms_views_and_wizards_use_full_width_punctuation():
+def test_messages_of_forms_views_wizards_and_sms_use_full_width_punctuation():
+    # services/ too: the SMS texts a holder reads are composed there.
     modules = [
         SITE / "forms.py",
         *sorted((SITE / "views").glob("*.py")),
         *sorted((SITE / "wizards").glob("*.py")),
+        *sorted((SITE / "services").glob("*.py")),
     ]
     found = [
         f"{path.relative_to(SITE)}: {hit}"

@@ -20,7 +20,7 @@ from epermit.services import reminders
 
 WORDS = {
     "window": "签注办理期",
-    "expiring": "届满,目前尚未签注",
+    "expiring": "届满，目前尚未签注",
     "suspended": "使用功能已中止",
 }
 
@@ -166,7 +166,7 @@ def test_suspended_goes_out_the_day_after_valid_until_with_what_restores_it(app,
         m for m in ladder_messages(outbox, demo.phone("张伟")) if WORDS["suspended"] in m["text"]
     ]
     assert len(text) == 1
-    assert "补办签注后即可恢复使用,居住年限自补办签注之日起重新连续计算" in text[0]["text"]
+    assert "补办签注后即可恢复使用，居住年限自补办签注之日起重新连续计算" in text[0]["text"]
 
 
 def test_a_permit_suspended_long_ago_is_not_told_again(app, outbox):

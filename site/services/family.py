@@ -460,7 +460,7 @@ def leave(session: Session, acting: Acting, *, owner_id: int) -> Person:
             session,
             to=owner.phone,
             text=(
-                f"【广东省电子居住证】{me.name}已将自己从您的家庭成员中移除,"
+                f"【广东省电子居住证】{me.name}已将自己从您的家庭成员中移除，"
                 "您将不能再查看其居住证或为其办理业务。"
             ),
             now=now,

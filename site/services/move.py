@@ -268,7 +268,7 @@ def request(session: Session, req: MoveRequest, acting: Acting) -> Case:
                     session,
                     to=answerer.phone,
                     text=(
-                        f"{TAG}{identity.mask_name(holder.name)}申报搬入{address.line},"
+                        f"{TAG}{identity.mask_name(holder.name)}申报搬入{address.line}，"
                         f"请于{CONFIRM_DAYS}日内登录电子居住证“工作台”确认或拒绝。"
                         f"办件编号{case.reference}。"
                     ),
@@ -278,7 +278,7 @@ def request(session: Session, req: MoveRequest, acting: Acting) -> Case:
             _tell(
                 session,
                 holder,
-                f"{acting.person.name}为您申报居住变更登记至{address.line},"
+                f"{acting.person.name}为您申报居住变更登记至{address.line}，"
                 f"待房屋登记人确认。办件编号{case.reference}。",
                 now,
             )
@@ -365,7 +365,7 @@ def _tell_parties(session: Session, change: AddressChange, text: str, now: datet
         _tell(
             session,
             session.get(Person, case.agent_id),
-            f"您为{name}申报的居住变更登记:{text}。{suffix}",
+            f"您为{name}申报的居住变更登记：{text}。{suffix}",
             now,
         )
 
@@ -405,13 +405,13 @@ def decide(
     if confirm:
         _end(session, change, ChangeState.CONFIRMED, by=actor_id, now=now)
         _apply(session, change, confirmed_by=actor_id, now=now)
-        _tell_parties(session, change, f"房屋登记人已确认,您的居住地址已变更为{address.line}", now)
+        _tell_parties(session, change, f"房屋登记人已确认，您的居住地址已变更为{address.line}", now)
     else:
         _end(session, change, ChangeState.REFUSED, by=actor_id, now=now, reason=reason)
         _tell_parties(
             session,
             change,
-            f"搬入{address.line}的居住变更登记未获房屋登记人确认,原因:{reason}",
+            f"搬入{address.line}的居住变更登记未获房屋登记人确认，原因：{reason}",
             now,
         )
     case = session.get(Case, change.case_id)
@@ -463,7 +463,7 @@ def withdraw(session: Session, acting: Acting, *, change_id: int) -> AddressChan
             _tell(
                 session,
                 session.get(Person, answerer_id),
-                f"{identity.mask_name(holder.name)}已撤回搬入{to_address.line}的居住变更登记申请,"
+                f"{identity.mask_name(holder.name)}已撤回搬入{to_address.line}的居住变更登记申请，"
                 f"无需再确认。办件编号{case.reference}。",
                 acting.now,
             )
@@ -498,7 +498,7 @@ def cancel_for_deregistrations(session: Session, permit_ids: Sequence[int], now:
                 _end(session, change, ChangeState.CANCELLED, by=None, now=now)
             except AlreadyDecided:
                 continue
-            _tell_parties(session, change, "因居住证已注销,居住变更登记申请已取消", now)
+            _tell_parties(session, change, "因居住证已注销，居住变更登记申请已取消", now)
             cancelled += 1
     return cancelled
 
@@ -530,7 +530,7 @@ def lapse_due(session: Session, now: datetime) -> int:
         text = (
             sa.literal(f"{TAG}您申报搬入")
             + col(to_address.line)
-            + "的居住变更登记,房屋登记人7日内未确认,申请已失效。如仍需变更,请重新申报。办件编号"
+            + "的居住变更登记，房屋登记人7日内未确认，申请已失效。如仍需变更，请重新申报。办件编号"
             + col(Case.reference)
             + "。"
         )

@@ -36,21 +36,21 @@ NOTE_MAX_CHARS = 500
 
 # The SMS texts, composed where the message is queued (SPEC 5), like the other services'.
 _FILED_SMS = (
-    "【广东省电子居住证】已收到{filer}对注销您居住证的异议,办件编号{reference}。"
+    "【广东省电子居住证】已收到{filer}对注销您居住证的异议，办件编号{reference}。"
     "派出所将尽快处理并以短信告知结果。"
 )
 _FILED_FOR_SMS = (
-    "【广东省电子居住证】已收到您为{holder}提出的居住证注销异议,办件编号{reference}。"
+    "【广东省电子居住证】已收到您为{holder}提出的居住证注销异议，办件编号{reference}。"
     "派出所将尽快处理并以短信告知结果。"
 )
 _DECISION_SMS = {
     ObjectionStatus.RESTORED: (
-        "【广东省电子居住证】{holder}的居住证注销异议(办件编号{reference})经审核成立,"
-        "注销已撤销,居住证恢复使用。"
+        "【广东省电子居住证】{holder}的居住证注销异议（办件编号{reference}）经审核成立，"
+        "注销已撤销，居住证恢复使用。"
     ),
     ObjectionStatus.UPHELD: (
-        "【广东省电子居住证】{holder}的居住证注销异议(办件编号{reference})经审核不成立,"
-        "注销维持。如有疑问,请联系居住地派出所。"
+        "【广东省电子居住证】{holder}的居住证注销异议（办件编号{reference}）经审核不成立，"
+        "注销维持。如有疑问，请联系居住地派出所。"
     ),
 }
 
