@@ -6,6 +6,7 @@ event (12.3), recorded in the caller's transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -341,48 +342,34 @@ def statistics(
             where = (*where, place == district)
         return sa.select(day, kind, place, sa.func.count()).where(*where).group_by(day, place, kind)
 
-    endorsed = grouped(
-        col(Endorsement.endorsed_on),
-        col(Endorsement.district),
-        col(Endorsement.late),
-        col(Endorsement.endorsed_on).between(start, end),
-    )
-    for day, late, place, count in session.execute(endorsed):
-        add(day, place, "endorse_late" if late else "endorse_on_time", count)
+    def timed(moment: Any) -> tuple[Any, tuple[Any, ...]]:
+        """A moment's local day, and the UTC range of [start, end] it must fall in."""
+        return local_day(moment), (col(moment) >= begin, col(moment) < finish)
 
-    deregistered = grouped(
-        local_day(Deregistration.declared_at),
-        col(Deregistration.district),
-        col(Deregistration.declarant_role),
-        col(Deregistration.declared_at) >= begin,
-        col(Deregistration.declared_at) < finish,
-    )
-    for day, role, place, count in session.execute(deregistered):
-        add(day, place, f"deregister_{role}", count)
-
-    moved = grouped(
-        local_day(AddressChange.decided_at),
-        col(AddressChange.district),
-        col(AddressChange.state),
-        col(AddressChange.decided_at) >= begin,
-        col(AddressChange.decided_at) < finish,
-    )
-    for day, state, place, count in session.execute(moved):
+    def move_metric(state: str) -> str | None:
         # Withdrawn and cancelled requests are not counted. They are skipped here rather than
         # in the query, where a condition on the state would tempt the planner to the
         # (state, expires_at) index and a read of every request ever confirmed.
-        if state in MOVE_STATES:
-            add(day, place, f"move_{state}", count)
+        return f"move_{state}" if state in MOVE_STATES else None
 
-    decided = grouped(
-        local_day(Objection.decided_at),
-        col(Objection.district),
-        col(Objection.status),
-        col(Objection.decided_at) >= begin,
-        col(Objection.decided_at) < finish,
-    )
-    for day, status, place, count in session.execute(decided):
-        add(day, place, f"objection_{status}", count)
+    endorsed_on = col(Endorsement.endorsed_on)
+    # Each kind of event: its day and range, its district and kind columns, a kind's metric.
+    sources: tuple[tuple[Any, tuple[Any, ...], Any, Any, Callable[[Any], str | None]], ...] = (
+        (endorsed_on, (endorsed_on.between(start, end),), Endorsement.district, Endorsement.late,
+         lambda late: "endorse_late" if late else "endorse_on_time"),
+        (*timed(Deregistration.declared_at), Deregistration.district,
+         Deregistration.declarant_role, lambda role: f"deregister_{role}"),
+        (*timed(AddressChange.decided_at), AddressChange.district, AddressChange.state,
+         move_metric),
+        (*timed(Objection.decided_at), Objection.district, Objection.status,
+         lambda status: f"objection_{status}"),
+    )  # fmt: skip
+    for day_of, within, place_of, kind_of, metric_of in sources:
+        query = grouped(day_of, col(place_of), col(kind_of), *within)
+        for day, kind, place, count in session.execute(query):
+            metric = metric_of(kind)
+            if metric is not None:
+                add(day, place, metric, count)
 
     by_day: list[StatsRow] = []
     for offset in range((end - start).days + 1):
