@@ -163,3 +163,49 @@ def test_the_person_page_lists_when_their_code_was_verified(
     page = client_request.get(f"/staff/people/{zhang}")
     times = [t["datetime"] for t in page.soup.select("#verifications time")]
     assert len(times) == 2 and times[0] > times[1]  # newest first
+
+
+def test_a_persons_latest_audit_events_come_from_their_index_in_order(dbsession):
+    """Every staff view of a person is an audit event about them: the person page's newest
+    events are read from (subject_id, at, id) in order, stopping at the page's limit, never
+    by sorting every event about the person (a page that slowed with each view)."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from epermit.acting import StaffActing
+    from epermit.clock import SHANGHAI
+    from epermit.services import staff as staff_service
+
+    captured: list[str] = []
+    engine = dbsession.get_bind()
+
+    def capture(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        if "FROM auditevent" in statement and statement.lstrip().upper().startswith("SELECT"):
+            captured.append(str(context.compiled.statement.compile(
+                dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+            )))
+
+    supervisor = dbsession.exec(select(Staff).where(Staff.name == "刘所长")).one()
+    zhang = dbsession.exec(select(Person).where(Person.name == "张伟")).one()
+    now = datetime.now(UTC)
+    acting = StaffActing(supervisor, now, now.astimezone(SHANGHAI).date(), None)
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        staff_service.dossier(dbsession, acting, zhang.id)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    dbsession.rollback()
+    [statement] = captured
+    if engine.dialect.name == "postgresql":
+        # A demo-sized table is rightly read whole; forbidding that shows what serves it.
+        dbsession.execute(sa.text("SET LOCAL enable_seqscan = off"))
+        dbsession.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+        plan = [row[0] for row in dbsession.execute(sa.text(f"EXPLAIN {statement}"))]
+        dbsession.rollback()
+        assert any("ix_auditevent_subject_at" in step for step in plan), plan
+        assert not any(step.strip().startswith(("Sort", "->  Sort")) for step in plan), plan
+        return
+    plan = [row[-1] for row in dbsession.execute(sa.text(f"EXPLAIN QUERY PLAN {statement}"))]
+    assert any("INDEX ix_auditevent_subject_at" in step for step in plan), plan
+    assert not any("TEMP B-TREE FOR ORDER BY" in step for step in plan), plan
