@@ -42,14 +42,15 @@ NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 SMALL_SCHEMA = "holder_small"
 
 
-def _fresh_database(tmp: str, name: str) -> str:
+def fresh_database(tmp: str, name: str, small_schema: str = SMALL_SCHEMA) -> str:
     """An empty database: `big` in PostgreSQL's public schema, `small` in its own schema of
-    the same database (through search_path), or a SQLite file each."""
+    the same database (through search_path), or a SQLite file each. bench/staff.py uses it
+    too, with a schema of its own."""
     import sqlalchemy as sa
 
     url = os.environ.get("BENCH_DATABASE_URL")
     if url:
-        schema = "public" if name == "big" else SMALL_SCHEMA
+        schema = "public" if name == "big" else small_schema
         engine = sa.create_engine(url)
         with engine.begin() as connection:
             connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -215,7 +216,7 @@ def holder_benchmark() -> None:
     from epermit import bulk, db
 
     with tempfile.TemporaryDirectory() as tmp:
-        urls = {name: _fresh_database(tmp, name) for name in ("small", "big")}
+        urls = {name: fresh_database(tmp, name) for name in ("small", "big")}
         engines = {}
         for name, url in urls.items():
             db.upgrade(url)

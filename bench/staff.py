@@ -1,17 +1,28 @@
 """The staff console at city scale (SPEC 13, issue 14): `/staff/stats` for the last 30 days
-of the whole city, and a person page, at 1 thousand permits and again after growing the same
-database to BENCH_STAFF_PERMITS (default 10 million) with seed-bulk's spread (one case for
-about one holder in nine, over a year).
+of the whole city, and the person page, at 1 thousand permits and at BENCH_STAFF_PERMITS
+(default 10 million) with seed-bulk's spread (one case for about one holder in nine, over a
+year).
+
+Two registers: one grows from 1 thousand to the target, the other stays at the same 1
+thousand (a SQLite file each; on PostgreSQL the public schema and a schema of its own,
+staff_small, in the same database, both dropped and rebuilt). After the growth both are
+measured in the same loop, request by request in turn (which goes first alternates): on a
+shared machine the load minutes apart differs by more than any ratio, so a baseline taken
+before a growth of a quarter of an hour would measure the neighbours.
 
 Requests go through the whole application in process (Flask's test client: routing, the
 staff guard, the service's queries, the templates, compression), signed in as the demo's
-刘所长 with password and TOTP. A bare page (GET /healthz) measured in the same run is the
-baseline each figure is printed against. SQLite by default; BENCH_DATABASE_URL for
-PostgreSQL (its schema is dropped and made again).
+刘所长 with password and TOTP. The people are drawn at random from each register's bulk
+range; each is fetched once as a warm-up (those first, cold fetches are printed apart: at 10
+million a random person's rows come from disk) and then the measured rounds go over the same
+people, so both registers are measured warm alike. A bare page (GET /healthz) in the same
+loop is the baseline the person page is printed against.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import random
 import statistics
@@ -29,147 +40,204 @@ from flask.testing import FlaskClient
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = int(os.environ.get("BENCH_STAFF_PERMITS", "10000000"))
 SMALL = 1_000
-PERSON_ROUNDS = int(os.environ.get("BENCH_STAFF_PERSON_ROUNDS", "200"))
-STATS_ROUNDS = int(os.environ.get("BENCH_STAFF_STATS_ROUNDS", "5"))
+PERSON_ROUNDS = int(os.environ.get("BENCH_STAFF_PERSON_ROUNDS", "300"))
+PEOPLE = int(os.environ.get("BENCH_STAFF_PEOPLE", "50"))  # people drawn per register
+SMALL_SCHEMA = "staff_small"
+STATS_ROUNDS = int(os.environ.get("BENCH_STAFF_STATS_ROUNDS", "20"))
 STATS_GOAL_SECONDS = 1.0
 PERSON_GOAL_RATIO = 1.2
 
 
-def timed(call: Callable[[], object], rounds: int) -> float:
-    """Median seconds of `rounds` calls."""
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+def once(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
 
 
-def main() -> None:
-    sys.path.insert(0, str(ROOT))
-    from epermit import bulk, clock, create_app, db, demo
+def in_turn(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each call, `rounds` times, the calls taking turns; the order reverses
+    every round so that neither register is always first."""
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    order = list(calls.items())
+    for n in range(rounds):
+        for name, call in order if n % 2 == 0 else reversed(order):
+            samples[name].append(once(call))
+    return samples
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{Path(tmp) / 'staff.db'}"
-        if url.startswith("postgresql"):
-            engine = sa.create_engine(url)
-            with engine.begin() as connection:
-                connection.execute(sa.text("DROP SCHEMA public CASCADE"))
-                connection.execute(sa.text("CREATE SCHEMA public"))
-            engine.dispose()
-        os.environ["EPERMIT_INSTANCE"] = tmp
-        app = create_app(
+
+def summary(samples: list[float]) -> str:
+    low, median, high = statistics.quantiles(samples, n=4)
+    return f"median {median * 1e3:.1f} ms (quartiles {low * 1e3:.1f}-{high * 1e3:.1f}, {len(samples)} requests)"
+
+
+class Register:
+    """One database, the app on it, a supervisor's client and the people it shows."""
+
+    def __init__(self, name: str, url: str, tmp: str) -> None:
+        from epermit import bulk, clock, create_app, db, demo
+
+        self.name = name
+        self.app = create_app(
             {
                 "DATABASE_URL": url,
                 "SECRET_KEY": "bench",
                 "SMS_BACKEND": "file",
-                "SMS_OUTBOX": str(Path(tmp) / "sms.jsonl"),
+                "SMS_OUTBOX": str(Path(tmp) / f"{name}-sms.jsonl"),
                 "RATELIMIT_ENABLED": False,
             }
         )
         db.upgrade(url)
-        engine = db.engine_of(app)
-        with app.app_context():
-            today, now = clock.today(), clock.now()
-        with db.session_scope(engine) as session:
-            demo.seed(session, today, now)
+        self.engine = db.engine_of(self.app)
+        with self.app.app_context():
+            self.today, self.now = clock.today(), clock.now()
+        with db.session_scope(self.engine) as session:
+            demo.seed(session, self.today, self.now)
+        self.first_bulk = self.scalar("SELECT max(id) FROM person") + 1
+        bulk.seed(self.engine, permits=SMALL, today=self.today, now=self.now)
+        self.client: FlaskClient | None = None
 
-        with engine.connect() as connection:
-            first_bulk = int(connection.execute(sa.text("SELECT max(id) FROM person")).scalar_one()) + 1
-        bulk.seed(engine, permits=SMALL, today=today, now=now)
+    def scalar(self, query: str) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(sa.text(query)).scalar_one())
 
-        def bulk_people() -> list[int]:
-            # Ids are dense: any number in the bulk range is a person (a holder, or a landlord
-            # or operator without a permit, whom a supervisor may see as well).
-            with engine.connect() as connection:
-                last = int(connection.execute(sa.text("SELECT max(id) FROM person")).scalar_one())
-            rng = random.Random(last)
-            return [rng.randint(first_bulk, last) for _ in range(PERSON_ROUNDS)]
+    def analyze(self) -> None:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text("ANALYZE"))
 
-        def signed_in_client() -> FlaskClient:
-            client = app.test_client()
-            supervisor = demo.staff("刘所长")
-            page = client.get("/staff/login").get_data(as_text=True)
-            token = page.split('name="csrf_token" value="')[1].split('"')[0]
-            answer = client.post(
-                "/staff/login",
-                data={"number": supervisor.number, "password": demo.STAFF_PASSWORD,
-                      "csrf_token": token},
-            )
-            assert answer.status_code == 303, answer.get_data(as_text=True)
-            # A code is taken once: wait for the next step if this one was used already.
-            page = client.get("/staff/login/totp").get_data(as_text=True)
-            token = page.split('name="csrf_token" value="')[1].split('"')[0]
-            for _ in range(3):
-                code = pyotp.TOTP(supervisor.totp_secret).now()
-                answer = client.post(
-                    "/staff/login/totp", data={"totp": code, "csrf_token": token}
-                )
-                if answer.status_code == 303:
-                    return client
-                time.sleep(31)
-            raise RuntimeError("could not sign in as 刘所长")
+    def people(self, count: int) -> list[int]:
+        # Ids are dense: any number in the bulk range is a person (a holder, or a landlord
+        # or operator without a permit, whom a supervisor may see as well).
+        last = self.scalar("SELECT max(id) FROM person")
+        rng = random.Random(f"{self.name}-{last}")
+        return rng.sample(range(self.first_bulk, last + 1), count)
 
+    def sign_in(self) -> FlaskClient:
+        from epermit import demo
+
+        client = self.app.test_client()
+        supervisor = demo.staff("刘所长")
+        page = client.get("/staff/login").get_data(as_text=True)
+        token = page.split('name="csrf_token" value="')[1].split('"')[0]
+        answer = client.post(
+            "/staff/login",
+            data={
+                "number": supervisor.number,
+                "password": demo.STAFF_PASSWORD,
+                "csrf_token": token,
+            },
+        )
+        assert answer.status_code == 303, answer.get_data(as_text=True)
+        # A code is taken once: wait for the next step if this one was used already.
+        page = client.get("/staff/login/totp").get_data(as_text=True)
+        token = page.split('name="csrf_token" value="')[1].split('"')[0]
+        for _ in range(3):
+            code = pyotp.TOTP(supervisor.totp_secret).now()
+            answer = client.post("/staff/login/totp", data={"totp": code, "csrf_token": token})
+            if answer.status_code == 303:
+                self.client = client
+                return client
+            time.sleep(31)
+        raise RuntimeError("could not sign in as 刘所长")
+
+    def get(self, url: str) -> Callable[[], None]:
+        def call() -> None:
+            assert self.client is not None
+            answer = self.client.get(url)
+            assert answer.status_code == 200, (url, answer.status_code)
+
+        return call
+
+    def person_pages(self, people: list[int]) -> Callable[[], None]:
+        """Each call fetches the next person's page, round and round."""
+        cycle = itertools.cycle(people)
+
+        def call() -> None:
+            self.get(f"/staff/people/{next(cycle)}")()
+
+        return call
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.holder import fresh_database
+    from epermit import bulk
+
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Register("small", fresh_database(tmp, "small", SMALL_SCHEMA), tmp)
+        big = Register("big", fresh_database(tmp, "big", SMALL_SCHEMA), tmp)
+        # One access-log line per request would be measured with the request and bury the
+        # figures.
+        logging.getLogger("epermit.access").setLevel(logging.WARNING)
+        dialect = "PostgreSQL" if big.engine.dialect.name == "postgresql" else "SQLite"
+        started = time.perf_counter()
+        bulk.seed(big.engine, permits=TARGET - SMALL, today=big.today, now=big.now)
+        grown = time.perf_counter() - started
+        small.analyze()
+        big.analyze()
+        for register in (small, big):
+            register.sign_in()
+        today = big.today
         start = (today - timedelta(days=29)).isoformat()
         stats_url = f"/staff/stats?start={start}&end={today.isoformat()}&district="
-
-        def measure(label: str) -> dict[str, float]:
-            client = signed_in_client()
-            people = bulk_people()
-            picks = iter(random.Random(7).choices(people, k=PERSON_ROUNDS * 2))
-
-            def person_page() -> None:
-                answer = client.get(f"/staff/people/{next(picks)}")
-                assert answer.status_code == 200, answer.status_code
-
-            def stats_page() -> None:
-                answer = client.get(stats_url)
-                assert answer.status_code == 200, answer.status_code
-
-            def bare() -> None:
-                assert client.get("/healthz").status_code == 200
-
-            timed(person_page, 10)  # warm caches and the page cache alike
-            figures = {
-                "bare": timed(bare, PERSON_ROUNDS),
-                "person": timed(person_page, PERSON_ROUNDS),
-                "stats": timed(stats_page, STATS_ROUNDS),
-            }
-            with engine.connect() as connection:
-                permits = connection.execute(sa.text("SELECT count(*) FROM permit")).scalar()
-                cases = connection.execute(sa.text("SELECT count(*) FROM case_record")).scalar()
-            print(
-                f"{label}: {permits:>11,d} permits, {cases:>9,d} cases:"
-                f" bare {figures['bare'] * 1000:7.2f} ms,"
-                f" person page {figures['person'] * 1000:7.2f} ms"
-                f" ({figures['person'] / figures['bare']:.1f}x bare),"
-                f" /staff/stats 30 days whole city {figures['stats'] * 1000:8.1f} ms"
+        people = {register.name: register.people(PEOPLE) for register in (small, big)}
+        # The first fetch of each person, in turn, is the warm-up; its times are the cold
+        # figures (the rows of a random person of 10 million are rarely in memory).
+        cold: dict[str, list[float]] = {"small": [], "big": []}
+        for n, pair in enumerate(zip(people["small"], people["big"], strict=True)):
+            turns = list(zip((small, big), pair, strict=True))
+            for register, person in turns if n % 2 == 0 else reversed(turns):
+                cold[register.name].append(once(register.get(f"/staff/people/{person}")))
+        # The bare page goes between the two, so that each register follows itself as
+        # often as the other does (small, bare, big, then big, bare, small): with the bare
+        # page last, the small register would run twice in a row every other round, its
+        # app's structures still in the processor's caches, and the big one never.
+        persons = in_turn(
+            {
+                "small": small.person_pages(people["small"]),
+                "bare": big.get("/healthz"),
+                "big": big.person_pages(people["big"]),
+            },
+            PERSON_ROUNDS,
+        )
+        stats = in_turn({"small": small.get(stats_url), "big": big.get(stats_url)}, STATS_ROUNDS)
+        sizes = {
+            register.name: (
+                register.scalar("SELECT count(*) FROM permit"),
+                register.scalar("SELECT count(*) FROM case_record"),
             )
-            return figures
-
-        dialect = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-        print(f"== Staff console (issue 14), {dialect}, medians, in process")
-        small = measure("small")
-        started = time.perf_counter()
-        bulk.seed(engine, permits=TARGET - SMALL, today=today, now=now)
-        if not url.startswith("postgresql"):
-            with engine.begin() as connection:
-                connection.execute(sa.text("ANALYZE"))
-        else:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.execute(sa.text("ANALYZE"))
-        print(f"grown by seed-bulk in {time.perf_counter() - started:.0f} s")
-        large = measure("large")
-        ratio = large["person"] / small["person"]
+            for register in (small, big)
+        }
         print(
-            f"person page large/small: {ratio:.2f}x (goal at most {PERSON_GOAL_RATIO}x:"
+            f"== Staff console (issue 14), {dialect}, in process; a register of"
+            f" {sizes['small'][0]:,d} permits and one grown to {sizes['big'][0]:,d} in {grown:.0f} s,"
+            f" measured in turn, request by request, {PEOPLE} random people of each"
+        )
+        for name in ("small", "big"):
+            permits, cases = sizes[name]
+            print(
+                f"{permits:>11,d} permits, {cases:>9,d} cases: person page {summary(persons[name])};"
+                f" first (cold) fetch {summary(cold[name])};"
+                f" /staff/stats 30 days whole city {summary(stats[name])}"
+            )
+        print(f"bare page (/healthz) in the same loop: {summary(persons['bare'])}")
+        ratio = statistics.median(persons["big"]) / statistics.median(persons["small"])
+        print(
+            f"person page {sizes['big'][0]:,d}/{sizes['small'][0]:,d}: {ratio:.2f}x of medians"
+            f" over {len(persons['big'])} requests each (goal at most {PERSON_GOAL_RATIO}x:"
             f" {'met' if ratio <= PERSON_GOAL_RATIO else 'not met'})"
         )
+        large_stats = statistics.median(stats["big"])
         print(
-            f"/staff/stats at {TARGET:,d} permits: {large['stats']:.3f} s (goal at most"
-            f" {STATS_GOAL_SECONDS:.0f} s: {'met' if large['stats'] <= STATS_GOAL_SECONDS else 'not met'});"
-            f" {large['stats'] / small['stats']:.1f}x its time at {SMALL:,d}"
+            f"/staff/stats at {sizes['big'][0]:,d} permits: {large_stats:.3f} s (goal at most"
+            f" {STATS_GOAL_SECONDS:.0f} s: {'met' if large_stats <= STATS_GOAL_SECONDS else 'not met'});"
+            f" {large_stats / statistics.median(stats['small']):.1f}x its time at {SMALL:,d}"
         )
+        for register in (small, big):
+            register.engine.dispose()
+        if dialect == "PostgreSQL":
+            # The baseline's schema is the bench's own; the big register stays for a look.
+            with big.engine.begin() as connection:
+                connection.execute(sa.text(f"DROP SCHEMA {SMALL_SCHEMA} CASCADE"))
 
 
 if __name__ == "__main__":
