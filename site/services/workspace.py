@@ -235,6 +235,7 @@ def roster_page(
     pages = max(1, -(-total // PER_PAGE))
     if values is None or page > pages:
         # A page past the end (or, searching, one that found nothing): count, show the last.
+        counting: sa.Select
         if q:
             counting = select(func.count()).select_from(_matching(_members(roster), q).subquery())
         else:
