@@ -167,10 +167,13 @@ def _members(roster: Roster) -> sa.Select:
     # subquery per row PostgreSQL plans one probe at a time and, when the address table is
     # small, scans all of it for each of a thousand rows; asked for the set, it probes each
     # address once by its key (or hashes a small table once).
+    # Kept apart (materialised) so that the few addresses are each read once, not once per
+    # person: merged into the page, PostgreSQL probed the address key for every row.
     places = (
         sa.select(col(Address.id).label("id"), col(Address.line).label("line"))
         .where(col(Address.id).in_(sa.select(registered.c.address_id)))
-        .subquery("places")
+        .cte("places")
+        .prefix_with("MATERIALIZED")
     )
     return (
         sa.select(
