@@ -204,17 +204,6 @@ def _chunks(values: Sequence[int]) -> Iterator[Sequence[int]]:
         yield values[start : start + _CHUNK]
 
 
-def _districts(session: Session, permits: Sequence[Permit]) -> dict[int, str]:
-    """The district each permit is registered in (permits.district_of of many)."""
-    by_address: dict[int, str] = {}
-    for chunk in _chunks(list(dict.fromkeys(p.address_id for p in permits))):
-        query = sa.select(col(Address.id), col(Address.district)).where(
-            col(Address.id).in_(chunk)
-        )
-        by_address.update((int(i), district) for i, district in session.execute(query))
-    return {saved_id(p): by_address[p.address_id] for p in permits}
-
-
 def _current_permits(session: Session, person_ids: Sequence[int]) -> dict[int, Permit]:
     """Each person's current permit (permits.current_permit of many), in one read per chunk."""
     found: dict[int, Permit] = {}
@@ -393,7 +382,7 @@ def _write(
     }
     references = _references(session, today, len(allowed))
     # Each deregistration is counted in statistics where its permit is registered now.
-    districts = _districts(session, [p for _, p in allowed])
+    districts = permits.districts_of(session, [p for _, p in allowed])
     rows = []
     for (declaration, permit), reference in zip(allowed, references, strict=True):
         organisation = organisations.get(declaration.role)
