@@ -19,6 +19,27 @@ assert isinstance(_EVENTS, sa.Table)
 _INSERT = sa.insert(_EVENTS)
 
 
+def _row(
+    *,
+    action: str,
+    actor_id: int | None,
+    subject_id: int | None,
+    client_address: str | None,
+    now: datetime,
+    staff_id: int | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    return {
+        "action": action,
+        "actor_id": actor_id,
+        "subject_id": subject_id,
+        "client_address": client_address,
+        "staff_id": staff_id,
+        "detail": detail,
+        "at": now,
+    }
+
+
 def record(
     session: Session,
     *,
@@ -30,36 +51,20 @@ def record(
     staff_id: int | None = None,
     **detail: Any,
 ) -> None:
-    session.execute(
-        _INSERT,
-        {
-            "action": action,
-            "actor_id": actor_id,
-            "subject_id": subject_id,
-            "client_address": client_address,
-            "staff_id": staff_id,
-            "detail": detail,
-            "at": now,
-        },
+    row = _row(
+        action=action,
+        actor_id=actor_id,
+        subject_id=subject_id,
+        client_address=client_address,
+        now=now,
+        staff_id=staff_id,
+        **detail,
     )
-
-
-_COLUMNS = ("action", "actor_id", "subject_id", "client_address", "staff_id")
+    session.execute(_INSERT, row)
 
 
 def record_many(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Many events, each given as `record`'s keywords, written in one statement (a batch's
     thousand declarations); the same rows `record` writes."""
-    if not events:
-        return
-    session.execute(
-        sa.insert(AuditEvent),
-        [
-            {
-                **{column: event.get(column) for column in _COLUMNS},
-                "at": event["now"],
-                "detail": {k: v for k, v in event.items() if k not in (*_COLUMNS, "now")},
-            }
-            for event in events
-        ],
-    )
+    if events:
+        session.execute(_INSERT, [_row(**event) for event in events])

@@ -141,6 +141,25 @@ assert isinstance(_QUEUE_TABLE, sa.Table)
 _QUEUE = sa.insert(_QUEUE_TABLE)
 
 
+def _message(
+    *,
+    to: str,
+    text: str,
+    now: datetime,
+    code: str | None = None,
+    template: str | None = None,
+    params: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "to": to,
+        "text": text,
+        "code": code,
+        "created_at": now,
+        "template": template,
+        "params": dict(params) if params is not None else None,
+    }
+
+
 def queue(
     session: Session,
     *,
@@ -156,14 +175,7 @@ def queue(
     otherwise falls back on its `code` or `notice` template (services.sms_aliyun)."""
     session.execute(
         _QUEUE,
-        {
-            "to": to,
-            "text": text,
-            "code": code,
-            "created_at": now,
-            "template": template,
-            "params": dict(params) if params is not None else None,
-        },
+        _message(to=to, text=text, now=now, code=code, template=template, params=params),
     )
     # Tells the caller a delivery run is worth starting once this transaction commits.
     session.info["sms_queued"] = True
@@ -175,8 +187,8 @@ def queue_texts(session: Session, messages: Sequence[tuple[str, str]], now: date
     if not messages:
         return
     session.execute(
-        sa.insert(SmsOutbox),
-        [{"to": to, "text": text, "created_at": now} for to, text in messages],
+        _QUEUE,
+        [_message(to=to, text=text, now=now) for to, text in messages],
     )
     session.info["sms_queued"] = True
 
