@@ -1,18 +1,19 @@
-"""Objections to a deregistration (SPEC 11.1) and the staff's decision on them (12.4).
+"""Objections to a deregistration (SPEC 11.1), as the holder files them; the staff's
+decision (12.4) is `objection_decisions.decide`.
 
 A deregistration someone else declared ends a permit at once; the holder (or a family
 member through 切换) may object within 30 days. The objection is its own case (`YY…`),
-pending until the staff decide. "One per deregistration" and "decided once" hold in the
-database: a unique key on the deregistration, and an UPDATE that only changes a pending row.
+pending until the staff decide. "One per deregistration" holds in the database: a unique key
+on the deregistration.
 
-Refusals are typed; views turn each into a Chinese message. Both functions write in the
-caller's transaction, which the caller commits.
+Refusals are typed; views turn each into a Chinese message. Filing writes in the caller's
+transaction, which the caller commits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -22,17 +23,14 @@ from epermit.acting import Acting
 from epermit.models import Case, Deregistration, Objection, Organisation, Person
 from epermit.services import audit, permits, sms
 from epermit.services.references import new_reference
-from epermit.sql import rowcount, saved_id
+from epermit.sql import saved_id
 from epermit.vocabulary import (
-    DECISION_STATUS,
     CaseKind,
     DeclarantRole,
-    ObjectionDecision,
     ObjectionStatus,
 )
 
 STATEMENT_MAX_CHARS = 500
-NOTE_MAX_CHARS = 500
 
 # The SMS texts, composed where the message is queued (SPEC 5), like the other services'.
 _FILED_SMS = (
@@ -43,18 +41,6 @@ _FILED_FOR_SMS = (
     "【广东省电子居住证】已收到您为{holder}提出的居住证注销异议，办件编号{reference}。"
     "派出所将尽快处理并以短信告知结果。"
 )
-_DECISION_SMS = {
-    ObjectionStatus.RESTORED: (
-        "【广东省电子居住证】{holder}的居住证注销异议（办件编号{reference}）经审核成立，"
-        "注销已撤销，居住证恢复使用。"
-    ),
-    ObjectionStatus.UPHELD: (
-        "【广东省电子居住证】{holder}的居住证注销异议（办件编号{reference}）经审核不成立，"
-        "注销维持。如有疑问，请联系居住地派出所。"
-    ),
-}
-
-
 class ObjectionRefused(Exception):
     """Base of every reason an objection is not taken."""
 
@@ -88,14 +74,6 @@ class StatementEmpty(ObjectionRefused):
 
 
 class StatementTooLong(ObjectionRefused):
-    pass
-
-
-class AlreadyDecided(Exception):
-    """The staff decided this objection before (SPEC 12.4: a decision is taken once)."""
-
-
-class NoSuchObjection(Exception):
     pass
 
 
@@ -237,64 +215,6 @@ def file(session: Session, acting: Acting, *, holder_id: int, statement: str) ->
             now=now,
         )
     return case
-
-
-def decision_sms_text(status: ObjectionStatus, *, holder_name: str, reference: str) -> str:
-    """The SMS telling the holder and the declarant of a decision (SPEC 12.4)."""
-    return _DECISION_SMS[status].format(holder=identity.mask_name(holder_name), reference=reference)
-
-
-def decide(
-    session: Session,
-    *,
-    objection_id: int,
-    decision: ObjectionDecision | str,
-    note: str,
-    staff_id: int,
-    now: datetime,
-    client_address: str | None,
-) -> Objection:
-    """Record a staff decision once (the UPDATE changes only a pending objection; a second
-    decision raises AlreadyDecided), set the case's outcome, audit it, and tell the holder
-    and the declarant by SMS. Voiding the deregistration on `restore` is the caller's, in
-    the same transaction (the staff console)."""
-    status = DECISION_STATUS[ObjectionDecision(decision)]
-    text = note.strip()
-    if not text or len(text) > NOTE_MAX_CHARS:
-        raise ValueError("a decision note is 1 to 500 characters")
-    taken = session.execute(
-        sa.update(Objection)
-        .where(col(Objection.id) == objection_id, col(Objection.status) == ObjectionStatus.PENDING)
-        .values(status=status, decided_at=now, decision_note=text, decided_by=staff_id)
-    )
-    objection = session.get(Objection, objection_id)
-    if objection is None:
-        raise NoSuchObjection()
-    if rowcount(taken) != 1:
-        raise AlreadyDecided()
-    session.refresh(objection)
-    case = session.get(Case, objection.case_id)
-    deregistration = session.get(Deregistration, objection.deregistration_id)
-    assert case is not None and deregistration is not None
-    session.execute(sa.update(Case).where(col(Case.id) == case.id).values(outcome=status))
-    holder = session.get(Person, case.applicant_id)
-    declarant = session.get(Person, deregistration.declarant_id)
-    assert holder is not None and declarant is not None
-    audit.record(
-        session,
-        action="objection_decided",
-        actor_id=None,
-        subject_id=holder.id,
-        client_address=client_address,
-        now=now,
-        reference=case.reference,
-        decision=status,
-        staff_id=staff_id,
-    )
-    message = decision_sms_text(status, holder_name=holder.name, reference=case.reference)
-    for phone in dict.fromkeys(p for p in (holder.phone, declarant.phone) if p):
-        sms.queue(session, to=phone, text=message, now=now)
-    return objection
 
 
 @dataclass(frozen=True)
