@@ -459,7 +459,7 @@ def test_holder_is_told_by_sms_when_someone_else_declared(dbsession, clock, outb
     assert [m.to for m in dbsession.exec(select(SmsOutbox))] == ["13800000002", "13800000001"]
     assert "注销您的家庭成员李娜的居住证" in sms_to(dbsession, "张伟")[0].text
 
-    sms.deliver_pending(dbsession, sms.FileSender(str(outbox.path)), clock())
+    sms.deliver_due(dbsession, sms.FileSender(str(outbox.path)), clock)
     delivered = outbox.messages("13800000002")
     assert len(delivered) == 1
     assert case.reference in delivered[0]["text"] and "注销" in delivered[0]["text"]
@@ -477,7 +477,7 @@ def test_no_sms_when_holders_declare_themselves(dbsession, clock, outbox):
     declare(dbsession, clock, declaration(dbsession, "赵强", "赵强", "self", clock.today))
     dbsession.commit()
     assert dbsession.exec(select(func.count()).select_from(SmsOutbox)).one() == 0
-    sms.deliver_pending(dbsession, sms.FileSender(str(outbox.path)), clock())
+    sms.deliver_due(dbsession, sms.FileSender(str(outbox.path)), clock)
     assert outbox.messages() == []
 
 

@@ -10,7 +10,6 @@ from sqlmodel import select
 
 from epermit import identity, policy
 from epermit.models import Address, AuditEvent, Draft, FamilyLink, Permit, Person
-from epermit.services import family
 
 ZHAO_QIANG = ("赵强", "410102199309144711", "13800000020")
 ZHANG_XIAOMING = ("张小明", "430102201509051273")
@@ -348,7 +347,7 @@ def test_a_person_of_sixty_or_more_with_a_phone_consents_by_code(
     ],
 )
 def test_consent_is_needed_from_18_to_59(id_number, direct):
-    assert family.may_add_without_consent(id_number, date(2026, 11, 25)) is direct
+    assert policy.is_minor_or_elder(id_number, date(2026, 11, 25)) is direct
 
 
 def test_adding_oneself_or_an_existing_member_is_refused(client_request, auth):

@@ -86,11 +86,6 @@ class ConsentNeeded:
     basis: LinkBasis
 
 
-def may_add_without_consent(id_number: str, today: date) -> bool:
-    """Whether the member's own consent may be stood in for (a minor or an elder)."""
-    return policy.is_minor_or_elder(id_number, today)
-
-
 def consent_subject(owner_id: int, member_id: int) -> str:
     return f"family:{owner_id}:{member_id}"
 

@@ -609,21 +609,6 @@ def confirmations_for(session: Session, person_id: int) -> list[ChangeView]:
     return _views(session, _CONFIRMATIONS, {"addresses": list(addresses)})
 
 
-def pending_count_by_address(session: Session, address_ids: list[int]) -> dict[int, int]:
-    """How many requests await confirmation at each address (the workspace index)."""
-    if not address_ids:
-        return {}
-    query = (
-        select(AddressChange.to_address_id, sa.func.count())
-        .where(
-            col(AddressChange.to_address_id).in_(address_ids),
-            AddressChange.state == ChangeState.PENDING,
-        )
-        .group_by(col(AddressChange.to_address_id))
-    )
-    return {address_id: count for address_id, count in session.exec(query).all()}
-
-
 @dataclass(frozen=True)
 class HistoryRow:
     from_address: Address

@@ -337,14 +337,6 @@ def deliver_due(
     return run
 
 
-def deliver_pending(
-    session: Session, sender: Sender, now: datetime | Callable[[], datetime], limit: int = BATCH
-) -> int:
-    """Send what is due; the number sent."""
-    clock = now if callable(now) else (lambda: now)
-    return deliver_due(session, sender, clock, limit).sent
-
-
 def deliver_outbox(
     make_session: Callable[[], AbstractContextManager[Session]],
     sender: Sender,
