@@ -17,6 +17,33 @@ range; each is fetched once as a warm-up (those first, cold fetches are printed 
 million a random person's rows come from disk) and then the measured rounds go over the same
 people, so both registers are measured warm alike. A bare page (GET /healthz) in the same
 loop is the baseline the person page is printed against.
+
+The bare page is served by an app of its own, with its own engine and connection, so that
+both registers' connections see only their own pages. It used to be the big register's
+app: on PostgreSQL its read-only transaction ends in ROLLBACK, and psycopg's rollback()
+forgets every statement it prepared on that connection (it sends DEALLOCATE ALL and counts
+each query's five executions before preparing again from zero), so the big register's
+person page was parsed and planned afresh statement by statement, at every request, while
+the baseline's, whose pages all end in COMMIT, ran prepared: about 2-4 ms more a page, the
+whole of the 1.18-1.32x measured that way. Once both registers were treated alike, the
+page's statements at 10 million took within 0.1 ms of their time at 1 thousand prepared and
+0.2-0.4 ms more unprepared; with the bare page on the small register's app instead, the
+small register was the slower by as much.
+
+BENCH_STAFF_REUSE=1 (PostgreSQL only) keeps a register grown by an earlier run: when the
+public schema holds what a fresh run would grow (the demo's permits and BENCH_STAFF_PERMITS
+bulk ones, seeded from the same demo as the baseline), the demo seed and the growth are
+skipped, and the staff audit events earlier runs wrote (sign-ins, views: the bulk seed
+writes none) are deleted and the table vacuumed, so that its people show the same history
+as the fresh baseline's; the baseline (staff_small) is rebuilt every time. Unset, both
+registers are built afresh, as always. The reused register was laid out around the day it
+was grown: reused days later, a few more of its permits are due or lapsed.
+
+BENCH_STAFF_PREPARED=0 (PostgreSQL) turns psycopg's prepared statements off for both
+registers, as they often are in a served app, whose pooled connections also serve read-only
+requests, each ending in a ROLLBACK that discards them (see above): every statement is then
+parsed and planned at every request. Both registers are measured alike either way; only the
+absolute times differ.
 """
 
 from __future__ import annotations
@@ -32,6 +59,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import sqlalchemy as sa
@@ -46,6 +74,8 @@ SMALL_SCHEMA = "staff_small"
 STATS_ROUNDS = int(os.environ.get("BENCH_STAFF_STATS_ROUNDS", "20"))
 STATS_GOAL_SECONDS = 1.0
 PERSON_GOAL_RATIO = 1.2
+REUSE = os.environ.get("BENCH_STAFF_REUSE", "") not in ("", "0")
+PREPARED = os.environ.get("BENCH_STAFF_PREPARED", "1") != "0"
 
 
 def once(call: Callable[[], object]) -> float:
@@ -73,10 +103,15 @@ def summary(samples: list[float]) -> str:
 class Register:
     """One database, the app on it, a supervisor's client and the people it shows."""
 
-    def __init__(self, name: str, url: str, tmp: str) -> None:
+    def __init__(
+        self, name: str, url: str, tmp: str, *, reuse_from: Register | None = None
+    ) -> None:
+        """A register seeded with the demo and SMALL bulk permits, or one an earlier run
+        grew from the same demo as `reuse_from`, its staff audit events deleted."""
         from epermit import bulk, clock, create_app, db, demo
 
         self.name = name
+        self.reused = reuse_from is not None
         self.app = create_app(
             {
                 "DATABASE_URL": url,
@@ -88,17 +123,42 @@ class Register:
         )
         db.upgrade(url)
         self.engine = db.engine_of(self.app)
+        if not PREPARED and self.engine.dialect.name == "postgresql":
+
+            @sa.event.listens_for(self.engine, "connect")
+            def _unprepared(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.prepare_threshold = None
+
+            self.engine.dispose()  # any connection made before goes
+
         with self.app.app_context():
             self.today, self.now = clock.today(), clock.now()
+        self.client: FlaskClient | None = None
+        self.first_bulk: int  # the first person the bulk seed made
+        if reuse_from is not None:
+            # The same demo seeded first: its people and the first bulk ones are the same.
+            self.first_bulk = reuse_from.first_bulk
+            for person in (self.first_bulk - 1, self.first_bulk):
+                query = f"SELECT id_number FROM person WHERE id = {person}"
+                assert self.value(query) == reuse_from.value(query), "not the same demo"
+            with self.engine.begin() as connection:
+                connection.execute(sa.text("DELETE FROM auditevent WHERE action LIKE 'staff%'"))
+            with self.engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            ) as connection:
+                connection.execute(sa.text("VACUUM (ANALYZE) auditevent"))
+            return
         with db.session_scope(self.engine) as session:
             demo.seed(session, self.today, self.now)
         self.first_bulk = self.scalar("SELECT max(id) FROM person") + 1
         bulk.seed(self.engine, permits=SMALL, today=self.today, now=self.now)
-        self.client: FlaskClient | None = None
+
+    def value(self, query: str) -> object:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.text(query)).scalar_one()
 
     def scalar(self, query: str) -> int:
-        with self.engine.connect() as connection:
-            return int(connection.execute(sa.text(query)).scalar_one())
+        return int(self.value(query))  # type: ignore[call-overload]
 
     def analyze(self) -> None:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -157,6 +217,46 @@ class Register:
         return call
 
 
+class Bare:
+    """An app of its own on a register's database, for the bare page: its own engine, so
+    its connection is neither register's."""
+
+    def __init__(self, url: str, tmp: str) -> None:
+        from epermit import create_app, db
+
+        self.app = create_app(
+            {
+                "DATABASE_URL": url,
+                "SECRET_KEY": "bench",
+                "SMS_BACKEND": "file",
+                "SMS_OUTBOX": str(Path(tmp) / "bare-sms.jsonl"),
+                "RATELIMIT_ENABLED": False,
+            }
+        )
+        self.engine = db.engine_of(self.app)
+        self.client = self.app.test_client()
+
+    def get(self, url: str) -> Callable[[], None]:
+        def call() -> None:
+            answer = self.client.get(url)
+            assert answer.status_code == 200, (url, answer.status_code)
+
+        return call
+
+
+def grown_already(url: str, permits: int) -> bool:
+    """Whether the public schema holds a register of `permits` permits (BENCH_STAFF_REUSE)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.execute(sa.text("SELECT to_regclass('public.permit')")).scalar() is None:
+                return False
+            stored = connection.execute(sa.text("SELECT count(*) FROM public.permit")).scalar()
+    finally:
+        engine.dispose()
+    return stored == permits
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from bench.holder import fresh_database
@@ -164,18 +264,28 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         small = Register("small", fresh_database(tmp, "small", SMALL_SCHEMA), tmp)
-        big = Register("big", fresh_database(tmp, "big", SMALL_SCHEMA), tmp)
+        # A fresh run's grown register holds the demo's permits and TARGET bulk ones.
+        wanted = small.scalar("SELECT count(*) FROM permit") - SMALL + TARGET
+        url = os.environ.get("BENCH_DATABASE_URL")
+        if REUSE and url and grown_already(url, wanted):
+            big_url = url
+            big = Register("big", big_url, tmp, reuse_from=small)
+        else:
+            big_url = fresh_database(tmp, "big", SMALL_SCHEMA)
+            big = Register("big", big_url, tmp)
         # One access-log line per request would be measured with the request and bury the
         # figures.
         logging.getLogger("epermit.access").setLevel(logging.WARNING)
         dialect = "PostgreSQL" if big.engine.dialect.name == "postgresql" else "SQLite"
         started = time.perf_counter()
-        bulk.seed(big.engine, permits=TARGET - SMALL, today=big.today, now=big.now)
+        if not big.reused:
+            bulk.seed(big.engine, permits=TARGET - SMALL, today=big.today, now=big.now)
         grown = time.perf_counter() - started
         small.analyze()
         big.analyze()
         for register in (small, big):
             register.sign_in()
+        bare = Bare(big_url, tmp)
         today = big.today
         start = (today - timedelta(days=29)).isoformat()
         stats_url = f"/staff/stats?start={start}&end={today.isoformat()}&district="
@@ -190,11 +300,13 @@ def main() -> None:
         # The bare page goes between the two, so that each register follows itself as
         # often as the other does (small, bare, big, then big, bare, small): with the bare
         # page last, the small register would run twice in a row every other round, its
-        # app's structures still in the processor's caches, and the big one never.
+        # app's structures still in the processor's caches, and the big one never. It has
+        # an app and a connection of its own (see the docstring: through a register's app,
+        # its ROLLBACK would discard that register's prepared statements every round).
         persons = in_turn(
             {
                 "small": small.person_pages(people["small"]),
-                "bare": big.get("/healthz"),
+                "bare": bare.get("/healthz"),
                 "big": big.person_pages(people["big"]),
             },
             PERSON_ROUNDS,
@@ -209,7 +321,8 @@ def main() -> None:
         }
         print(
             f"== Staff console (issue 14), {dialect}, in process; a register of"
-            f" {sizes['small'][0]:,d} permits and one grown to {sizes['big'][0]:,d} in {grown:.0f} s,"
+            f" {sizes['small'][0]:,d} permits and one grown to {sizes['big'][0]:,d}"
+            f" {'by an earlier run (reused)' if big.reused else f'in {grown:.0f} s'},"
             f" measured in turn, request by request, {PEOPLE} random people of each"
         )
         for name in ("small", "big"):
@@ -223,7 +336,8 @@ def main() -> None:
         ratio = statistics.median(persons["big"]) / statistics.median(persons["small"])
         print(
             f"person page {sizes['big'][0]:,d}/{sizes['small'][0]:,d}: {ratio:.2f}x of medians"
-            f" over {len(persons['big'])} requests each (goal at most {PERSON_GOAL_RATIO}x:"
+            f" over {len(persons['big'])} requests each"
+            f"{'' if PREPARED else ', prepared statements off'} (goal at most {PERSON_GOAL_RATIO}x:"
             f" {'met' if ratio <= PERSON_GOAL_RATIO else 'not met'})"
         )
         large_stats = statistics.median(stats["big"])
@@ -232,8 +346,8 @@ def main() -> None:
             f" {STATS_GOAL_SECONDS:.0f} s: {'met' if large_stats <= STATS_GOAL_SECONDS else 'not met'});"
             f" {large_stats / statistics.median(stats['small']):.1f}x its time at {SMALL:,d}"
         )
-        for register in (small, big):
-            register.engine.dispose()
+        for engine in (small.engine, big.engine, bare.engine):
+            engine.dispose()
         if dialect == "PostgreSQL":
             # The baseline's schema is the bench's own; the big register stays for a look.
             with big.engine.begin() as connection:
