@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PERMITS = int(os.environ.get("BENCH_WORKSPACE_PERMITS", "10000000"))
 ROUNDS = int(os.environ.get("BENCH_WORKSPACE_ROUNDS", "200"))
+REUSE = os.environ.get("BENCH_WORKSPACE_REUSE", "") == "1"
 ROSTER_SIZE = 1_000
 BATCH_SIZE = 1_000
 CHINESE_DIGITS = "〇一二三四五六七八九"
@@ -46,10 +47,14 @@ def _id_number(n: int) -> str:
     return body + ric.calc_check_digit(body + "0")
 
 
-def seed_employer(engine: sa.Engine, today: date) -> int:
-    """An employer with ROSTER_SIZE people at 100 addresses, and its operator; its id."""
+def bench_uscc() -> str:
     from stdnum.cn import uscc
 
+    return BENCH_USCC[:17] + uscc.calc_check_digit(BENCH_USCC[:17])
+
+
+def seed_employer(engine: sa.Engine, today: date) -> int:
+    """An employer with ROSTER_SIZE people at 100 addresses, and its operator; its id."""
     with engine.begin() as c:
         c.execute(
             sa.text(
@@ -57,7 +62,7 @@ def seed_employer(engine: sa.Engine, today: date) -> int:
                 " VALUES ('440106198001010011', '钱经理', 'male', '汉族', '1980-01-01', '广东省广州市', '13700000000', 0)"
             )
         )
-        code = BENCH_USCC[:17] + uscc.calc_check_digit(BENCH_USCC[:17])
+        code = bench_uscc()
         org = c.execute(
             sa.text(
                 "INSERT INTO organisation (name, uscc, kind) VALUES ('广州测试电子厂', :u, 'employer') RETURNING id"
@@ -107,6 +112,45 @@ def seed_employer(engine: sa.Engine, today: date) -> int:
             {"a": first_address, "i": issued, "v": issued + timedelta(days=365), "o": org},
         )
     return org
+
+
+def grown_already(url: str) -> bool:
+    """Whether the database's public schema holds the bench's employer and `PERMITS` permits
+    (a register grown by an earlier run, kept with BENCH_WORKSPACE_REUSE=1)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as c:
+            if c.execute(sa.text("SELECT to_regclass('public.permit')")).scalar() is None:
+                return False
+            employer = c.execute(
+                sa.text("SELECT id FROM public.organisation WHERE uscc = :u"), {"u": bench_uscc()}
+            ).scalar()
+            permits = c.execute(sa.text("SELECT count(*) FROM public.permit")).scalar_one()
+        return employer is not None and permits >= PERMITS
+    finally:
+        engine.dispose()
+
+
+def undo_batches(engine: sa.Engine, org: int) -> None:
+    """Put the employer's people back on its roster: an earlier run's batch deregistered all
+    of them. Its batches, deregistrations and their cases are deleted (their audit events and
+    delivered SMS stay, a few thousand rows beside millions)."""
+    permits = "SELECT id FROM permit WHERE employer_id = :o"
+    operator = "SELECT person_id FROM orgoperator WHERE organisation_id = :o"
+    with engine.begin() as c:
+        for statement in (
+            f"DELETE FROM departureentry WHERE batch_id IN"
+            f" (SELECT id FROM departurebatch WHERE owner_id IN ({operator}))",
+            f"DELETE FROM departurebatch WHERE owner_id IN ({operator})",
+            f"DELETE FROM deregistration WHERE permit_id IN ({permits})",
+            f"DELETE FROM case_record WHERE kind = 'deregister' AND permit_id IN ({permits})",
+            "UPDATE permit SET deregistered = FALSE WHERE employer_id = :o AND deregistered",
+        ):
+            c.execute(sa.text(statement), {"o": org})
+    # As after seed-bulk: the deleted rows' index entries gone, the statistics up to date.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        for table in ("deregistration", "case_record", "departurebatch", "departureentry", "permit"):
+            c.execute(sa.text(f"VACUUM (ANALYZE) {table}"))
 
 
 def grow(url: str, total: int) -> None:
@@ -162,7 +206,9 @@ class World:
             return int(c.execute(sa.text("SELECT count(*) FROM permit")).scalar_one())
 
 
-def build_world(url: str, tmp: Path, name: str) -> World:
+def build_world(url: str, tmp: Path, name: str, *, reuse: bool = False) -> World:
+    """The world at `url`, seeded; with `reuse`, the one seeded there before (its batch
+    undone)."""
     from epermit import clock, create_app, db, demo
 
     db.upgrade(url)
@@ -181,9 +227,16 @@ def build_world(url: str, tmp: Path, name: str) -> World:
         }
     )
     engine = db.engine_of(app)
-    with db.session_scope(engine) as session, app.app_context():
-        demo.seed(session, clock.today(), clock.now())
-    org = seed_employer(engine, date.today())
+    if reuse:
+        with engine.connect() as c:
+            org = c.execute(
+                sa.text("SELECT id FROM organisation WHERE uscc = :u"), {"u": bench_uscc()}
+            ).scalar_one()
+        undo_batches(engine, org)
+    else:
+        with db.session_scope(engine) as session, app.app_context():
+            demo.seed(session, clock.today(), clock.now())
+        org = seed_employer(engine, date.today())
     with engine.connect() as c:
         operator = c.execute(sa.text("SELECT id FROM person WHERE phone = '13700000000'")).scalar_one()
         some = c.execute(sa.text("SELECT id_number FROM person WHERE phone = '13700000500'")).scalar_one()
@@ -219,13 +272,18 @@ def measure_rosters(worlds: list[World]) -> dict[str, list[tuple[float, float]]]
 
 def run_on(url: str, kind: str) -> None:
     today = date.today()
+    reuse = False
     with tempfile.TemporaryDirectory() as tmp:
         if url.startswith("postgresql"):
             # The baseline lives beside the grown register, in a schema of its own of the
             # same database (same server, same buffers): both are measured side by side.
             baseline_url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{BASELINE_SCHEMA}"
+            reuse = REUSE and grown_already(url)
+            if REUSE and not reuse:
+                print(f"   (BENCH_WORKSPACE_REUSE: no grown register of {PERMITS:,d} permits here; seeding one)")
             with sa.create_engine(url).begin() as c:
-                c.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+                if not reuse:
+                    c.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
                 c.execute(sa.text(f"DROP SCHEMA IF EXISTS {BASELINE_SCHEMA} CASCADE"))
                 c.execute(sa.text(f"CREATE SCHEMA {BASELINE_SCHEMA}"))
         else:
@@ -235,17 +293,28 @@ def run_on(url: str, kind: str) -> None:
         # figures.
         logging.getLogger("epermit.access").setLevel(logging.WARNING)
         baseline = build_world(baseline_url, Path(tmp), "baseline")
-        grown = build_world(url, Path(tmp), "grown")
+        grown = build_world(url, Path(tmp), "grown", reuse=reuse)
         started = time.perf_counter()
-        grow(url, PERMITS)
+        if not reuse:
+            grow(url, PERMITS)
         grown_in = time.perf_counter() - started
+        # The grown register's statistics are taken by seed-bulk (ANALYZE); the baseline's
+        # here, so that both are planned knowing their tables. Without them SQLite planned
+        # the small one's roster blind, twice as slow as with them (and the ratio flattered
+        # the grown one); PostgreSQL's autovacuum takes them within a minute or so, which a
+        # fresh run's growth waited for and a reused register does not.
+        with baseline.engine.begin() as c:
+            c.execute(sa.text("ANALYZE"))
         small_total, large_total = baseline.total(), grown.total()
         measured = measure_rosters([baseline, grown])
         print(
             f"== Workspace, {kind}: a roster of {ROSTER_SIZE:,d} people, 50 a page; per request the"
             f" lowest wall time of {ROUNDS} and the median CPU time, the two databases taking turns"
         )
-        print(f"   grown from {small_total:,d} to {large_total:,d} permits in {grown_in:.0f} s (seed-bulk)")
+        if reuse:
+            print(f"   {large_total:,d} permits grown by an earlier run (BENCH_WORKSPACE_REUSE=1)")
+        else:
+            print(f"   grown from {small_total:,d} to {large_total:,d} permits in {grown_in:.0f} s (seed-bulk)")
         print(f"   {'permits in the database':28s}{small_total:>20,d}{large_total:>22,d}   ratio (wall, CPU)")
         for step, ((wall_s, cpu_s), (wall_l, cpu_l)) in measured.items():
             ratio = wall_l / wall_s
@@ -266,6 +335,9 @@ def run_on(url: str, kind: str) -> None:
                 ),
                 {"o": org, "n": BATCH_SIZE},
             ).all()
+        with engine.connect() as c:
+            # A reused register holds an earlier run's SMS: count this batch's only.
+            sms_before = c.execute(sa.text("SELECT coalesce(max(id), 0) FROM smsoutbox")).scalar_one()
         leave = (today - timedelta(days=1)).isoformat()
         text = "公民身份号码,姓名,离开日期\r\n" + "".join(f"{i},{n},{leave}\r\n" for i, n in rows)
         timings: dict[str, tuple[float, float]] = {}
@@ -301,7 +373,10 @@ def run_on(url: str, kind: str) -> None:
         deliverer.wait(deliverer.wake(), 600)
         delivered_in = time.perf_counter() - started
         with engine.connect() as c:
-            sent = c.execute(sa.text("SELECT count(*) FROM smsoutbox WHERE delivered_at IS NOT NULL")).scalar_one()
+            sent = c.execute(
+                sa.text("SELECT count(*) FROM smsoutbox WHERE delivered_at IS NOT NULL AND id > :n"),
+                {"n": sms_before},
+            ).scalar_one()
         deliverer.stop()
         with engine.connect() as c:
             made = c.execute(

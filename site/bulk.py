@@ -47,6 +47,10 @@ FLATS_PER_LANDLORD = 20
 DORM_SIZE = 5_000
 BIG_EMPLOYERS, BIG_EMPLOYER_SIZE, SMALL_EMPLOYER_SIZE = 10, 5_000, 25
 SCHOOL_SIZE, HOTEL_SIZE = 800, 50
+# Holder i's permit is deregistered when i % 100 == 5: its permit row says so as it is
+# written (Permit.deregistered), its deregistration comes with the cases.
+DEREGISTERED_EVERY, DEREGISTERED_AT = 100, 5
+DEREGISTERED = f"(i % {DEREGISTERED_EVERY} = {DEREGISTERED_AT})"
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643
 
 
@@ -324,10 +328,11 @@ def seed(engine: sa.Engine, *, permits: int, today: date, now: datetime) -> Seed
         run(
             f"{d.series(low, high)} INSERT INTO permit"
             " (id, person_id, address_id, issuing_authority, issue_date, valid_until,"
-            " continuity_start, registered_since, employer_id, school_id, hotel_id, is_current)"
+            " continuity_start, registered_since, employer_id, school_id, hotel_id, is_current,"
+            " deregistered)"
             f" SELECT {m0} + i, {p0} + i, {a0} + 1 + ({address_index}), {authority},"
             f" {issued}, {valid_until}, {continuity}, {issued}, {employer}, {school}, {hotel},"
-            f" {d.true()} FROM g"
+            f" {d.true()}, {DEREGISTERED} FROM g"
         )
         # A child (no phone) is listed by the parent seeded just before them, as agreed.
         run(
@@ -358,10 +363,10 @@ def seed(engine: sa.Engine, *, permits: int, today: date, now: datetime) -> Seed
                     f" (SELECT coalesce(max(id), 1) FROM {table}))"
                 )
             connection.exec_driver_sql("ANALYZE")
-        # Index-only scans (staff statistics) need the visibility map, which a table loaded
+        # Index-only scans (staff statistics, rosters) need the visibility map, which a table loaded
         # a moment ago does not have until autovacuum comes by; a live register's has.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            for table in ("endorsement", "deregistration", "addresschange", "objection"):
+            for table in ("endorsement", "deregistration", "addresschange", "objection", "permit"):
                 connection.exec_driver_sql(f"VACUUM (ANALYZE) {table}")
     else:
         with engine.begin() as connection:
@@ -438,7 +443,7 @@ def _seed_cases(
             rows.clear()
 
     for i in range(3, layout.permits + 1, 1):
-        endorse, deregister = i % 10 == 3, i % 100 == 5
+        endorse, deregister = i % 10 == 3, i % DEREGISTERED_EVERY == DEREGISTERED_AT
         if moves and i % 100 == 9:
             since_issue = 425 - (i * 37) % 425  # days since the permit was issued
             if since_issue > MOVE_LEAD_DAYS:

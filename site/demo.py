@@ -230,6 +230,7 @@ def seed(session: Session, today: date, now: datetime) -> None:
             district=haizhu.district,
         )
     )
+    liu.deregistered = True
     session.flush()
     seed_register(session, today, now)
     seed_staff(session, now)

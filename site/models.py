@@ -82,6 +82,31 @@ class OrgOperator(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
 
 
+# Organisations whose rosters are read from an index of their own on permit.
+ROSTER_KINDS = ("employer", "school", "hotel")
+# What the roster indexes hold for each permit, beside its organisation (PostgreSQL INCLUDE;
+# SQLite's indexes carry the row id, and it reads the rest from the row).
+ROSTER_COLUMNS = ["id", "person_id", "address_id", "registered_since"]
+
+
+def roster_where(kind: str, dialect: str) -> sa.TextClause:
+    """The permits on an organisation's roster: current, not deregistered, of that kind. As
+    each database's SQL spells the roster's conditions, so that its planner sees they match."""
+    if dialect == "postgresql":
+        return sa.text(f"is_current AND NOT deregistered AND {kind}_id IS NOT NULL")
+    return sa.text(f"is_current = 1 AND deregistered = 0 AND {kind}_id IS NOT NULL")
+
+
+def roster_index(kind: str) -> sa.Index:
+    return sa.Index(
+        f"ix_permit_roster_{kind}",
+        f"{kind}_id",
+        postgresql_include=ROSTER_COLUMNS,
+        postgresql_where=roster_where(kind, "postgresql"),
+        sqlite_where=roster_where(kind, "sqlite"),
+    )
+
+
 class Permit(SQLModel, table=True):
     __table_args__ = (
         # Only one permit per person is in force; older ones stay for the record.
@@ -95,6 +120,9 @@ class Permit(SQLModel, table=True):
         # The reminder run's walk over the permits due (SPEC 2.13, 13): a valid-until range
         # that never has to read a permit's row to filter or to find its holder.
         sa.Index("ix_permit_valid_until_current_person", "valid_until", "is_current", "person_id"),
+        # The roster of an employer, school or hotel (SPEC 10.3, 13): its people still
+        # registered, from this index alone, however scattered their permits' rows are.
+        *(roster_index(kind) for kind in ROSTER_KINDS),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -108,6 +136,12 @@ class Permit(SQLModel, table=True):
     school_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     hotel_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     is_current: bool = Field(default=True)
+    # Whether a deregistration names this permit (voided or not: a restore makes a new
+    # permit row and leaves this one deregistered). The deregistration service sets it in the
+    # statement that records the deregistration's permits; it is here so that a roster reads
+    # who is still registered from the permits alone (SPEC 13), not with a look-up per person
+    # into the deregistrations, which grow with every departure ever declared.
+    deregistered: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     # Registered at the current address since (SPEC 10.2 rosters, 9.4 history): the issue date
     # unless a change of address moved the permit; continuity is separate and never moves.
     registered_since: date | None = Field(

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from epermit import bulk, db, identity
-from epermit.models import Address, Case, Permit, Person
+from epermit.models import Address, Case, Deregistration, Permit, Person
 from epermit.services import permits, references
 
 ADDED = 3_000
@@ -56,6 +56,18 @@ def test_every_bulk_row_points_at_rows_that_exist(app, dbsession, clock):
         "SELECT count(*) FROM familylink f LEFT JOIN person x ON x.id = f.member_id WHERE x.id IS NULL",
     ):
         assert scalar(dbsession, sql) == 0, sql
+
+
+def test_a_bulk_permit_says_it_is_deregistered_exactly_when_a_deregistration_names_it(
+    app, dbsession, clock
+):
+    # Rosters read Permit.deregistered (SPEC 13): one holder in a hundred is deregistered.
+    seed(app, clock)
+    dbsession.rollback()
+    flagged = set(dbsession.exec(select(Permit.id).where(Permit.deregistered)).all())
+    named = set(dbsession.exec(select(Deregistration.permit_id)).all())
+    assert flagged == named
+    assert len(named) == ADDED // 100 + 1  # and 刘洋's
 
 
 def test_rosters_spread_from_one_person_to_a_dormitory(app, dbsession, clock):

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlmodel import col, select
 
 from epermit import demo
-from epermit.models import Address, Permit, Person
+from epermit.models import Address, Deregistration, Permit, Person
 
 
 def people_at(dbsession, line: str) -> list[str]:
@@ -63,3 +63,11 @@ def test_a_permit_is_registered_at_its_address_from_its_issue_date(dbsession, cl
     assert others and all(p.registered_since == p.issue_date for p in others)
     moved = next(p for p in permits if p.person_id == zhao.id)
     assert moved.registered_since == clock.today - timedelta(days=demo.ZHAO_MOVED_DAYS_AGO)
+
+
+def test_a_permit_says_it_is_deregistered_exactly_when_a_deregistration_names_it(dbsession):
+    # Rosters read Permit.deregistered (SPEC 13); 刘洋's is the demo's one deregistration.
+    flagged = set(dbsession.exec(select(Permit.id).where(Permit.deregistered)).all())
+    named = set(dbsession.exec(select(Deregistration.permit_id)).all())
+    liu = dbsession.exec(select(Person).where(Person.name == "刘洋")).one()
+    assert flagged == named == {dbsession.exec(select(Permit.id).where(Permit.person_id == liu.id)).one()}

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from epermit import db, demo
 from epermit.acting import Acting
-from epermit.models import Case, DepartureEntry, Deregistration, Person, SmsOutbox
+from epermit.models import Case, DepartureEntry, Deregistration, Permit, Person, SmsOutbox
 from epermit.services import departures, workspace
 
 SECRET = "test-secret"
@@ -54,6 +54,19 @@ def test_a_second_submission_of_a_batch_creates_nothing(app, clock, dbsession):
     assert submit(app, clock, token) is False
     assert (count(dbsession, Case), count(dbsession, SmsOutbox)) == (cases, messages)
     assert count(dbsession, Deregistration) == 4  # 刘洋's, and three now
+
+
+def test_a_batch_marks_the_permits_it_deregisters_and_no_other(app, clock, dbsession):
+    # Rosters read Permit.deregistered (SPEC 13): set for the batch's people, in the batch.
+    token = home_batch(app, clock, "张伟", "李娜")
+    assert submit(app, clock, token) is True
+    dbsession.rollback()
+    flagged = dbsession.exec(
+        select(Person.name).join(Permit, Permit.person_id == Person.id).where(Permit.deregistered)
+    ).all()
+    assert sorted(flagged) == sorted(["张伟", "李娜", "刘洋"])
+    named = dbsession.exec(select(Deregistration.permit_id)).all()
+    assert set(dbsession.exec(select(Permit.id).where(Permit.deregistered)).all()) == set(named)
 
 
 def test_two_submissions_at_once_deregister_each_person_once(app, clock, dbsession):

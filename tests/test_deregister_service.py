@@ -146,6 +146,9 @@ def test_recorded_declarant_deregisters_the_holder_at_once(
     card = permits.card_of(dbsession, person(dbsession, applicant), clock.today)
     assert card.status == rules.PermitStatus.DEREGISTERED
     assert not card.can_endorse and not card.can_show_code and not card.can_deregister
+    # The permit says so itself, in the database (rosters read it there, SPEC 13).
+    dbsession.expire_all()
+    assert permit_of(dbsession, applicant).deregistered
 
 
 def test_employer_declaration_records_the_organisation_name(dbsession, clock):

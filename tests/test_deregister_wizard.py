@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import func, select
 
 from epermit import demo
-from epermit.models import AuditEvent, Case, Deregistration, Draft, Person
+from epermit.models import Address, AuditEvent, Case, Deregistration, Draft, Permit, Person
 
 # The demo world's organisations by role: (name, credit code).
 ORGS = {role: (org[0], org[1]) for org in demo.ORGANISATIONS for role in [org[2]]}
@@ -130,6 +130,23 @@ def test_registered_relation_can_deregister(
         page = client_request.get("/permit")
         assert page.soup.select_one('a[href="/endorse"]') is None
         assert done.text("#reference") in client_request.get("/cases").main_text
+
+
+def test_a_wizard_deregistration_marks_the_permit_and_takes_her_off_the_roster(
+    client_request, auth, dbsession, clock
+):
+    # Rosters read Permit.deregistered (SPEC 13), set with the deregistration itself.
+    auth.login("陈军")
+    home = dbsession.exec(select(Address.id).where(Address.line == demo.HOME[1])).one()
+    assert "李娜" in client_request.get(f"/workspace/address/{home}").main_text
+    draft = start(client_request)
+    walk(client_request, draft, "landlord", person_declarant("陈军"), "李娜")
+    assert finish(client_request, draft, clock.today).location == f"/deregister/{draft}/done"
+    dbsession.rollback()
+    li = dbsession.exec(select(Person).where(Person.name == "李娜")).one()
+    assert dbsession.exec(select(Permit.deregistered).where(Permit.person_id == li.id)).one()
+    roster = client_request.get(f"/workspace/address/{home}").main_text
+    assert "李娜" not in roster and "张伟" in roster
 
 
 def test_family_member_deregisters_spouse(client_request, auth, dbsession, clock, outbox):

@@ -224,6 +224,42 @@ def test_the_decision_is_audited(client_request, staff_auth, objection, dbsessio
     assert actions[-2:] == ["permit_restored", "staff_decided_objection"]
 
 
+def test_restore_puts_her_back_on_her_landlords_roster_and_uphold_does_not(
+    client_request, staff_auth, objection, dbsession, clock, auth
+):
+    # Rosters read Permit.deregistered (SPEC 13): the restored permit is a new row, not
+    # deregistered; the deregistered one keeps saying so, beside its voided record.
+    home = dbsession.exec(select(Permit).where(Permit.id == objection.permit_id)).one().address_id
+    roster = f"/workspace/address/{home}"
+    auth.login("陈军")
+    assert "孙丽" not in client_request.get(roster).main_text
+    auth.logout()
+    staff_auth.login("陈警官")
+    client_request.post(
+        f"/staff/objections/{objection.id}", {"decision": "restore", "note": "核实有误。"}
+    )
+    reread(dbsession)
+    sun = person(dbsession, "孙丽")
+    rows = dbsession.exec(select(Permit).where(Permit.person_id == sun.id)).all()
+    assert sorted((p.is_current, p.deregistered) for p in rows) == [(False, True), (True, False)]
+    client_request.post("/staff/logout", {})
+    auth.login("陈军")
+    assert "孙丽" in client_request.get(roster).main_text
+
+
+def test_uphold_keeps_her_permit_marked_deregistered(
+    client_request, staff_auth, objection, dbsession
+):
+    staff_auth.login("陈警官")
+    client_request.post(
+        f"/staff/objections/{objection.id}", {"decision": "uphold", "note": "核实无误。"}
+    )
+    reread(dbsession)
+    sun = person(dbsession, "孙丽")
+    rows = dbsession.exec(select(Permit).where(Permit.person_id == sun.id)).all()
+    assert [(p.is_current, p.deregistered) for p in rows] == [(True, True)]
+
+
 def test_restored_permit_can_be_deregistered_again_later(
     client_request, staff_auth, objection, dbsession, clock
 ):
@@ -239,6 +275,7 @@ def test_restored_permit_can_be_deregistered_again_later(
         select(Permit).where(Permit.person_id == sun.id, Permit.is_current)
     ).one()
     assert current.id != objection.permit_id
+    assert current.deregistered
 
 
 def test_the_restore_shows_in_the_supervisors_statistics(

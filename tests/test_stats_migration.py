@@ -81,3 +81,37 @@ def test_the_migration_records_where_each_event_happened(tmp_path: Path):
     assert [district for _, district in endorsed] == ["天河区", "白云区"]
     # A deregistration and its objection where the permit was; a change where it goes.
     assert others == ["海珠区", "海珠区", "海珠区"]
+
+
+def test_migration_0014_marks_the_permits_a_deregistration_names(tmp_path: Path):
+    # Rosters read Permit.deregistered (SPEC 13): a register migrated with deregistrations
+    # already recorded says so on their permits, and on no other.
+    url = scratch_database(tmp_path)
+    config = db.alembic_config(url)
+    command.upgrade(config, "0013")
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        insert(c, "address", id=1, district="海珠区", line="广州市海珠区测试路1号")
+        for n in (1, 2, 3):
+            insert(c, "person", id=n, id_number=f"43010219900307{n:03d}X", name=f"测试{n}",
+                   sex="male", ethnicity="汉族", birth_date=date(1990, 3, 7), hukou="x",
+                   session_epoch=0)
+            insert(c, "permit", id=n, person_id=n, address_id=1, issuing_authority="广州市公安局",
+                   issue_date=date(2026, 1, 1), valid_until=date(2027, 1, 1),
+                   continuity_start=date(2026, 1, 1), is_current=True,
+                   registered_since=date(2026, 1, 1), employer_id=None)
+        for n in (2, 3):
+            insert(c, "case_record", id=n, reference=f"ZX2026110{n}ABCDEF", kind="deregister",
+                   permit_id=n, applicant_id=n, agent_id=n, outcome="deregistered",
+                   details="{}", created_at=at(11, n))
+            insert(c, "deregistration", id=n, permit_id=n, declarant_role="self", declarant_id=n,
+                   reason="left_city", leave_date=date(2026, 11, n), declared_at=at(11, n),
+                   case_id=n, district="海珠区")
+    command.upgrade(config, "0014")
+    with engine.connect() as c:
+        flags = c.execute(sa.text("SELECT id, deregistered FROM permit ORDER BY id")).all()
+    assert [(n, bool(flag)) for n, flag in flags] == [(1, False), (2, True), (3, True)]
+    engine.dispose()
+    if url.startswith("postgresql"):
+        with sa.create_engine(os.environ["TEST_DATABASE_URL"]).begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA migration_0005 CASCADE"))

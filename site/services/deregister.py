@@ -434,6 +434,13 @@ def _write(
             for organisation in [organisations.get(declaration.role)]
         ],
     )
+    # The permits say so themselves (Permit.deregistered): rosters read it from them.
+    for chunk in _chunks([saved_id(p) for _, p in allowed]):
+        session.execute(
+            sa.update(Permit)
+            .where(col(Permit.id).in_(chunk))
+            .values(deregistered=True)
+        )
     # A deregistered permit keeps no pending change of address (SPEC 9.4).
     move.cancel_for_deregistrations(session, [saved_id(p) for _, p in allowed], now)
     audit.record_many(

@@ -267,7 +267,11 @@ def _restore(session: Session, acting: StaffActing, found: ObjectionEntry, note:
     # permit per person at any moment.
     deregistered.is_current = False
     session.flush()
-    restored = Permit(**deregistered.model_dump(exclude={"id", "is_current"}), is_current=True)
+    restored = Permit(
+        **deregistered.model_dump(exclude={"id", "is_current", "deregistered"}),
+        is_current=True,
+        deregistered=False,
+    )
     session.add(restored)
     session.flush()
     session.execute(

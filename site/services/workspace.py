@@ -21,7 +21,7 @@ from sqlmodel import Session, col, func, select
 
 from epermit import identity, policy
 from epermit.acting import Acting
-from epermit.models import Address, AddressChange, Deregistration, Organisation, Permit, Person
+from epermit.models import Address, AddressChange, Organisation, Permit, Person
 from epermit.services import audit
 from epermit.vocabulary import ChangeState, DeclarantRole
 
@@ -77,19 +77,17 @@ def open_roster(session: Session, person_id: int, kind: str, place: str) -> Rost
 
 
 def _not_deregistered() -> sa.ColumnElement[bool]:
-    # A scalar subquery is a probe of the unique index per roster row; written as NOT EXISTS
-    # the planner may instead hash the whole deregistration table, which grows with the city.
-    deregistered = (
-        select(Deregistration.id)
-        .where(col(Deregistration.permit_id) == col(Permit.id))
-        .scalar_subquery()
-    )
-    return deregistered.is_(None)
+    # Read from the permit itself (Permit.deregistered), not asked of the deregistrations: a
+    # look-up per person into a key that deepens with every departure ever declared.
+    return sa.not_(col(Permit.deregistered))
 
 
 def _where_registered(roster: Roster) -> list[sa.ColumnElement[bool]]:
     """The permits of this roster: current, at its place, whether deregistered or not."""
-    conditions: list[sa.ColumnElement[bool]] = [col(Permit.is_current).is_(True)]
+    # `= true`, which PostgreSQL reads as `is_current` and SQLite writes `= 1`, as the roster
+    # indexes' condition says (models.roster_where): PostgreSQL does not take
+    # `is_current IS true` to imply `is_current`, and would not use them.
+    conditions: list[sa.ColumnElement[bool]] = [col(Permit.is_current) == sa.true()]
     if roster.organisation is not None:
         column = getattr(Permit, f"{roster.organisation.kind}_id")
         conditions.append(column == roster.organisation.id)
@@ -130,64 +128,151 @@ def normalise_query(raw: str | None) -> str:
     return " ".join(unicodedata.normalize("NFKC", raw or "").split())[:30]
 
 
-def _matching(query: sa.Select, q: str) -> sa.Select:
+def _matches(q: str) -> list[sa.ColumnElement[bool]]:
+    """Who a search finds: by the last 4 characters of the ID number, or part of the name."""
     if not q:
-        return query
+        return []
     if re.fullmatch(r"[0-9]{3}[0-9Xx]", q):
-        return query.where(col(Person.id_number).endswith(q.upper(), autoescape=True))
-    return query.where(col(Person.name).contains(q, autoescape=True))
+        return [col(Person.id_number).endswith(q.upper(), autoescape=True)]
+    return [col(Person.name).contains(q, autoescape=True)]
 
 
 def _registered(roster: Roster) -> sa.CTE:
-    """The roster's permits, found through the place's own index and kept apart from the
-    page's ordering: left to choose, PostgreSQL would walk the whole address register in
-    address order to save sorting a few hundred rows (seconds at 10 million permits).
-
-    Whether each is still in force is a column (`live`), not a condition of the set: as a
-    condition PostgreSQL guesses it keeps one row in two hundred, plans the page for five
-    people instead of a thousand, and joins them one by one against whole tables."""
-    found: sa.Select[Any, Any, Any, Any, Any] = sa.select(
+    """The roster's permits still in force, found through the place's own index and kept
+    apart from the page's ordering: left to choose, PostgreSQL would walk the whole address
+    register in address order to save sorting a few hundred rows (seconds at 10 million
+    permits). Only the permits are read: whether each is deregistered is on the permit."""
+    found: sa.Select[Any, Any, Any, Any] = sa.select(
         col(Permit.id).label("permit_id"),
         col(Permit.person_id).label("person_id"),
         col(Permit.address_id).label("address_id"),
         col(Permit.registered_since).label("registered_since"),
-        _not_deregistered().label("live"),
-    ).where(*_where_registered(roster))
+    ).where(*_where_registered(roster), _not_deregistered())
     return found.cte("registered").prefix_with("MATERIALIZED")
 
 
-def _count_registered(roster: Roster) -> sa.Select:
-    registered = _registered(roster)
-    return select(func.count()).select_from(registered).where(registered.c.live)
+def _places(found: sa.CTE) -> sa.CTE:
+    """The addresses of `found` (rows with an address_id) and their lines, each read once.
 
-
-def _members(roster: Roster) -> sa.Select:
-    registered = _registered(roster)
-    # Each row's address line from the roster's few addresses, joined as a set: as a scalar
-    # subquery per row PostgreSQL plans one probe at a time and, when the address table is
-    # small, scans all of it for each of a thousand rows; asked for the set, it probes each
-    # address once by its key (or hashes a small table once).
-    # Kept apart (materialised) so that the few addresses are each read once, not once per
-    # person: merged into the page, PostgreSQL probed the address key for every row.
-    places = (
+    Joined as a set: as a scalar subquery per row PostgreSQL plans one probe at a time and,
+    when the address table is small, scans all of it for each of a thousand rows; asked for
+    the set, it probes each address once by its key (or hashes a small table once). Kept
+    apart (materialised) so that the few addresses are each read once, not once per person:
+    merged into the page, PostgreSQL probed the address key for every row."""
+    return (
         sa.select(col(Address.id).label("id"), col(Address.line).label("line"))
-        .where(col(Address.id).in_(sa.select(registered.c.address_id)))
+        .where(col(Address.id).in_(sa.select(found.c.address_id)))
         .cte("places")
         .prefix_with("MATERIALIZED")
     )
-    return (
+
+
+def _count_registered(roster: Roster) -> sa.Select:
+    return select(func.count()).select_from(_registered(roster))
+
+
+def _members(roster: Roster, q: str = "") -> sa.Select:
+    """Everyone on the roster whom the search `q` finds (everyone without one), with their
+    name, ID number and address line. The people first, then the addresses of those found
+    only: a search that finds two people reads two addresses, not the whole roster's."""
+    registered = _registered(roster)
+    found = (
         sa.select(
             registered.c.permit_id,
-            col(Person.id),
-            col(Person.name),
-            col(Person.id_number),
+            col(Person.id).label("person_id"),
+            col(Person.name).label("name"),
+            col(Person.id_number).label("id_number"),
             registered.c.registered_since,
-            places.c.line,
+            registered.c.address_id,
         )
         .select_from(registered)
         .join(Person, col(Person.id) == registered.c.person_id)
+        .where(*_matches(q))
+        .cte("found")
+        .prefix_with("MATERIALIZED")
+    )
+    places = _places(found)
+    return (
+        sa.select(
+            found.c.permit_id,
+            found.c.person_id,
+            found.c.name,
+            found.c.id_number,
+            found.c.registered_since,
+            places.c.line,
+        )
+        .select_from(found)
+        .join(places, places.c.id == found.c.address_id)
+    )
+
+
+def _page_of_places(roster: Roster, page: int, *, with_total: bool) -> sa.Select:
+    """One page of the whole roster (no search), reading the people of the page's addresses
+    only.
+
+    The roster's order is by address line, then name: which addresses a page spans follows
+    from how many people each address has, which the permits alone tell. So the page reads
+    the person rows (name, ID number) of those few addresses, some fifty people, not of
+    everyone on the roster: each person's row is a descent of the person key, which deepens
+    as the city grows, and a roster of a thousand paid a thousand of them for every page."""
+    registered = _registered(roster)
+    places = _places(registered)
+    people = (
+        sa.select(places.c.id, places.c.line, func.count().label("n"))
+        .select_from(registered)
         .join(places, places.c.id == registered.c.address_id)
-        .where(registered.c.live)
+        .group_by(places.c.id, places.c.line)
+        .subquery("people")
+    )
+    # How many people come before each address in the roster's order (lines are unique).
+    counted = (
+        sa.select(
+            people.c.id,
+            people.c.line,
+            people.c.n,
+            sa.cast(
+                func.sum(people.c.n).over(order_by=people.c.line) - people.c.n, sa.Integer
+            ).label("before"),
+            sa.cast(func.sum(people.c.n).over(), sa.Integer).label("total"),
+        )
+        .cte("counted")
+        .prefix_with("MATERIALIZED")
+    )
+    start, end = (page - 1) * PER_PAGE, page * PER_PAGE
+    position = counted.c.before + func.row_number().over(
+        partition_by=counted.c.id, order_by=(col(Person.name), registered.c.permit_id)
+    )
+    ranked = (
+        sa.select(
+            registered.c.permit_id,
+            col(Person.id).label("person_id"),
+            col(Person.name),
+            col(Person.id_number),
+            registered.c.registered_since,
+            counted.c.line,
+            counted.c.total,
+            position.label("position"),
+        )
+        .select_from(counted)
+        .join(registered, registered.c.address_id == counted.c.id)
+        .join(Person, col(Person.id) == registered.c.person_id)
+        .where(counted.c.before < end, counted.c.before + counted.c.n > start)
+        .subquery("ranked")
+    )
+    shown = [
+        ranked.c.permit_id,
+        ranked.c.person_id,
+        ranked.c.name,
+        ranked.c.id_number,
+        ranked.c.registered_since,
+        ranked.c.line,
+    ]
+    if with_total:
+        shown.append(ranked.c.total)
+    return (
+        sa.select(*shown)
+        .where(ranked.c.position > start, ranked.c.position <= end)
+        .order_by(ranked.c.position)
     )
 
 
@@ -212,7 +297,9 @@ def _row(roster: Roster, secret: str, values: sa.Row) -> RosterRow:
 def page_query(roster: Roster, q: str, page: int, *, with_total: bool = False) -> sa.Select:
     """The statement of one page of the roster (what `roster_page` shows); `with_total`
     adds how many match in all as a last column."""
-    matching = _matching(_members(roster), q)
+    if not q:
+        return _page_of_places(roster, page, with_total=with_total)
+    matching = _members(roster, q)
     if with_total:
         matching = matching.add_columns(func.count().over().label("total"))
     return _in_order(matching).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
@@ -240,7 +327,7 @@ def roster_page(
         # A page past the end (or, searching, one that found nothing): count, show the last.
         counting: sa.Select
         if q:
-            counting = select(func.count()).select_from(_matching(_members(roster), q).subquery())
+            counting = select(func.count()).select_from(_members(roster, q).subquery())
         else:
             counting = _count_registered(roster)
         total = session.execute(counting).scalar_one()
