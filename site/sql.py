@@ -7,7 +7,7 @@ from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult, Result
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 T = TypeVar("T")
 
@@ -59,3 +59,46 @@ def fetch(session: Session, model: type[T], ident: Any) -> T | None:
         (key,) = sa.inspect(model).primary_key
         statement = _BY_ID[model] = sa.select(model).where(key == sa.bindparam("ident"))
     return session.execute(statement, {"ident": ident}).scalar_one_or_none()
+
+
+class _Inserts:
+    """The INSERTs of one model, built once: with RETURNING of a key the database chooses,
+    and without, for a row that brings its own."""
+
+    def __init__(self, model: type) -> None:
+        mapper = sa.inspect(model)
+        (key,) = mapper.primary_key
+        table = mapper.local_table
+        assert isinstance(table, sa.Table)
+        self.columns = [(attr.key, attr.columns[0].name) for attr in mapper.column_attrs]
+        self.key_attr = mapper.get_property_by_column(key).key
+        self.key_name = key.name
+        self.given = sa.insert(table)
+        self.chosen = sa.insert(table).returning(key)
+
+
+_INSERTS: dict[type, _Inserts] = {}
+
+
+def insert(session: Session, row: T) -> T:
+    """Write a new row now, with an INSERT built once per model, and keep the object in the
+    session as if it had been read: the same row and object that `session.add` and a flush
+    would give, without the unit of work (which objects, in what order, what to fetch back),
+    whose flush of one new object cost about four times the INSERT itself.
+
+    Every column is written with the object's value (a default the model declares is set on
+    the object when it is made); a primary key left None is chosen by the database and read
+    back with RETURNING (SQLite 3.35, PostgreSQL).
+    """
+    inserts = _INSERTS.get(type(row))
+    if inserts is None:
+        inserts = _INSERTS[type(row)] = _Inserts(type(row))
+    values = {name: getattr(row, attr) for attr, name in inserts.columns}
+    if values[inserts.key_name] is None:
+        del values[inserts.key_name]
+        setattr(row, inserts.key_attr, session.execute(inserts.chosen, values).scalar_one())
+    else:
+        session.execute(inserts.given, values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from epermit.models import OneTimeCode
-from epermit.sql import rowcount
+from epermit.sql import insert, rowcount
 
 MAX_ATTEMPTS = 5
 RESEND_AFTER = timedelta(seconds=60)
@@ -236,7 +236,8 @@ def issue(
             .values(consumed_at=now)
         )
     code = f"{secrets.randbelow(1_000_000):06d}"
-    session.add(
+    insert(
+        session,
         OneTimeCode(
             purpose=purpose,
             subject=subject,
@@ -244,7 +245,7 @@ def issue(
             code_hash=_digest(secret, purpose, subject, code) if sent else UNSENT,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
-        )
+        ),
     )
     return code
 

@@ -15,7 +15,7 @@ from epermit.acting import Acting
 from epermit.models import Address, Case, Endorsement, Permit, Person
 from epermit.services import audit, family, permits, sms
 from epermit.services.references import new_reference
-from epermit.sql import rowcount
+from epermit.sql import insert, rowcount
 from epermit.vocabulary import CaseKind
 
 
@@ -196,9 +196,10 @@ def endorse(
         details=details,
         created_at=now,
     )
-    session.add(case)
-    session.flush()
-    session.add(
+    # Each written at once (sql.insert), the case's id read back with it.
+    insert(session, case)
+    insert(
+        session,
         Endorsement(
             permit_id=permit.id,  # type: ignore[arg-type]
             period=outcome.period,
@@ -207,8 +208,8 @@ def endorse(
             late=outcome.late,
             endorsed_on=today,
             case_id=case.id,  # type: ignore[arg-type]
-            district=permits.district_of(session, permit),
-        )
+            district=permits.district_of(session, permit, assessment.address),
+        ),
     )
     audit.record(
         session,

@@ -48,9 +48,12 @@ def current_permit(session: Session, person_id: int) -> Permit | None:
     return session.exec(query).first()
 
 
-def district_of(session: Session, permit: Permit) -> str:
+def district_of(session: Session, permit: Permit, address: Address | None = None) -> str:
     """The district the permit is registered in now: written on each event row (endorsement,
-    deregistration, objection) so that statistics count it where it happened."""
+    deregistration, objection) so that statistics count it where it happened. `address`:
+    the permit's address if the caller read it already (`current` does), not to read again."""
+    if address is not None and address.id == permit.address_id:
+        return address.district
     return districts_of(session, [permit])[saved_id(permit)]
 
 
