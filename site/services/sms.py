@@ -313,7 +313,9 @@ def deliver_due(
     found = due_ids(session, now(), limit)
     run.full = len(found) >= limit
     for message_id in found:
-        session.rollback()  # the read above must not keep a snapshot or a lock
+        # The first claim is made in the transaction that read the ids, whose commit (or
+        # rollback) ends it: the read keeps no snapshot, and no lock, past the claim. Each
+        # later one begins its own (the one before ended with its outcome).
         message = claim(session, message_id, now())
         if message is None:
             continue
