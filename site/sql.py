@@ -3,6 +3,7 @@ cheaply; no Flask, no models."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -43,7 +44,62 @@ def saved_id(row: _Row) -> int:
     return row.id
 
 
-_BY_ID: dict[type, sa.Select[Any]] = {}
+class _Loads:
+    """How rows of one model are read without the ORM loading them: its table's columns in
+    the order of its attributes, and the SELECT of one row by primary key, built once."""
+
+    def __init__(self, model: type) -> None:
+        mapper: sa.orm.Mapper[Any] = sa.inspect(model)
+        self.mapper = mapper
+        self.attrs = [attr.key for attr in mapper.column_attrs]
+        self.columns = [attr.columns[0] for attr in mapper.column_attrs]
+        (key,) = mapper.primary_key
+        self.key_index = next(i for i, column in enumerate(self.columns) if column is key)
+        self.by_id = sa.select(*self.columns).where(key == sa.bindparam("ident"))
+
+
+_LOADS: dict[type, _Loads] = {}
+
+
+def _loads(model: type) -> _Loads:
+    loads = _LOADS.get(model)
+    if loads is None:
+        loads = _LOADS[model] = _Loads(model)
+    return loads
+
+
+def columns_of(model: type) -> list[Any]:
+    """The columns to select for `attach` to make an object of `model` from, in its order."""
+    return list(_loads(model).columns)
+
+
+def attach(session: Session, model: type[T], row: Sequence[Any]) -> T:
+    """The object of `model` for a row of `columns_of(model)` read by a statement that loads
+    no objects: the session's own object of that row if it has one (as a SELECT of the model
+    gives it, unchanged), otherwise a new one, kept in the session as if the ORM had loaded it.
+
+    The ORM readies its loading of objects on every statement that loads them, before any
+    row: for a read of one row that took longer than the read itself (bench/cpu.py).
+    """
+    loads = _loads(model)
+    key = loads.mapper.identity_key_from_primary_key((row[loads.key_index],))
+    known = session.identity_map.get(key)
+    if known is not None:
+        return known
+    # Made as the ORM makes a loaded object: without __init__, its attributes set as loaded.
+    instance = loads.mapper.class_manager.new_instance()
+    sa.inspect(instance).dict.update(zip(loads.attrs, row, strict=True))
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
+def attach_joined(session: Session, model: type[T], row: Sequence[Any]) -> T | None:
+    """`attach`, for the columns of an outer join's side: None where it matched no row (its
+    primary key is NULL)."""
+    if row[_loads(model).key_index] is None:
+        return None
+    return attach(session, model, row)
 
 
 def fetch(session: Session, model: type[T], ident: Any) -> T | None:
@@ -52,13 +108,10 @@ def fetch(session: Session, model: type[T], ident: Any) -> T | None:
 
     `Session.get` builds a new SELECT on every miss, and SQLAlchemy must then work out its
     cache key before it finds the compiled form: nearly as long as running it. This SELECT is
-    built once per model, so its key is worked out once.
+    built once per model, so its key is worked out once, and loads no objects (`attach`).
     """
-    statement = _BY_ID.get(model)
-    if statement is None:
-        (key,) = sa.inspect(model).primary_key
-        statement = _BY_ID[model] = sa.select(model).where(key == sa.bindparam("ident"))
-    return session.execute(statement, {"ident": ident}).scalar_one_or_none()
+    row = session.execute(_loads(model).by_id, {"ident": ident}).first()
+    return attach(session, model, row) if row is not None else None
 
 
 class _Inserts:
@@ -66,7 +119,7 @@ class _Inserts:
     and without, for a row that brings its own."""
 
     def __init__(self, model: type) -> None:
-        mapper = sa.inspect(model)
+        mapper: sa.orm.Mapper[Any] = sa.inspect(model)
         (key,) = mapper.primary_key
         table = mapper.local_table
         assert isinstance(table, sa.Table)
