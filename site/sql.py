@@ -86,11 +86,18 @@ def attach(session: Session, model: type[T], row: Sequence[Any]) -> T:
     known = session.identity_map.get(key)
     if known is not None:
         return known
-    # Made as the ORM makes a loaded object: without __init__, its attributes set as loaded.
-    instance = loads.mapper.class_manager.new_instance()
+    instance = loaded(model, row)
+    session.add(instance)
+    return instance
+
+
+def loaded(model: type[T], row: Sequence[Any]) -> T:
+    """An object of `model` for a row of `columns_of(model)`, made as the ORM makes one it
+    loads (without __init__, its attributes set as read), in no session."""
+    loads = _loads(model)
+    instance: T = loads.mapper.class_manager.new_instance()
     sa.inspect(instance).dict.update(zip(loads.attrs, row, strict=True))
     make_transient_to_detached(instance)
-    session.add(instance)
     return instance
 
 

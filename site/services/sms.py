@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from epermit.models import SmsOutbox
-from epermit.sql import rowcount
+from epermit.sql import columns_of, loaded, rowcount
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ _CLAIM = (
     sa.update(_OUTBOX)
     .where(_OUTBOX.c.id == sa.bindparam("message_id"), _IS_DUE)
     .values(attempts=_OUTBOX.c.attempts + 1, next_attempt_at=sa.bindparam("lease_until"))
-    .returning(*_OUTBOX.c)
+    .returning(*columns_of(SmsOutbox))
 )
 _RECORD_SENT = (
     sa.update(_OUTBOX)
@@ -262,7 +262,7 @@ def claim(session: Session, message_id: int, now: datetime) -> SmsOutbox | None:
         session.rollback()
         return None
     session.commit()
-    return SmsOutbox(**claimed._mapping)
+    return loaded(SmsOutbox, claimed)
 
 
 def _redacted(message: SmsOutbox) -> str:
