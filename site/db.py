@@ -87,14 +87,23 @@ def writer(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(sqlite_immediate=True)
 
 
-def new_session(engine: sa.Engine, *, write: bool = False) -> Session:
-    return Session(writer(engine) if write else engine, expire_on_commit=False)
+def new_session(bind: sa.Engine | sa.Connection, *, write: bool = False) -> Session:
+    """A session on an engine, or on one connection kept for all its transactions (one
+    checkout from the pool rather than one per transaction: the SMS deliverer's pass makes
+    three). On a connection, `write` holds for whatever else runs on it as well."""
+    if write:
+        bind = (
+            writer(bind)
+            if isinstance(bind, sa.Engine)
+            else bind.execution_options(sqlite_immediate=True)
+        )
+    return Session(bind, expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(engine: sa.Engine, *, write: bool = True) -> Iterator[Session]:
+def session_scope(bind: sa.Engine | sa.Connection, *, write: bool = True) -> Iterator[Session]:
     """A session for commands and tests: commits on success, rolls back on error."""
-    session = new_session(engine, write=write)
+    session = new_session(bind, write=write)
     try:
         yield session
         session.commit()

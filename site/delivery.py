@@ -95,9 +95,12 @@ class Deliverer:
     def deliver(self) -> int:
         """One pass over everything due; the number sent."""
         with self.app.app_context():
-            engine = db.engine_of(self.app)
             sender = sms.sender_for(self.app.config)
-            return sms.deliver_outbox(lambda: db.session_scope(engine), sender, clock.now)
+            # One connection for the pass's transactions (claim, outcome, each committed).
+            with db.engine_of(self.app).connect() as connection:
+                return sms.deliver_outbox(
+                    lambda: db.session_scope(connection), sender, clock.now
+                )
 
 
 def init_app(app: Flask) -> None:

@@ -58,6 +58,10 @@ REFUSALS = Counter(
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 
+# What json.dumps(line, ensure_ascii=False, default=str) makes, with the encoder made once.
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the request id of the request being answered."""
 
@@ -74,7 +78,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _JSON.encode(line)
 
 
 def _configure_logging(app: Flask) -> None:
@@ -149,18 +153,28 @@ def init_app(app: Flask) -> None:
             LATENCY.labels(endpoint, request.method).observe(duration)
             if response.status_code == 429:
                 REFUSALS.labels(endpoint).inc()
-        access.info(
-            "request",
-            extra={
-                "fields": {
-                    "method": request.method,
-                    "path": request.path,
-                    "endpoint": endpoint,
-                    "status": response.status_code,
-                    "duration_ms": round(duration * 1000, 1),
-                }
-            },
-        )
+        if access.isEnabledFor(logging.INFO):
+            # The record made and handled as `access.info` would, without first walking the
+            # stack for the caller's file and line, which no access line shows.
+            fields = {
+                "method": request.method,
+                "path": request.path,
+                "endpoint": endpoint,
+                "status": response.status_code,
+                "duration_ms": round(duration * 1000, 1),
+            }
+            access.handle(
+                access.makeRecord(
+                    access.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    "request",
+                    (),
+                    None,
+                    extra={"fields": fields},
+                )
+            )
         return response
 
     def metrics() -> Response:

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from epermit import identity
 from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit, Person, Staff
+from epermit.sql import attach, columns_of
 from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, LinkBasis, StaffRole
 
 
@@ -212,9 +213,12 @@ def _answers_for_a_place(person_id: Any) -> sa.ColumnElement[bool]:
 _HAS_WORKSPACE = sa.select(_answers_for_a_place(sa.bindparam("person_id")))
 # The signed-in person is read on every request, and every page that draws the navigation
 # asks whether they have a workspace: both in one statement, built once.
-_PERSON_AND_WORKSPACE = sa.select(Person, _answers_for_a_place(col(Person.id))).where(
-    col(Person.id) == sa.bindparam("person_id")
-)
+# The person's columns, not the entity: a statement that loads no objects (sql.attach), and
+# so on the table's own id, not the entity's attribute.
+_PEOPLE = sa.inspect(Person).local_table
+_PERSON_AND_WORKSPACE = sa.select(
+    *columns_of(Person), _answers_for_a_place(_PEOPLE.c.id)
+).where(_PEOPLE.c.id == sa.bindparam("person_id"))
 
 
 def has_workspace(session: Session, person_id: int) -> bool:
@@ -226,7 +230,7 @@ def person_and_workspace(session: Session, person_id: int) -> tuple[Person, bool
     """The person, read from the database (not only the session's identity map), and
     whether they have a workspace (has_workspace); None if there is no such person."""
     row = session.execute(_PERSON_AND_WORKSPACE, {"person_id": person_id}).first()
-    return (row[0], bool(row[1])) if row is not None else None
+    return (attach(session, Person, row[:-1]), bool(row[-1])) if row is not None else None
 
 
 def answered_address(session: Session, person_id: int, address_id: int) -> Address:

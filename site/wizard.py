@@ -27,7 +27,7 @@ from sqlmodel import Session, col
 from epermit.acting import Acting
 from epermit.budgets import Budget
 from epermit.models import Case, Draft, Person
-from epermit.sql import fetch, rowcount
+from epermit.sql import fetch, insert, rowcount
 from epermit.vocabulary import REFERENCE_PREFIXES, CaseKind
 
 if TYPE_CHECKING:
@@ -396,8 +396,8 @@ def new_draft(
         created_at=now,
         updated_at=now,
     )
-    session.add(draft)
-    return draft
+    # Written at once (sql.insert): the draft is the start page's only write.
+    return insert(session, draft)
 
 
 def load_draft(session: Session, wizard: Wizard, draft_id: str, owner_id: int) -> Draft | None:

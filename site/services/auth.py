@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from epermit.models import Person, SignIn
 from epermit.services import audit, codes, sms
-from epermit.sql import saved_id
+from epermit.sql import attach, columns_of, saved_id
 from epermit.vocabulary import DeviceKind
 
 PURPOSE = "login"  # asked from a browser that has not signed in with this phone before
@@ -43,11 +43,14 @@ _SIGN_INS = sa.inspect(SignIn).local_table
 assert isinstance(_SIGN_INS, sa.Table)
 _SIGNED_IN = sa.insert(_SIGN_INS)
 # Asked by every sign-in, twice: built once (see codes.issued_since).
-_PERSON_BY_PHONE = select(Person).where(col(Person.phone) == sa.bindparam("phone"))
+# Of columns, made into an object by sql.attach, like the signed-in person's read.
+_PEOPLE = sa.inspect(Person).local_table
+_PERSON_BY_PHONE = sa.select(*columns_of(Person)).where(_PEOPLE.c.phone == sa.bindparam("phone"))
 
 
 def _person_by_phone(session: Session, phone: str) -> Person | None:
-    return session.exec(_PERSON_BY_PHONE, params={"phone": phone}).first()
+    row = session.execute(_PERSON_BY_PHONE, {"phone": phone}).first()
+    return attach(session, Person, row) if row is not None else None
 
 
 def _subject(phone: str, browser: str) -> str:

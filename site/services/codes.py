@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from epermit.models import OneTimeCode
-from epermit.sql import rowcount
+from epermit.sql import attach, columns_of, insert, rowcount
 
 MAX_ATTEMPTS = 5
 RESEND_AFTER = timedelta(seconds=60)
@@ -184,20 +184,24 @@ def purge_old(session: Session, created_before: datetime) -> int:
     return rowcount(result)
 
 
-# Every sign-in asks this twice (sending the code, then checking it): built once.
+# Every sign-in asks this twice (sending the code, then checking it): built once, of
+# columns, made into an object by sql.attach (like the signed-in person's read).
+_CODES = sa.inspect(OneTimeCode).local_table
+assert isinstance(_CODES, sa.Table)
 _LATEST = (
-    select(OneTimeCode)
+    sa.select(*columns_of(OneTimeCode))
     .where(
-        col(OneTimeCode.purpose) == sa.bindparam("purpose"),
-        col(OneTimeCode.subject) == sa.bindparam("subject"),
+        _CODES.c.purpose == sa.bindparam("purpose"),
+        _CODES.c.subject == sa.bindparam("subject"),
     )
-    .order_by(col(OneTimeCode.id).desc())
+    .order_by(_CODES.c.id.desc())
     .limit(1)
 )
 
 
 def _latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
-    return session.exec(_LATEST, params={"purpose": purpose, "subject": subject}).first()
+    row = session.execute(_LATEST, {"purpose": purpose, "subject": subject}).first()
+    return attach(session, OneTimeCode, row) if row is not None else None
 
 
 def issue(
@@ -236,7 +240,8 @@ def issue(
             .values(consumed_at=now)
         )
     code = f"{secrets.randbelow(1_000_000):06d}"
-    session.add(
+    insert(
+        session,
         OneTimeCode(
             purpose=purpose,
             subject=subject,
@@ -244,14 +249,12 @@ def issue(
             code_hash=_digest(secret, purpose, subject, code) if sent else UNSENT,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
-        )
+        ),
     )
     return code
 
 
 # Every sign-in consumes its code: built once, on the table (see wizard.save_answers).
-_CODES = sa.inspect(OneTimeCode).local_table
-assert isinstance(_CODES, sa.Table)
 _CONSUME = (
     sa.update(_CODES)
     .where(_CODES.c.id == sa.bindparam("code_id"), _CODES.c.consumed_at.is_(None))

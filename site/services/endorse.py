@@ -15,7 +15,7 @@ from epermit.acting import Acting
 from epermit.models import Address, Case, Endorsement, Permit, Person
 from epermit.services import audit, family, permits, sms
 from epermit.services.references import new_reference
-from epermit.sql import rowcount
+from epermit.sql import insert, rowcount
 from epermit.vocabulary import CaseKind
 
 
@@ -89,15 +89,16 @@ def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | 
 
 
 # Every page of the wizard asks both: the permit with the id of such an endorsement, in one
-# statement, built once.
+# statement, built once; on the table, like permits.CURRENT, so that it loads no objects.
+_CASES = sa.inspect(Case).local_table
 _CURRENT_AND_ENDORSED_SINCE = permits.CURRENT.add_columns(
-    sa.select(col(Case.id))
+    sa.select(_CASES.c.id)
     .where(
-        col(Case.applicant_id) == sa.bindparam("person_id"),
-        col(Case.kind) == CaseKind.ENDORSE,
-        col(Case.created_at) >= sa.bindparam("since"),
+        _CASES.c.applicant_id == sa.bindparam("person_id"),
+        _CASES.c.kind == CaseKind.ENDORSE,
+        _CASES.c.created_at >= sa.bindparam("since"),
     )
-    .order_by(col(Case.id).desc())
+    .order_by(_CASES.c.id.desc())
     .limit(1)
     .scalar_subquery()
 )
@@ -113,10 +114,10 @@ def assess_since(
     ).first()
     if row is None:
         return NoPermit(), endorsed_since(session, holder_id, since)
-    permit, address, deregistration, earlier_id = row
+    earlier_id = row[permits.CURRENT_WIDTH]
     earlier = session.get(Case, earlier_id) if earlier_id is not None else None
     try:
-        return _assessment(permits.Current(permit, address, deregistration), today), earlier
+        return _assessment(permits.current_of(session, row), today), earlier
     except rules.EndorsementRefused as refusal:
         return refusal, earlier
 
@@ -196,9 +197,10 @@ def endorse(
         details=details,
         created_at=now,
     )
-    session.add(case)
-    session.flush()
-    session.add(
+    # Each written at once (sql.insert), the case's id read back with it.
+    insert(session, case)
+    insert(
+        session,
         Endorsement(
             permit_id=permit.id,  # type: ignore[arg-type]
             period=outcome.period,
@@ -207,8 +209,8 @@ def endorse(
             late=outcome.late,
             endorsed_on=today,
             case_id=case.id,  # type: ignore[arg-type]
-            district=permits.district_of(session, permit),
-        )
+            district=permits.district_of(session, permit, assessment.address),
+        ),
     )
     audit.record(
         session,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from epermit import identity, policy, rules
 from epermit.models import Address, Deregistration, Organisation, Permit, Person
-from epermit.sql import saved_id
+from epermit.sql import attach, attach_joined, columns_of, saved_id
 
 
 class NotAllowed(Exception):
@@ -48,9 +49,12 @@ def current_permit(session: Session, person_id: int) -> Permit | None:
     return session.exec(query).first()
 
 
-def district_of(session: Session, permit: Permit) -> str:
+def district_of(session: Session, permit: Permit, address: Address | None = None) -> str:
     """The district the permit is registered in now: written on each event row (endorsement,
-    deregistration, objection) so that statistics count it where it happened."""
+    deregistration, objection) so that statistics count it where it happened. `address`:
+    the permit's address if the caller read it already (`current` does), not to read again."""
+    if address is not None and address.id == permit.address_id:
+        return address.district
     return districts_of(session, [permit])[saved_id(permit)]
 
 
@@ -76,20 +80,47 @@ class Current:
 
 
 # The permit page and every endorsement page ask this: one statement, built once (and built
-# on by services.endorse, which asks more in the same statement).
-CURRENT = (
-    select(Permit, Address, Deregistration)
-    .outerjoin(Address, col(Address.id) == col(Permit.address_id))
-    .outerjoin(Deregistration, col(Deregistration.permit_id) == col(Permit.id))
-    .where(col(Permit.person_id) == sa.bindparam("person_id"), col(Permit.is_current))
+# on by services.endorse, which asks more in the same statement, after these columns). Of
+# columns, made into objects by `current_of` (sql.attach): the ORM readies its loading of
+# three kinds of object on every run, which took longer than the read.
+_PERMIT_COLUMNS, _ADDRESS_COLUMNS, _DEREGISTRATION_COLUMNS = (
+    columns_of(Permit),
+    columns_of(Address),
+    columns_of(Deregistration),
 )
+_PERMITS, _ADDRESSES, _DEREGISTRATIONS = (
+    sa.inspect(model).local_table for model in (Permit, Address, Deregistration)
+)
+CURRENT = (
+    sa.select(*_PERMIT_COLUMNS, *_ADDRESS_COLUMNS, *_DEREGISTRATION_COLUMNS)
+    .select_from(
+        _PERMITS.outerjoin(_ADDRESSES, _ADDRESSES.c.id == _PERMITS.c.address_id).outerjoin(
+            _DEREGISTRATIONS, _DEREGISTRATIONS.c.permit_id == _PERMITS.c.id
+        )
+    )
+    .where(_PERMITS.c.person_id == sa.bindparam("person_id"), _PERMITS.c.is_current)
+)
+# Where the columns of each kind of row begin and end in a row of CURRENT.
+_ADDRESS_AT = len(_PERMIT_COLUMNS)
+_DEREGISTRATION_AT = _ADDRESS_AT + len(_ADDRESS_COLUMNS)
+CURRENT_WIDTH = _DEREGISTRATION_AT + len(_DEREGISTRATION_COLUMNS)
+
+
+def current_of(session: Session, row: Sequence[Any]) -> Current:
+    """The permit, address and deregistration of a row of CURRENT (or of a statement built
+    on it: its own columns come after CURRENT_WIDTH)."""
+    return Current(
+        attach(session, Permit, row[:_ADDRESS_AT]),
+        attach_joined(session, Address, row[_ADDRESS_AT:_DEREGISTRATION_AT]),
+        attach_joined(session, Deregistration, row[_DEREGISTRATION_AT:CURRENT_WIDTH]),
+    )
 
 
 def current(session: Session, person_id: int) -> Current | None:
     """The person's current permit, its address and its deregistration if any; None
     without a current permit."""
     row = session.execute(CURRENT, {"person_id": person_id}).first()
-    return Current(*row) if row is not None else None
+    return current_of(session, row) if row is not None else None
 
 
 def current_holder(session: Session, name: str, id_number: str) -> Person | None:

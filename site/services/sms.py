@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from epermit.models import SmsOutbox
-from epermit.sql import rowcount
+from epermit.sql import columns_of, loaded, rowcount
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ _CLAIM = (
     sa.update(_OUTBOX)
     .where(_OUTBOX.c.id == sa.bindparam("message_id"), _IS_DUE)
     .values(attempts=_OUTBOX.c.attempts + 1, next_attempt_at=sa.bindparam("lease_until"))
-    .returning(*_OUTBOX.c)
+    .returning(*columns_of(SmsOutbox))
 )
 _RECORD_SENT = (
     sa.update(_OUTBOX)
@@ -262,7 +262,7 @@ def claim(session: Session, message_id: int, now: datetime) -> SmsOutbox | None:
         session.rollback()
         return None
     session.commit()
-    return SmsOutbox(**claimed._mapping)
+    return loaded(SmsOutbox, claimed)
 
 
 def _redacted(message: SmsOutbox) -> str:
@@ -313,7 +313,9 @@ def deliver_due(
     found = due_ids(session, now(), limit)
     run.full = len(found) >= limit
     for message_id in found:
-        session.rollback()  # the read above must not keep a snapshot or a lock
+        # The first claim is made in the transaction that read the ids, whose commit (or
+        # rollback) ends it: the read keeps no snapshot, and no lock, past the claim. Each
+        # later one begins its own (the one before ended with its outcome).
         message = claim(session, message_id, now())
         if message is None:
             continue
