@@ -434,15 +434,18 @@ def _write(
             for organisation in [organisations.get(declaration.role)]
         ],
     )
-    # The permits say so themselves (Permit.deregistered): rosters read it from them.
+    # A deregistered permit keeps no pending change of address (SPEC 9.4).
+    move.cancel_for_deregistrations(session, [saved_id(p) for _, p in allowed], now)
+    # The permits say so themselves (Permit.deregistered): rosters read it from them. After
+    # the changes of address, never before: a confirmation locks its request and then the
+    # permit, and taking the two in the other order here deadlocked against it on PostgreSQL
+    # (tests/test_move_concurrency.py).
     for chunk in _chunks([saved_id(p) for _, p in allowed]):
         session.execute(
             sa.update(Permit)
             .where(col(Permit.id).in_(chunk))
             .values(deregistered=True)
         )
-    # A deregistered permit keeps no pending change of address (SPEC 9.4).
-    move.cancel_for_deregistrations(session, [saved_id(p) for _, p in allowed], now)
     audit.record_many(
         session,
         [
