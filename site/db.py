@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
 from alembic import command
@@ -82,22 +82,21 @@ def make_engine(url: str, lock_timeout: float = 5.0) -> sa.Engine:
     )
 
 
-def writer(engine: sa.Engine) -> sa.Engine:
-    """The engine whose transactions take SQLite's write lock up front (see _begin)."""
-    return engine.execution_options(sqlite_immediate=True)
+@overload
+def writer(bind: sa.Engine) -> sa.Engine: ...
+@overload
+def writer(bind: sa.Connection) -> sa.Connection: ...
+def writer(bind: sa.Engine | sa.Connection) -> sa.Engine | sa.Connection:
+    """The engine (or connection) whose transactions take SQLite's write lock up front (see
+    _begin). A connection is changed in place: the option holds for all it runs."""
+    return bind.execution_options(sqlite_immediate=True)
 
 
 def new_session(bind: sa.Engine | sa.Connection, *, write: bool = False) -> Session:
     """A session on an engine, or on one connection kept for all its transactions (one
     checkout from the pool rather than one per transaction: the SMS deliverer's pass makes
-    three). On a connection, `write` holds for whatever else runs on it as well."""
-    if write:
-        bind = (
-            writer(bind)
-            if isinstance(bind, sa.Engine)
-            else bind.execution_options(sqlite_immediate=True)
-        )
-    return Session(bind, expire_on_commit=False)
+    three)."""
+    return Session(writer(bind) if write else bind, expire_on_commit=False)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from epermit import identity
 from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit, Person, Staff
-from epermit.sql import attach, columns_of
+from epermit.sql import attach, columns_of, table_of
 from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, LinkBasis, StaffRole
 
 
@@ -215,7 +215,7 @@ _HAS_WORKSPACE = sa.select(_answers_for_a_place(sa.bindparam("person_id")))
 # asks whether they have a workspace: both in one statement, built once.
 # The person's columns, not the entity: a statement that loads no objects (sql.attach), and
 # so on the table's own id, not the entity's attribute.
-_PEOPLE = sa.inspect(Person).local_table
+_PEOPLE = table_of(Person)
 _PERSON_AND_WORKSPACE = sa.select(
     *columns_of(Person), _answers_for_a_place(_PEOPLE.c.id)
 ).where(_PEOPLE.c.id == sa.bindparam("person_id"))

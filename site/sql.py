@@ -3,7 +3,8 @@ cheaply; no Flask, no models."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -44,6 +46,15 @@ def saved_id(row: _Row) -> int:
     return row.id
 
 
+@functools.cache
+def table_of(model: type) -> sa.Table:
+    """A model's table (SQLAlchemy types it as any FromClause), for statements built once on
+    the table itself: they load no objects and need no unit of work."""
+    table: Any = sa.inspect(model).local_table
+    assert isinstance(table, sa.Table)
+    return table
+
+
 class _Loads:
     """How rows of one model are read without the ORM loading them: its table's columns in
     the order of its attributes, and the SELECT of one row by primary key, built once."""
@@ -58,19 +69,38 @@ class _Loads:
         self.by_id = sa.select(*self.columns).where(key == sa.bindparam("ident"))
 
 
-_LOADS: dict[type, _Loads] = {}
+class _PerModel(dict[type, V]):
+    """What is built once per model, on first use."""
+
+    def __init__(self, build: Callable[[type], V]) -> None:
+        super().__init__()
+        self.build = build
+
+    def __missing__(self, model: type) -> V:
+        made = self[model] = self.build(model)
+        return made
 
 
-def _loads(model: type) -> _Loads:
-    loads = _LOADS.get(model)
-    if loads is None:
-        loads = _LOADS[model] = _Loads(model)
-    return loads
+_LOADS = _PerModel(_Loads)
 
 
-def columns_of(model: type) -> list[Any]:
-    """The columns to select for `attach` to make an object of `model` from, in its order."""
-    return list(_loads(model).columns)
+def columns_of(model: type, alias: sa.FromClause | None = None) -> list[Any]:
+    """The columns to select for `attach` to make an object of `model` from, in its order: of
+    its table, or of an `alias` of it (the same model twice in one statement)."""
+    columns = _LOADS[model].columns
+    return list(columns) if alias is None else [alias.c[column.key] for column in columns]
+
+
+def split(row: Sequence[Any], *models: type) -> list[Sequence[Any]]:
+    """A row that selected `columns_of` each model in turn, cut into each model's part (for
+    `attach`); columns after them are left out."""
+    parts: list[Sequence[Any]] = []
+    at = 0
+    for model in models:
+        width = len(_LOADS[model].columns)
+        parts.append(row[at : at + width])
+        at += width
+    return parts
 
 
 def attach(session: Session, model: type[T], row: Sequence[Any]) -> T:
@@ -81,7 +111,7 @@ def attach(session: Session, model: type[T], row: Sequence[Any]) -> T:
     The ORM readies its loading of objects on every statement that loads them, before any
     row: for a read of one row that took longer than the read itself (bench/cpu.py).
     """
-    loads = _loads(model)
+    loads = _LOADS[model]
     key = loads.mapper.identity_key_from_primary_key((row[loads.key_index],))
     known = session.identity_map.get(key)
     if known is not None:
@@ -94,7 +124,7 @@ def attach(session: Session, model: type[T], row: Sequence[Any]) -> T:
 def loaded(model: type[T], row: Sequence[Any]) -> T:
     """An object of `model` for a row of `columns_of(model)`, made as the ORM makes one it
     loads (without __init__, its attributes set as read), in no session."""
-    loads = _loads(model)
+    loads = _LOADS[model]
     instance: T = loads.mapper.class_manager.new_instance()
     sa.inspect(instance).dict.update(zip(loads.attrs, row, strict=True))
     make_transient_to_detached(instance)
@@ -104,7 +134,7 @@ def loaded(model: type[T], row: Sequence[Any]) -> T:
 def attach_joined(session: Session, model: type[T], row: Sequence[Any]) -> T | None:
     """`attach`, for the columns of an outer join's side: None where it matched no row (its
     primary key is NULL)."""
-    if row[_loads(model).key_index] is None:
+    if row[_LOADS[model].key_index] is None:
         return None
     return attach(session, model, row)
 
@@ -117,7 +147,7 @@ def fetch(session: Session, model: type[T], ident: Any) -> T | None:
     cache key before it finds the compiled form: nearly as long as running it. This SELECT is
     built once per model, so its key is worked out once, and loads no objects (`attach`).
     """
-    row = session.execute(_loads(model).by_id, {"ident": ident}).first()
+    row = session.execute(_LOADS[model].by_id, {"ident": ident}).first()
     return attach(session, model, row) if row is not None else None
 
 
@@ -128,8 +158,7 @@ class _Inserts:
     def __init__(self, model: type) -> None:
         mapper: sa.orm.Mapper[Any] = sa.inspect(model)
         (key,) = mapper.primary_key
-        table = mapper.local_table
-        assert isinstance(table, sa.Table)
+        table = table_of(model)
         self.columns = [(attr.key, attr.columns[0].name) for attr in mapper.column_attrs]
         self.key_attr = mapper.get_property_by_column(key).key
         self.key_name = key.name
@@ -137,7 +166,7 @@ class _Inserts:
         self.chosen = sa.insert(table).returning(key)
 
 
-_INSERTS: dict[type, _Inserts] = {}
+_INSERTS = _PerModel(_Inserts)
 
 
 def insert(session: Session, row: T) -> T:
@@ -150,9 +179,7 @@ def insert(session: Session, row: T) -> T:
     the object when it is made); a primary key left None is chosen by the database and read
     back with RETURNING (SQLite 3.35, PostgreSQL).
     """
-    inserts = _INSERTS.get(type(row))
-    if inserts is None:
-        inserts = _INSERTS[type(row)] = _Inserts(type(row))
+    inserts = _INSERTS[type(row)]
     values = {name: getattr(row, attr) for attr, name in inserts.columns}
     if values[inserts.key_name] is None:
         del values[inserts.key_name]

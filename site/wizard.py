@@ -27,7 +27,7 @@ from sqlmodel import Session, col
 from epermit.acting import Acting
 from epermit.budgets import Budget
 from epermit.models import Case, Draft, Person
-from epermit.sql import fetch, insert, rowcount
+from epermit.sql import fetch, insert, rowcount, table_of
 from epermit.vocabulary import REFERENCE_PREFIXES, CaseKind
 
 if TYPE_CHECKING:
@@ -417,8 +417,7 @@ def defaults(answers: Answers) -> dict[str, Any]:
 # that SQLAlchemy neither builds nor keys them again, nor searches the session for objects
 # they change (an ORM UPDATE does: a quarter of an answer's CPU); the one draft they change
 # is told below.
-_DRAFTS = sa.inspect(Draft).local_table
-assert isinstance(_DRAFTS, sa.Table)
+_DRAFTS = table_of(Draft)
 _SAVE_ANSWERS = (
     sa.update(_DRAFTS)
     .where(_DRAFTS.c.id == sa.bindparam("draft_id"), _DRAFTS.c.case_id.is_(None))

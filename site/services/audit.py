@@ -10,13 +10,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from epermit.models import AuditEvent
+from epermit.sql import table_of
 
 # Written by nearly every request that changes something: an INSERT on the table, built once,
 # rather than an object for the session to track and flush (an event is never read back in
 # the request that writes it).
-_EVENTS = sa.inspect(AuditEvent).local_table
-assert isinstance(_EVENTS, sa.Table)
-_INSERT = sa.insert(_EVENTS)
+_INSERT = sa.insert(table_of(AuditEvent))
 
 
 def _row(

@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 
 from epermit.models import Person, SignIn
 from epermit.services import audit, codes, sms
-from epermit.sql import attach, columns_of, saved_id
+from epermit.sql import attach, columns_of, saved_id, table_of
 from epermit.vocabulary import DeviceKind
 
 PURPOSE = "login"  # asked from a browser that has not signed in with this phone before
@@ -39,13 +39,12 @@ SHARED_CODE_WRONG_TRIES_PER_DAY = 20
 
 
 # Every sign-in writes one, never read back in the request: an INSERT built once on the table.
-_SIGN_INS = sa.inspect(SignIn).local_table
-assert isinstance(_SIGN_INS, sa.Table)
-_SIGNED_IN = sa.insert(_SIGN_INS)
+_SIGNED_IN = sa.insert(table_of(SignIn))
 # Asked by every sign-in, twice: built once (see codes.issued_since).
 # Of columns, made into an object by sql.attach, like the signed-in person's read.
-_PEOPLE = sa.inspect(Person).local_table
-_PERSON_BY_PHONE = sa.select(*columns_of(Person)).where(_PEOPLE.c.phone == sa.bindparam("phone"))
+_PERSON_BY_PHONE = sa.select(*columns_of(Person)).where(
+    table_of(Person).c.phone == sa.bindparam("phone")
+)
 
 
 def _person_by_phone(session: Session, phone: str) -> Person | None:

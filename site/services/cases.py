@@ -9,7 +9,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from epermit.models import Case, Person
-from epermit.sql import attach, columns_of
+from epermit.sql import attach, columns_of, split, table_of
 
 
 @dataclass(frozen=True)
@@ -52,15 +52,11 @@ def record_for(session: Session, person_id: int, reference: str) -> CaseRecord |
 
 # Every done page reads its case's record: built once, of columns, made into objects by
 # sql.attach (the ORM readied its loading of the three on every run, longer than the read).
-_CASES = sa.inspect(Case).local_table
-_PEOPLE = sa.inspect(Person).local_table
-_APPLICANTS, _AGENTS = _PEOPLE.alias("applicant"), _PEOPLE.alias("agent")
-_CASE_WIDTH, _PERSON_WIDTH = len(columns_of(Case)), len(columns_of(Person))
+_CASES = table_of(Case)
+_APPLICANTS, _AGENTS = table_of(Person).alias("applicant"), table_of(Person).alias("agent")
 _BY_ID = (
     sa.select(
-        *columns_of(Case),
-        *(_APPLICANTS.c[column.key] for column in columns_of(Person)),
-        *(_AGENTS.c[column.key] for column in columns_of(Person)),
+        *columns_of(Case), *columns_of(Person, _APPLICANTS), *columns_of(Person, _AGENTS)
     )
     .select_from(
         _CASES.join(_APPLICANTS, _APPLICANTS.c.id == _CASES.c.applicant_id).join(
@@ -75,9 +71,9 @@ def record_of(session: Session, case_id: int) -> CaseRecord | None:
     row = session.execute(_BY_ID, {"case_id": case_id}).first()
     if row is None:
         return None
-    applicant_at, agent_at = _CASE_WIDTH, _CASE_WIDTH + _PERSON_WIDTH
+    case, applicant, agent = split(row, Case, Person, Person)
     return CaseRecord(
-        attach(session, Case, row[:applicant_at]),
-        attach(session, Person, row[applicant_at:agent_at]),
-        attach(session, Person, row[agent_at:]),
+        attach(session, Case, case),
+        attach(session, Person, applicant),
+        attach(session, Person, agent),
     )

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from epermit.models import OneTimeCode
-from epermit.sql import attach, columns_of, insert, rowcount
+from epermit.sql import attach, columns_of, insert, rowcount, table_of
 
 MAX_ATTEMPTS = 5
 RESEND_AFTER = timedelta(seconds=60)
@@ -186,8 +186,7 @@ def purge_old(session: Session, created_before: datetime) -> int:
 
 # Every sign-in asks this twice (sending the code, then checking it): built once, of
 # columns, made into an object by sql.attach (like the signed-in person's read).
-_CODES = sa.inspect(OneTimeCode).local_table
-assert isinstance(_CODES, sa.Table)
+_CODES = table_of(OneTimeCode)
 _LATEST = (
     sa.select(*columns_of(OneTimeCode))
     .where(

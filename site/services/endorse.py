@@ -15,7 +15,7 @@ from epermit.acting import Acting
 from epermit.models import Address, Case, Endorsement, Permit, Person
 from epermit.services import audit, family, permits, sms
 from epermit.services.references import new_reference
-from epermit.sql import insert, rowcount
+from epermit.sql import insert, rowcount, table_of
 from epermit.vocabulary import CaseKind
 
 
@@ -90,7 +90,7 @@ def endorsed_since(session: Session, holder_id: int, since: datetime) -> Case | 
 
 # Every page of the wizard asks both: the permit with the id of such an endorsement, in one
 # statement, built once; on the table, like permits.CURRENT, so that it loads no objects.
-_CASES = sa.inspect(Case).local_table
+_CASES = table_of(Case)
 _CURRENT_AND_ENDORSED_SINCE = permits.CURRENT.add_columns(
     sa.select(_CASES.c.id)
     .where(
@@ -114,7 +114,7 @@ def assess_since(
     ).first()
     if row is None:
         return NoPermit(), endorsed_since(session, holder_id, since)
-    earlier_id = row[permits.CURRENT_WIDTH]
+    earlier_id = row[-1]  # the one column added to permits.CURRENT
     earlier = session.get(Case, earlier_id) if earlier_id is not None else None
     try:
         return _assessment(permits.current_of(session, row), today), earlier
@@ -125,8 +125,7 @@ def assess_since(
 # The permit's new period, if it is still the one assessed: built once, on the table, like
 # wizard.save_answers (the ORM's UPDATE would search the session for objects it changes; the
 # one permit it changes is told below).
-_PERMITS = sa.inspect(Permit).local_table
-assert isinstance(_PERMITS, sa.Table)
+_PERMITS = table_of(Permit)
 _EXTEND = (
     sa.update(_PERMITS)
     .where(

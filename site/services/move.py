@@ -38,7 +38,7 @@ from epermit.models import (
 )
 from epermit.services import audit, permits, sms
 from epermit.services.references import new_reference
-from epermit.sql import attach, columns_of, rowcount, saved_id
+from epermit.sql import attach, columns_of, rowcount, saved_id, split, table_of
 from epermit.vocabulary import CaseKind, ChangeState, Housing
 
 # SPEC 9.3: the answerer has 7 days to confirm; then send-reminders lapses the request.
@@ -626,19 +626,15 @@ class HistoryRow:
     confirmed_at: datetime
 
 
-# Of columns, its addresses made into objects by sql.attach: the permit page asks on every
-# view, and the ORM readied its loading of two kinds of object even when there was no move.
-_ADDRESS_WIDTH = len(columns_of(Address))
-
-
 def _history() -> sa.Select:
-    history = sa.inspect(RegistrationHistory).local_table
-    addresses = sa.inspect(Address).local_table
-    from_a, to_a = addresses.alias("from_address"), addresses.alias("to_address")
+    """Of columns, its addresses made into objects by sql.attach: the permit page asks on
+    every view, and the ORM readied its loading of two kinds of object even with no move."""
+    history = table_of(RegistrationHistory)
+    from_a, to_a = table_of(Address).alias("from_address"), table_of(Address).alias("to_address")
     return (
         sa.select(
-            *(from_a.c[column.key] for column in columns_of(Address)),
-            *(to_a.c[column.key] for column in columns_of(Address)),
+            *columns_of(Address, from_a),
+            *columns_of(Address, to_a),
             history.c.moved_on,
             history.c.confirmed_at,
         )
@@ -658,13 +654,16 @@ _HISTORY = _history()
 def history_of(session: Session, permit_id: int) -> list[HistoryRow]:
     """Where the permit was registered before, newest move first."""
     rows = session.execute(_HISTORY, {"permit_id": permit_id}).all()
-    to_at, after = _ADDRESS_WIDTH, 2 * _ADDRESS_WIDTH
-    return [
-        HistoryRow(
-            attach(session, Address, row[:to_at]),
-            attach(session, Address, row[to_at:after]),
-            row[after],
-            row[after + 1],
+    history = []
+    for row in rows:
+        from_address, to_address = split(row, Address, Address)
+        moved_on, confirmed_at = row[-2:]
+        history.append(
+            HistoryRow(
+                attach(session, Address, from_address),
+                attach(session, Address, to_address),
+                moved_on,
+                confirmed_at,
+            )
         )
-        for row in rows
-    ]
+    return history

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from epermit import identity, policy, rules
 from epermit.models import Address, Deregistration, Organisation, Permit, Person
-from epermit.sql import attach, attach_joined, columns_of, saved_id
+from epermit.sql import attach, attach_joined, columns_of, saved_id, split, table_of
 
 
 class NotAllowed(Exception):
@@ -83,16 +83,9 @@ class Current:
 # on by services.endorse, which asks more in the same statement, after these columns). Of
 # columns, made into objects by `current_of` (sql.attach): the ORM readies its loading of
 # three kinds of object on every run, which took longer than the read.
-_PERMIT_COLUMNS, _ADDRESS_COLUMNS, _DEREGISTRATION_COLUMNS = (
-    columns_of(Permit),
-    columns_of(Address),
-    columns_of(Deregistration),
-)
-_PERMITS, _ADDRESSES, _DEREGISTRATIONS = (
-    sa.inspect(model).local_table for model in (Permit, Address, Deregistration)
-)
+_PERMITS, _ADDRESSES, _DEREGISTRATIONS = map(table_of, (Permit, Address, Deregistration))
 CURRENT = (
-    sa.select(*_PERMIT_COLUMNS, *_ADDRESS_COLUMNS, *_DEREGISTRATION_COLUMNS)
+    sa.select(*columns_of(Permit), *columns_of(Address), *columns_of(Deregistration))
     .select_from(
         _PERMITS.outerjoin(_ADDRESSES, _ADDRESSES.c.id == _PERMITS.c.address_id).outerjoin(
             _DEREGISTRATIONS, _DEREGISTRATIONS.c.permit_id == _PERMITS.c.id
@@ -100,19 +93,16 @@ CURRENT = (
     )
     .where(_PERMITS.c.person_id == sa.bindparam("person_id"), _PERMITS.c.is_current)
 )
-# Where the columns of each kind of row begin and end in a row of CURRENT.
-_ADDRESS_AT = len(_PERMIT_COLUMNS)
-_DEREGISTRATION_AT = _ADDRESS_AT + len(_ADDRESS_COLUMNS)
-CURRENT_WIDTH = _DEREGISTRATION_AT + len(_DEREGISTRATION_COLUMNS)
 
 
 def current_of(session: Session, row: Sequence[Any]) -> Current:
     """The permit, address and deregistration of a row of CURRENT (or of a statement built
-    on it: its own columns come after CURRENT_WIDTH)."""
+    on it, whose own columns come after them)."""
+    permit, address, deregistration = split(row, Permit, Address, Deregistration)
     return Current(
-        attach(session, Permit, row[:_ADDRESS_AT]),
-        attach_joined(session, Address, row[_ADDRESS_AT:_DEREGISTRATION_AT]),
-        attach_joined(session, Deregistration, row[_DEREGISTRATION_AT:CURRENT_WIDTH]),
+        attach(session, Permit, permit),
+        attach_joined(session, Address, address),
+        attach_joined(session, Deregistration, deregistration),
     )
 
 

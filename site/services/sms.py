@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from epermit.models import SmsOutbox
-from epermit.sql import columns_of, loaded, rowcount
+from epermit.sql import columns_of, loaded, rowcount, table_of
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +134,11 @@ def consent_text(*, agent: str, action: str, code: str, ttl_seconds: int) -> str
     )
 
 
-# Every sign-in and most changes queue one: an INSERT on the table, built once, rather than an
-# object for the session to track and flush (nothing reads it back before the commit).
-_QUEUE_TABLE = sa.inspect(SmsOutbox).local_table
-assert isinstance(_QUEUE_TABLE, sa.Table)
-_QUEUE = sa.insert(_QUEUE_TABLE)
+# The queue's statements are built once, on the table (see the deliverer's below). Every
+# sign-in and most changes queue one message: an INSERT, rather than an object for the session
+# to track and flush (nothing reads it back before the commit).
+_OUTBOX = table_of(SmsOutbox)
+_QUEUE = sa.insert(_OUTBOX)
 
 
 def _message(
@@ -207,9 +207,6 @@ def backoff(attempts: int) -> timedelta:
 # finds nothing: built once, on the table, so that SQLAlchemy neither builds nor keys them
 # again, and the ORM does not search the session for the rows an UPDATE changes (together
 # most of a pass's CPU, which every sign-in and every notice pays in its process).
-_outbox = sa.inspect(SmsOutbox).local_table
-assert isinstance(_outbox, sa.Table)
-_OUTBOX: sa.Table = _outbox
 _IS_DUE = sa.and_(
     _OUTBOX.c.delivered_at.is_(None),
     _OUTBOX.c.dead_at.is_(None),
