@@ -82,8 +82,6 @@ class OrgOperator(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
 
 
-# Organisations whose rosters are read from an index of their own on permit.
-ROSTER_KINDS = ("employer", "school", "hotel")
 # What the roster indexes hold for each permit, beside its organisation (PostgreSQL INCLUDE;
 # SQLite's indexes carry the row id, and it reads the rest from the row).
 ROSTER_COLUMNS = ["id", "person_id", "address_id", "registered_since"]
@@ -122,7 +120,7 @@ class Permit(SQLModel, table=True):
         sa.Index("ix_permit_valid_until_current_person", "valid_until", "is_current", "person_id"),
         # The roster of an employer, school or hotel (SPEC 10.3, 13): its people still
         # registered, from this index alone, however scattered their permits' rows are.
-        *(roster_index(kind) for kind in ROSTER_KINDS),
+        *(roster_index(kind) for kind in OrganisationKind),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -167,7 +167,10 @@ def _places(found: sa.CTE) -> sa.CTE:
     )
 
 
-def _count_registered(roster: Roster) -> sa.Select:
+def _count(roster: Roster, q: str = "") -> sa.Select:
+    """How many are on the roster, or found by the search `q`."""
+    if q:
+        return select(func.count()).select_from(_members(roster, q).subquery())
     return select(func.count()).select_from(_registered(roster))
 
 
@@ -305,35 +308,30 @@ def page_query(roster: Roster, q: str, page: int, *, with_total: bool = False) -
     return _in_order(matching).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
 
 
+def _pages(total: int) -> int:
+    """How many pages `total` people fill (one, empty, for none)."""
+    return max(1, -(-total // PER_PAGE))
+
+
 def roster_page(
     session: Session, acting: Acting, roster: Roster, *, q: str, page: int, secret: str
 ) -> RosterPage:
     """One page of the people registered there now, PER_PAGE a page, ordered by address and
     name; the view is an audit event (SPEC 10.8)."""
-    values: list[Any] | None = None
-    total = 0
     # The page and how many match come from the same pass over the roster: each person is
     # read once (their permit, whether it is still in force, their name and ID number), not
     # once for the page and once more for a separate count. The count's own pass was the
     # part of the page that grew with the city (one look-up per person into the
     # deregistration index, whose depth grows with every departure ever declared).
     found = session.execute(page_query(roster, q, page, with_total=True)).all()
-    if found:
-        total, values = found[0][-1], [row[:-1] for row in found]
-    elif page == 1:
-        values = []
-    pages = max(1, -(-total // PER_PAGE))
-    if values is None or page > pages:
-        # A page past the end (or, searching, one that found nothing): count, show the last.
-        counting: sa.Select
-        if q:
-            counting = select(func.count()).select_from(_members(roster, q).subquery())
-        else:
-            counting = _count_registered(roster)
-        total = session.execute(counting).scalar_one()
-        pages = max(1, -(-total // PER_PAGE))
-        page = min(max(1, page), pages)
-        values = list(session.execute(page_query(roster, q, page)).all())
+    values: Sequence[Any] = [row[:-1] for row in found]
+    total = found[0][-1] if found else 0
+    if not found and page > 1:
+        # A page past the end: count on its own, and show the last page.
+        total = session.execute(_count(roster, q)).scalar_one()
+        page = _pages(total)
+        values = session.execute(page_query(roster, q, page)).all() if total else []
+    pages = _pages(total)
     audit.record(
         session,
         action="workspace_roster_viewed",
@@ -470,7 +468,7 @@ def places(session: Session, person_id: int) -> list[Place]:
         )
     for organisation in organisations:
         roster = Roster("org", organisation=organisation, answerer_id=person_id)
-        registered = session.execute(_count_registered(roster)).scalar_one()
+        registered = session.execute(_count(roster)).scalar_one()
         found.append(
             Place(
                 roster, organisation.name, None, registered, awaiting_confirmation(session, roster)
