@@ -299,6 +299,56 @@ def _utc_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return begin, finish
 
 
+def _move_metric(state: str) -> str | None:
+    # Withdrawn and cancelled requests are not counted. They are skipped here rather than in
+    # the query, where a condition on the state would tempt the planner to the
+    # (state, expires_at) index and a read of every request ever confirmed.
+    return f"move_{state}" if state in MOVE_STATES else None
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """A kind of event row counted in statistics: when it happened (a moment, of which the
+    Guangzhou day counts; or, `dated`, a day already), the column that says which metric,
+    and that metric. Every such row has its `district`, and an index on (when, district,
+    kind)."""
+
+    when: Any
+    kind: Any
+    metric: Callable[[Any], str | None]
+    dated: bool = False
+
+    def query(self, start: date, end: date, district: str | None) -> sa.Select:
+        """Counts per (day, kind, district) over [start, end], of one district if given."""
+        when: Any = col(self.when)
+        day: Any
+        if self.dated:
+            day, where = when, [when.between(start, end)]
+        else:
+            begin, finish = _utc_bounds(start, end)
+            day, where = local_day(self.when), [when >= begin, when < finish]
+        place = col(self.when.class_.district)
+        if district is not None:
+            where.append(place == district)
+        kind = col(self.kind)
+        return sa.select(day, kind, place, sa.func.count()).where(*where).group_by(day, place, kind)
+
+
+_COUNTED = (
+    _Counted(
+        Endorsement.endorsed_on,
+        Endorsement.late,
+        lambda late: "endorse_late" if late else "endorse_on_time",
+        dated=True,
+    ),
+    _Counted(
+        Deregistration.declared_at, Deregistration.declarant_role, lambda role: f"deregister_{role}"
+    ),
+    _Counted(AddressChange.decided_at, AddressChange.state, _move_metric),
+    _Counted(Objection.decided_at, Objection.status, lambda status: f"objection_{status}"),
+)
+
+
 def statistics(
     session: Session,
     acting: StaffActing,
@@ -327,49 +377,16 @@ def statistics(
     if end < start or (end - start).days >= MAX_DAYS:
         raise StatsRangeRefused()
     district = policy.staff_stats_district(acting.staff, district)
-    begin, finish = _utc_bounds(start, end)
     counted: dict[tuple[date, str], dict[str, int]] = {}
-
-    def add(day: date | str, place: str, metric: str, count: int) -> None:
-        # SQLite hands back the day as text when the expression is grouped.
-        day = date.fromisoformat(day) if isinstance(day, str) else day
-        counts = counted.setdefault((day, place), dict.fromkeys(METRICS, 0))
-        counts[metric] += count
-
-    def grouped(day: Any, place: Any, kind: Any, *where: Any) -> Any:
-        """Counts per (day, district, kind), of one district when the scope has one."""
-        if district is not None:
-            where = (*where, place == district)
-        return sa.select(day, kind, place, sa.func.count()).where(*where).group_by(day, place, kind)
-
-    def timed(moment: Any) -> tuple[Any, tuple[Any, ...]]:
-        """A moment's local day, and the UTC range of [start, end] it must fall in."""
-        return local_day(moment), (col(moment) >= begin, col(moment) < finish)
-
-    def move_metric(state: str) -> str | None:
-        # Withdrawn and cancelled requests are not counted. They are skipped here rather than
-        # in the query, where a condition on the state would tempt the planner to the
-        # (state, expires_at) index and a read of every request ever confirmed.
-        return f"move_{state}" if state in MOVE_STATES else None
-
-    endorsed_on = col(Endorsement.endorsed_on)
-    # Each kind of event: its day and range, its district and kind columns, a kind's metric.
-    sources: tuple[tuple[Any, tuple[Any, ...], Any, Any, Callable[[Any], str | None]], ...] = (
-        (endorsed_on, (endorsed_on.between(start, end),), Endorsement.district, Endorsement.late,
-         lambda late: "endorse_late" if late else "endorse_on_time"),
-        (*timed(Deregistration.declared_at), Deregistration.district,
-         Deregistration.declarant_role, lambda role: f"deregister_{role}"),
-        (*timed(AddressChange.decided_at), AddressChange.district, AddressChange.state,
-         move_metric),
-        (*timed(Objection.decided_at), Objection.district, Objection.status,
-         lambda status: f"objection_{status}"),
-    )  # fmt: skip
-    for day_of, within, place_of, kind_of, metric_of in sources:
-        query = grouped(day_of, col(place_of), col(kind_of), *within)
-        for day, kind, place, count in session.execute(query):
-            metric = metric_of(kind)
-            if metric is not None:
-                add(day, place, metric, count)
+    for source in _COUNTED:
+        for day, kind, place, count in session.execute(source.query(start, end, district)):
+            metric = source.metric(kind)
+            if metric is None:
+                continue
+            # SQLite hands back the day as text when the expression is grouped.
+            day = date.fromisoformat(day) if isinstance(day, str) else day
+            counts = counted.setdefault((day, place), dict.fromkeys(METRICS, 0))
+            counts[metric] += count
 
     by_day: list[StatsRow] = []
     for offset in range((end - start).days + 1):
