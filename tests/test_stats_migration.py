@@ -24,6 +24,11 @@ def insert(connection: sa.Connection, table: str, **values: object) -> None:
     connection.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES ({binds})"), values)
 
 
+def insert_person(connection: sa.Connection, n: int) -> None:
+    insert(connection, "person", id=n, id_number=f"43010219900307{n:03d}X", name=f"测试{n}",
+           sex="male", ethnicity="汉族", birth_date=date(1990, 3, 7), hukou="x", session_epoch=0)
+
+
 def test_the_migration_records_where_each_event_happened(tmp_path: Path):
     url = scratch_database(tmp_path)
     config = db.alembic_config(url)
@@ -33,9 +38,7 @@ def test_the_migration_records_where_each_event_happened(tmp_path: Path):
         for n, district in enumerate(("天河区", "白云区", "海珠区"), start=1):
             insert(c, "address", id=n, district=district, line=f"广州市{district}测试路{n}号")
         for n in (1, 2):
-            insert(c, "person", id=n, id_number=f"43010219900307{n:03d}X", name=f"测试{n}",
-                   sex="male", ethnicity="汉族", birth_date=date(1990, 3, 7), hukou="x",
-                   session_epoch=0)
+            insert_person(c, n)
         # Permit 1 is in 白云区 now: it moved there from 天河区 on 1 October.
         # Permit 2 is in 海珠区, deregistered in November and objected to.
         for n, address_id in ((1, 2), (2, 3)):
@@ -93,9 +96,7 @@ def test_migration_0014_marks_the_permits_a_deregistration_names(tmp_path: Path)
     with engine.begin() as c:
         insert(c, "address", id=1, district="海珠区", line="广州市海珠区测试路1号")
         for n in (1, 2, 3):
-            insert(c, "person", id=n, id_number=f"43010219900307{n:03d}X", name=f"测试{n}",
-                   sex="male", ethnicity="汉族", birth_date=date(1990, 3, 7), hukou="x",
-                   session_epoch=0)
+            insert_person(c, n)
             insert(c, "permit", id=n, person_id=n, address_id=1, issuing_authority="广州市公安局",
                    issue_date=date(2026, 1, 1), valid_until=date(2027, 1, 1),
                    continuity_start=date(2026, 1, 1), is_current=True,

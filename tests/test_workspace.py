@@ -39,6 +39,27 @@ def row_ids(page) -> dict[str, str]:
     return found
 
 
+def landlords_roster(dbsession, clock):
+    """陈军 acting, and his roster of all his addresses."""
+    from epermit.acting import Acting
+
+    dbsession.rollback()
+    landlord = dbsession.get(Person, person_id(dbsession, "陈军"))
+    who = Acting(person=landlord, now=clock(), today=clock.today, client_address="127.0.0.1")
+    return who, workspace.open_roster(dbsession, landlord.id, "address", workspace.ALL)
+
+
+def key_probes(dbsession, statement, index: str) -> int:
+    """How many times PostgreSQL's plan of `statement` descends `index` (EXPLAIN ANALYZE's
+    loops), with sequential scans off as in a register too big to scan."""
+    compiled = statement.compile(dbsession.get_bind(), compile_kwargs={"literal_binds": True})
+    dbsession.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    plan = [row[0] for row in dbsession.execute(sa.text(f"EXPLAIN (ANALYZE, COSTS OFF) {compiled}"))]
+    probes = [re.search(r"loops=(\d+)", step) for step in plan if f"{index} on" in step]
+    assert probes and all(p is not None for p in probes), plan
+    return sum(int(p.group(1)) for p in probes if p)
+
+
 def test_workspace_lists_each_place_with_people_registered_now(auth, client_request, dbsession):
     auth.login("陈军")
     page = client_request.get("/workspace")
@@ -291,12 +312,7 @@ def test_page_one_reads_the_people_of_its_own_addresses_only(dbsession):
         statement = workspace.page_query(roster, "", 1)
     finally:
         workspace.PER_PAGE = saved
-    compiled = statement.compile(dbsession.get_bind(), compile_kwargs={"literal_binds": True})
-    dbsession.execute(sa.text("SET LOCAL enable_seqscan = off"))
-    plan = [row[0] for row in dbsession.execute(sa.text(f"EXPLAIN (ANALYZE, COSTS OFF) {compiled}"))]
-    probes = [re.search(r"loops=(\d+)", step) for step in plan if "pk_person on person" in step]
-    assert probes and all(p is not None for p in probes), plan
-    assert sum(int(p.group(1)) for p in probes if p) == len(shown), plan
+    assert key_probes(dbsession, statement, "pk_person") == len(shown)
     dbsession.rollback()
 
 
@@ -304,12 +320,7 @@ def test_page_one_reads_the_people_of_its_own_addresses_only(dbsession):
 def test_pages_follow_each_other_in_the_rosters_order_whatever_their_size(dbsession, clock, monkeypatch, per_page):
     # A page is found from how many people each address has; page by page it must be the
     # roster in its order (address line, name), pages ending mid-address included.
-    from epermit.acting import Acting
-
-    dbsession.rollback()
-    landlord = dbsession.get(Person, person_id(dbsession, "陈军"))
-    who = Acting(person=landlord, now=clock(), today=clock.today, client_address="127.0.0.1")
-    roster = workspace.open_roster(dbsession, landlord.id, "address", workspace.ALL)
+    who, roster = landlords_roster(dbsession, clock)
     whole = [(row.address_line, row.name, row.person_id) for row in workspace.export_rows(dbsession, who, roster)]
     assert len({line for line, _, _ in whole}) < len(whole) > 3
     monkeypatch.setattr(workspace, "PER_PAGE", per_page)
@@ -325,12 +336,7 @@ def test_pages_follow_each_other_in_the_rosters_order_whatever_their_size(dbsess
 
 
 def test_a_search_counts_its_matches_and_a_page_past_the_end_shows_the_last(dbsession, clock):
-    from epermit.acting import Acting
-
-    dbsession.rollback()
-    landlord = dbsession.get(Person, person_id(dbsession, "陈军"))
-    who = Acting(person=landlord, now=clock(), today=clock.today, client_address="127.0.0.1")
-    roster = workspace.open_roster(dbsession, landlord.id, "address", workspace.ALL)
+    who, roster = landlords_roster(dbsession, clock)
     everyone = workspace.roster_page(dbsession, who, roster, q="", page=1, secret="s")
     zhang = workspace.roster_page(dbsession, who, roster, q="张", page=1, secret="s")
     assert zhang.total == len(zhang.rows) == sum(1 for r in everyone.rows if "张" in r.name) > 0
@@ -344,12 +350,7 @@ def test_a_search_counts_its_matches_and_a_page_past_the_end_shows_the_last(dbse
 def test_a_roster_page_reads_its_people_once_for_its_rows_and_its_total(dbsession, clock):
     # SPEC 13: a separate count of the roster was a second look-up per person into the
     # deregistration index, the part of the page that grew with the city.
-    from epermit.acting import Acting
-
-    dbsession.rollback()
-    landlord = dbsession.get(Person, person_id(dbsession, "陈军"))
-    who = Acting(person=landlord, now=clock(), today=clock.today, client_address="127.0.0.1")
-    roster = workspace.open_roster(dbsession, landlord.id, "address", workspace.ALL)
+    who, roster = landlords_roster(dbsession, clock)
     reads: list[str] = []
 
     def seen(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
@@ -379,12 +380,7 @@ def test_a_roster_page_reads_each_of_its_addresses_once(dbsession):
     landlord = person_id(dbsession, "陈军")
     roster = workspace.open_roster(dbsession, landlord, "address", workspace.ALL)
     statement = workspace.page_query(roster, "", 1, with_total=True)
-    compiled = statement.compile(dbsession.get_bind(), compile_kwargs={"literal_binds": True})
-    dbsession.execute(sa.text("SET LOCAL enable_seqscan = off"))
-    plan = [row[0] for row in dbsession.execute(sa.text(f"EXPLAIN (ANALYZE, COSTS OFF) {compiled}"))]
+    probes = key_probes(dbsession, statement, "pk_address")
     rows = dbsession.execute(statement).all()
-    addresses = {row.line for row in rows}
-    probes = [re.search(r"loops=(\d+)", step) for step in plan if "pk_address on address" in step]
-    assert probes and all(p is not None for p in probes), plan
-    assert sum(int(p.group(1)) for p in probes if p) == len(addresses) < len(rows), plan
+    assert probes == len({row.line for row in rows}) < len(rows)
     dbsession.rollback()
