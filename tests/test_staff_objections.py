@@ -224,6 +224,19 @@ def test_the_decision_is_audited(client_request, staff_auth, objection, dbsessio
     assert actions[-2:] == ["permit_restored", "staff_decided_objection"]
 
 
+def decided_permits(client_request, staff_auth, objection, dbsession, decision: str):
+    """陈警官 decides 孙丽's objection; then each of her permits as (is_current,
+    deregistered), in order."""
+    staff_auth.login("陈警官")
+    client_request.post(
+        f"/staff/objections/{objection.id}", {"decision": decision, "note": "已核实。"}
+    )
+    reread(dbsession)
+    sun = person(dbsession, "孙丽")
+    rows = dbsession.exec(select(Permit).where(Permit.person_id == sun.id)).all()
+    return sorted((p.is_current, p.deregistered) for p in rows)
+
+
 def test_restore_puts_her_back_on_her_landlords_roster_and_uphold_does_not(
     client_request, staff_auth, objection, dbsession, clock, auth
 ):
@@ -234,14 +247,8 @@ def test_restore_puts_her_back_on_her_landlords_roster_and_uphold_does_not(
     auth.login("陈军")
     assert "孙丽" not in client_request.get(roster).main_text
     auth.logout()
-    staff_auth.login("陈警官")
-    client_request.post(
-        f"/staff/objections/{objection.id}", {"decision": "restore", "note": "核实有误。"}
-    )
-    reread(dbsession)
-    sun = person(dbsession, "孙丽")
-    rows = dbsession.exec(select(Permit).where(Permit.person_id == sun.id)).all()
-    assert sorted((p.is_current, p.deregistered) for p in rows) == [(False, True), (True, False)]
+    restored = decided_permits(client_request, staff_auth, objection, dbsession, "restore")
+    assert restored == [(False, True), (True, False)]
     client_request.post("/staff/logout", {})
     auth.login("陈军")
     assert "孙丽" in client_request.get(roster).main_text
@@ -250,14 +257,8 @@ def test_restore_puts_her_back_on_her_landlords_roster_and_uphold_does_not(
 def test_uphold_keeps_her_permit_marked_deregistered(
     client_request, staff_auth, objection, dbsession
 ):
-    staff_auth.login("陈警官")
-    client_request.post(
-        f"/staff/objections/{objection.id}", {"decision": "uphold", "note": "核实无误。"}
-    )
-    reread(dbsession)
-    sun = person(dbsession, "孙丽")
-    rows = dbsession.exec(select(Permit).where(Permit.person_id == sun.id)).all()
-    assert [(p.is_current, p.deregistered) for p in rows] == [(True, True)]
+    upheld = decided_permits(client_request, staff_auth, objection, dbsession, "uphold")
+    assert upheld == [(True, True)]
 
 
 def test_restored_permit_can_be_deregistered_again_later(

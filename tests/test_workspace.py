@@ -49,6 +49,14 @@ def landlords_roster(dbsession, clock):
     return who, workspace.open_roster(dbsession, landlord.id, "address", workspace.ALL)
 
 
+def landlords_roster_on_postgresql(dbsession):
+    """陈军's roster of all his addresses, for a test of PostgreSQL's plans (skipped on SQLite)."""
+    if dbsession.get_bind().dialect.name != "postgresql":
+        pytest.skip("the loop counts are PostgreSQL's EXPLAIN ANALYZE; SQLite has no such figure")
+    dbsession.rollback()
+    return workspace.open_roster(dbsession, person_id(dbsession, "陈军"), "address", workspace.ALL)
+
+
 def key_probes(dbsession, statement, index: str) -> int:
     """How many times PostgreSQL's plan of `statement` descends `index` (EXPLAIN ANALYZE's
     loops), with sequential scans off as in a register too big to scan."""
@@ -297,11 +305,7 @@ def test_the_roster_index_is_read_alone_on_postgresql(dbsession):
 def test_page_one_reads_the_people_of_its_own_addresses_only(dbsession):
     # SPEC 13: which addresses a page spans follows from the permits alone; each person's
     # row (a descent of the person key, deeper as the city grows) is read for those only.
-    if dbsession.get_bind().dialect.name != "postgresql":
-        pytest.skip("the loop counts are PostgreSQL's EXPLAIN ANALYZE; SQLite has no such figure")
-    dbsession.rollback()
-    landlord = person_id(dbsession, "陈军")
-    roster = workspace.open_roster(dbsession, landlord, "address", workspace.ALL)
+    roster = landlords_roster_on_postgresql(dbsession)
     everyone = dbsession.execute(workspace.page_query(roster, "", 1)).all()
     # A page of 2: both rows are at the roster's first address, whose people are all read.
     shown = [row for row in everyone if row.line == everyone[0].line]
@@ -374,11 +378,7 @@ def test_a_roster_page_reads_its_people_once_for_its_rows_and_its_total(dbsessio
 def test_a_roster_page_reads_each_of_its_addresses_once(dbsession):
     # SPEC 13: the few addresses of a roster are read once each, not once per person (at 10
     # million permits each read is a deeper descent of the address key).
-    if dbsession.get_bind().dialect.name != "postgresql":
-        pytest.skip("the loop counts are PostgreSQL's EXPLAIN ANALYZE; SQLite has no such figure")
-    dbsession.rollback()
-    landlord = person_id(dbsession, "陈军")
-    roster = workspace.open_roster(dbsession, landlord, "address", workspace.ALL)
+    roster = landlords_roster_on_postgresql(dbsession)
     statement = workspace.page_query(roster, "", 1, with_total=True)
     probes = key_probes(dbsession, statement, "pk_address")
     rows = dbsession.execute(statement).all()
