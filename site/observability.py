@@ -56,6 +56,9 @@ REFUSALS = Counter(
 )
 # A request id we accept from a proxy: short and plain, so that it cannot forge log lines.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+# The methods counted by name in the metrics; any other a client sends counts as "other",
+# so that made-up methods cannot grow the metrics without bound.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 # What json.dumps(line, ensure_ascii=False, default=str) makes, with the encoder made once.
@@ -73,8 +76,9 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process,
             "message": record.getMessage(),
         }
-        if has_request_context() and "request_id" in g:
-            line["request_id"] = g.request_id
+        request_id = g.get("request_id") if has_request_context() else None
+        if request_id is not None:
+            line["request_id"] = request_id
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
@@ -136,31 +140,56 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _start() -> None:
-        g.started = time.perf_counter()
+        # Each name read through Flask's context proxies costs a look-up: read them once.
+        here = g._get_current_object()
+        here.started = time.perf_counter()
         offered = request.headers.get("X-Request-Id", "")
         # Only a proxy we trust may name the request (so its log and ours share one id).
         trusted = app.config.get("TRUSTED_PROXIES") and _REQUEST_ID.fullmatch(offered)
-        g.request_id = offered if trusted else secrets.token_hex(8)
+        here.request_id = offered if trusted else secrets.token_hex(8)
+
+    # Each (endpoint, method, status)'s metric children, looked up by label once: the label
+    # look-up takes a lock and builds a key on every call. Endpoints and statuses are
+    # Flask's own; methods are anyone's, so an unknown one is counted as "other".
+    children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def _metrics_for(endpoint: str, method: str, status: int) -> tuple[Any, Any, Any]:
+        key = (endpoint, method, status)
+        found = children.get(key)
+        if found is None:
+            label = method if method in _METHODS else "other"
+            found = children[key] = (
+                REQUESTS.labels(endpoint, label, str(status)),
+                LATENCY.labels(endpoint, label),
+                REFUSALS.labels(endpoint) if status == 429 else None,
+            )
+        return found
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        endpoint = request.endpoint or "unmatched"
-        duration = time.perf_counter() - g.get("started", time.perf_counter())
-        if "request_id" in g:
-            response.headers["X-Request-Id"] = g.request_id
+        asked = request._get_current_object()  # type: ignore[attr-defined]
+        here = g._get_current_object()
+        endpoint = asked.endpoint or "unmatched"
+        started = getattr(here, "started", None)
+        duration = 0.0 if started is None else time.perf_counter() - started
+        request_id = getattr(here, "request_id", None)
+        if request_id is not None:
+            response.headers["X-Request-Id"] = request_id
+        status = response.status_code
         if endpoint not in ("static", "observability_metrics"):
-            REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-            LATENCY.labels(endpoint, request.method).observe(duration)
-            if response.status_code == 429:
-                REFUSALS.labels(endpoint).inc()
+            counted, latency, refusals = _metrics_for(endpoint, asked.method, status)
+            counted.inc()
+            latency.observe(duration)
+            if refusals is not None:
+                refusals.inc()
         if access.isEnabledFor(logging.INFO):
             # The record made and handled as `access.info` would, without first walking the
             # stack for the caller's file and line, which no access line shows.
             fields = {
-                "method": request.method,
-                "path": request.path,
+                "method": asked.method,
+                "path": asked.path,
                 "endpoint": endpoint,
-                "status": response.status_code,
+                "status": status,
                 "duration_ms": round(duration * 1000, 1),
             }
             access.handle(

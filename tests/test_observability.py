@@ -80,6 +80,25 @@ def test_requests_and_latency_are_counted_by_endpoint(client):
 
 
 @pytest.mark.app_config(METRICS_TOKEN=TOKEN)
+def test_made_up_methods_are_counted_together_as_other(client):
+    # Anyone may send any method: each must not become a series of its own in the metrics.
+    before = scrape(client)
+    for method in ("BREW", "WHEN", "PROPFIND"):
+        assert client.open("/login", method=method).status_code == 405
+    client.open("/login", method="DELETE")
+    after = scrape(client)
+    # A method the route does not take matches no endpoint.
+    other = {"endpoint": "unmatched", "method": "other", "status": "405"}
+    assert metric(after, "epermit_requests_total", **other) - metric(
+        before, "epermit_requests_total", **other
+    ) == 3
+    assert "BREW" not in after and "PROPFIND" not in after
+    # A method of HTTP's own keeps its name.
+    assert metric(after, "epermit_requests_total", endpoint="unmatched", method="DELETE",
+                  status="405") >= 1
+
+
+@pytest.mark.app_config(METRICS_TOKEN=TOKEN)
 def test_the_outbox_backlog_and_dead_messages_are_counted(app: Flask, client, clock):
     engine = db.engine_of(app)
     with db.session_scope(engine) as session:
