@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import nullcontext
 
 from flask import Flask
 
@@ -96,11 +97,11 @@ class Deliverer:
         """One pass over everything due; the number sent."""
         with self.app.app_context():
             sender = sms.sender_for(self.app.config)
-            # One connection for the pass's transactions (claim, outcome, each committed).
+            # One connection for the pass's transactions (claim, outcome, each committed),
+            # used bare: the pass loads no objects that a session would keep track of.
             with db.engine_of(self.app).connect() as connection:
-                return sms.deliver_outbox(
-                    lambda: db.session_scope(connection), sender, clock.now
-                )
+                writing = db.writer(connection)
+                return sms.deliver_outbox(lambda: nullcontext(writing), sender, clock.now)
 
 
 def init_app(app: Flask) -> None:

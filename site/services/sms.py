@@ -30,6 +30,11 @@ from epermit.sql import columns_of, loaded, rowcount, table_of
 
 log = logging.getLogger(__name__)
 
+# What delivery runs its statements on: a session, or a bare connection (the deliverer's,
+# whose pass then skips the ORM's bookkeeping around each statement and commit: about a
+# third of a pass's CPU, and every sign-in and every notice pays for a pass).
+Runner = Session | sa.Connection
+
 # Attempts before a message is given up as dead (listed by `flask sms-dead`, counted in
 # /metrics): with the back-off below the last one is about half an hour after the first, long
 # after any code in it expired, still soon enough for a notice to be worth sending.
@@ -240,25 +245,25 @@ _RECORD_SENT = (
 )
 
 
-def due_ids(session: Session, now: datetime, limit: int = BATCH) -> list[int]:
-    return list(session.execute(_DUE_IDS, {"now": now, "limit": limit}).scalars())
+def due_ids(on: Runner, now: datetime, limit: int = BATCH) -> list[int]:
+    return list(on.execute(_DUE_IDS, {"now": now, "limit": limit}).scalars())
 
 
-def claim(session: Session, message_id: int, now: datetime) -> SmsOutbox | None:
+def claim(on: Runner, message_id: int, now: datetime) -> SmsOutbox | None:
     """Take the message for one attempt, or None if it is not due (sent, dead, waiting, or
     claimed by another deliverer). Commits: the claim must be seen by others before the send.
 
     A conditional update, so of two deliverers racing for it exactly one matches: on
     PostgreSQL the second waits for the first's row lock and then finds the message held;
-    SQLite lets one writer in at a time. The message comes back detached from the session.
+    SQLite lets one writer in at a time. The message comes back in no session.
     """
-    claimed = session.execute(
+    claimed = on.execute(
         _CLAIM, {"message_id": message_id, "now": now, "lease_until": now + LEASE}
     ).first()
     if claimed is None:
-        session.rollback()
+        on.rollback()
         return None
-    session.commit()
+    on.commit()
     return loaded(SmsOutbox, claimed)
 
 
@@ -268,14 +273,14 @@ def _redacted(message: SmsOutbox) -> str:
     return message.text.replace(message.code, "******") if message.code else message.text
 
 
-def record_sent(session: Session, message: SmsOutbox, now: datetime) -> None:
-    session.execute(
+def record_sent(on: Runner, message: SmsOutbox, now: datetime) -> None:
+    on.execute(
         _RECORD_SENT, {"message_id": message.id, "now": now, "redacted": _redacted(message)}
     )
-    session.commit()
+    on.commit()
 
 
-def record_failure(session: Session, message: SmsOutbox, error: Exception, now: datetime) -> bool:
+def record_failure(on: Runner, message: SmsOutbox, error: Exception, now: datetime) -> bool:
     """Note the failed attempt; True if the message is now dead."""
     dead = message.attempts >= MAX_ATTEMPTS or bool(getattr(error, "permanent", False))
     reason = f"{type(error).__name__}: {error}"[:300]
@@ -284,8 +289,8 @@ def record_failure(session: Session, message: SmsOutbox, error: Exception, now: 
         values.update(dead_at=now, next_attempt_at=None, code=None, text=_redacted(message))
     else:
         values.update(next_attempt_at=now + backoff(message.attempts))
-    session.execute(sa.update(_OUTBOX).where(_OUTBOX.c.id == message.id).values(**values))
-    session.commit()
+    on.execute(sa.update(_OUTBOX).where(_OUTBOX.c.id == message.id).values(**values))
+    on.commit()
     return dead
 
 
@@ -301,25 +306,25 @@ class Run:
 
 
 def deliver_due(
-    session: Session, sender: Sender, now: Callable[[], datetime], limit: int = BATCH
+    on: Runner, sender: Sender, now: Callable[[], datetime], limit: int = BATCH
 ) -> Run:
     """Try each message due now once: claim, send, record, each committed on its own, so a
     failure (or a slow gateway) costs only its own message. `now` is read afresh for each
     message: a claim's lease must count from the moment it is taken."""
     run = Run()
-    found = due_ids(session, now(), limit)
+    found = due_ids(on, now(), limit)
     run.full = len(found) >= limit
     for message_id in found:
         # The first claim is made in the transaction that read the ids, whose commit (or
         # rollback) ends it: the read keeps no snapshot, and no lock, past the claim. Each
         # later one begins its own (the one before ended with its outcome).
-        message = claim(session, message_id, now())
+        message = claim(on, message_id, now())
         if message is None:
             continue
         try:
             sender.send(message)
         except Exception as error:  # noqa: BLE001 - any failure is this message's alone
-            dead = record_failure(session, message, error, now())
+            dead = record_failure(on, message, error, now())
             run.failed += 1
             run.dead += dead
             log.warning(
@@ -330,25 +335,25 @@ def deliver_due(
                 error,
             )
             continue
-        record_sent(session, message, now())
+        record_sent(on, message, now())
         run.sent += 1
-    session.rollback()
+    on.rollback()
     return run
 
 
 def deliver_outbox(
-    make_session: Callable[[], AbstractContextManager[Session]],
+    make_runner: Callable[[], AbstractContextManager[Runner]],
     sender: Sender,
     now: datetime | Callable[[], datetime],
 ) -> int:
-    """Send everything due, however many, in sessions of their own (the request's, or the
-    command's, stays untouched); the number sent. Ends: a message tried in this run is not
-    due again before its back-off."""
+    """Send everything due, however many, in transactions of their own, on what `make_runner`
+    gives (the request's session, or the command's, stays untouched); the number sent.
+    Ends: a message tried in this run is not due again before its back-off."""
     clock = now if callable(now) else (lambda: now)
     total = 0
     while True:
-        with make_session() as session:
-            run = deliver_due(session, sender, clock)
+        with make_runner() as on:
+            run = deliver_due(on, sender, clock)
         total += run.sent
         # A run that found fewer than it may take has tried all that was due when it began
         # (what was queued since wakes a pass of its own): no second run just to find none.
