@@ -164,9 +164,12 @@ def login() -> BaseResponse:
     session["login_device"] = known_device
     session["login_phone"] = phone
     session["login_next"] = _safe_next(request.args.get("next"))
-    # With htmx the code page comes in the same round trip (epermit.htmx.follow).
-    blank = VerifyForm(formdata=None, today=clock.today())
-    return follow(url_for("auth.verify"), lambda: _verify_page(blank))
+    # With htmx the code page comes in the same round trip (epermit.htmx.follow); its form
+    # is made only then (a redirect draws none).
+    return follow(
+        url_for("auth.verify"),
+        lambda: _verify_page(VerifyForm(formdata=None, today=clock.today())),
+    )
 
 
 def _verify_page(form: VerifyForm) -> Response:
