@@ -4,6 +4,7 @@ production backend signs its calls, and no page waits for the gateway."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -320,6 +321,15 @@ def test_a_file_line_is_written_whole_or_not_at_all(tmp_path: Path):
     assert "refused:" in result.stdout, result.stderr
     # The short write was undone: the file holds exactly the earlier, whole line.
     assert outbox.read_bytes() == before
+
+
+def test_the_file_backend_makes_its_folder_when_it_is_missing(tmp_path: Path, clock):
+    outbox = tmp_path / "not" / "yet" / "sms-outbox.jsonl"
+    sender = sms.FileSender(str(outbox))
+    for n in range(2):
+        sender.send(SmsOutbox(to=PHONES[n], text=f"通知{n}", created_at=clock()))
+    lines = outbox.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["text"] for line in lines] == ["通知0", "通知1"]
 
 
 @pytest.mark.app_config(SMS_DELIVERER_AUTOSTART=True)

@@ -68,7 +68,6 @@ class FileSender:
         self.path = Path(path)
 
     def send(self, message: SmsOutbox) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         record: dict[str, Any] = {
             "to": message.to,
             "text": message.text,
@@ -85,7 +84,13 @@ class FileSender:
 def append_whole(path: Path, data: bytes) -> None:
     """Append `data` completely or not at all: a short write (disk full, a size limit) is
     undone and raised, so readers never meet a cut-off line."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        # The folder is made when first missing, not asked for on every message.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o600)
     try:
         # Writers in other processes append to the same file: the lock keeps the size we
         # may truncate back to true while we write.
