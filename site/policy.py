@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from epermit import identity
 from epermit.models import Address, FamilyLink, Organisation, OrgOperator, Permit, Person, Staff
-from epermit.sql import attach, columns_of, table_of
+from epermit.sql import attach, columns_of, run, table_of
 from epermit.vocabulary import ORGANISATION_ROLES, DeclarantRole, LinkBasis, StaffRole
 
 
@@ -229,7 +229,7 @@ def has_workspace(session: Session, person_id: int) -> bool:
 def person_and_workspace(session: Session, person_id: int) -> tuple[Person, bool] | None:
     """The person, read from the database (not only the session's identity map), and
     whether they have a workspace (has_workspace); None if there is no such person."""
-    row = session.execute(_PERSON_AND_WORKSPACE, {"person_id": person_id}).first()
+    row = run(session, _PERSON_AND_WORKSPACE, {"person_id": person_id}).first()
     return (attach(session, Person, row[:-1]), bool(row[-1])) if row is not None else None
 
 

@@ -4,7 +4,7 @@ cheaply; no Flask, no models."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -139,6 +139,18 @@ def attach_joined(session: Session, model: type[T], row: Sequence[Any]) -> T | N
     return attach(session, model, row)
 
 
+def run(
+    session: Session,
+    statement: sa.Executable,
+    params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+) -> CursorResult[*tuple[Any, ...]]:
+    """Run a statement built on tables (one that loads no objects) in the session's
+    transaction, on its connection. `Session.execute` does the same for such a statement: it
+    flushes nothing and loads nothing for it, but its ORM bookkeeping around every call cost
+    a short read about a sixth more CPU, on the statements every page runs."""
+    return session.connection().execute(statement, params)
+
+
 def fetch(session: Session, model: type[T], ident: Any) -> T | None:
     """The row of `model` with this primary key, read from the database (never only from the
     session's identity map, unlike `Session.get`: for rows a request reads first).
@@ -147,7 +159,7 @@ def fetch(session: Session, model: type[T], ident: Any) -> T | None:
     cache key before it finds the compiled form: nearly as long as running it. This SELECT is
     built once per model, so its key is worked out once, and loads no objects (`attach`).
     """
-    row = session.execute(_LOADS[model].by_id, {"ident": ident}).first()
+    row = run(session, _LOADS[model].by_id, {"ident": ident}).first()
     return attach(session, model, row) if row is not None else None
 
 
@@ -183,9 +195,9 @@ def insert(session: Session, row: T) -> T:
     values = {name: getattr(row, attr) for attr, name in inserts.columns}
     if values[inserts.key_name] is None:
         del values[inserts.key_name]
-        setattr(row, inserts.key_attr, session.execute(inserts.chosen, values).scalar_one())
+        setattr(row, inserts.key_attr, run(session, inserts.chosen, values).scalar_one())
     else:
-        session.execute(inserts.given, values)
+        run(session, inserts.given, values)
     make_transient_to_detached(row)
     session.add(row)
     return row

@@ -27,7 +27,7 @@ from sqlmodel import Session, col
 from epermit.acting import Acting
 from epermit.budgets import Budget
 from epermit.models import Case, Draft, Person
-from epermit.sql import fetch, insert, rowcount, table_of
+from epermit.sql import fetch, insert, rowcount, run, table_of
 from epermit.vocabulary import REFERENCE_PREFIXES, CaseKind
 
 if TYPE_CHECKING:
@@ -440,9 +440,7 @@ _MARK_SUBMITTED = (
 
 def save_answers(session: Session, draft: Draft, answers: Answers, now: datetime) -> bool:
     """Store answers unless the draft was submitted meanwhile (then nothing changes)."""
-    result = session.execute(
-        _SAVE_ANSWERS, {"draft_id": draft.id, "new_answers": answers, "now": now}
-    )
+    result = run(session, _SAVE_ANSWERS, {"draft_id": draft.id, "new_answers": answers, "now": now})
     if rowcount(result) == 1:
         # What the row now holds, without the session taking it for a change to write.
         set_committed_value(draft, "answers", answers)
@@ -453,7 +451,7 @@ def save_answers(session: Session, draft: Draft, answers: Answers, now: datetime
 
 def mark_submitted(session: Session, draft: Draft, case: Case) -> bool:
     """Link the draft to its case, once: a second submission of the same draft loses here."""
-    result = session.execute(_MARK_SUBMITTED, {"draft_id": draft.id, "new_case_id": case.id})
+    result = run(session, _MARK_SUBMITTED, {"draft_id": draft.id, "new_case_id": case.id})
     if rowcount(result) == 1:
         set_committed_value(draft, "case_id", case.id)
         return True

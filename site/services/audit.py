@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from epermit.models import AuditEvent
-from epermit.sql import table_of
+from epermit.sql import run, table_of
 
 # Written by nearly every request that changes something: an INSERT on the table, built once,
 # rather than an object for the session to track and flush (an event is never read back in
@@ -59,11 +59,11 @@ def record(
         staff_id=staff_id,
         **detail,
     )
-    session.execute(_INSERT, row)
+    run(session, _INSERT, row)
 
 
 def record_many(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Many events, each given as `record`'s keywords, written in one statement (a batch's
     thousand declarations); the same rows `record` writes."""
     if events:
-        session.execute(_INSERT, [_row(**event) for event in events])
+        run(session, _INSERT, [_row(**event) for event in events])

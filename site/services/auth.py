@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 
 from epermit.models import Person, SignIn
 from epermit.services import audit, codes, sms
-from epermit.sql import attach, columns_of, saved_id, table_of
+from epermit.sql import attach, columns_of, run, saved_id, table_of
 from epermit.vocabulary import DeviceKind
 
 PURPOSE = "login"  # asked from a browser that has not signed in with this phone before
@@ -48,7 +48,7 @@ _PERSON_BY_PHONE = sa.select(*columns_of(Person)).where(
 
 
 def _person_by_phone(session: Session, phone: str) -> Person | None:
-    row = session.execute(_PERSON_BY_PHONE, {"phone": phone}).first()
+    row = run(session, _PERSON_BY_PHONE, {"phone": phone}).first()
     return attach(session, Person, row) if row is not None else None
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from epermit.models import Case, Person
-from epermit.sql import attach, columns_of, split, table_of
+from epermit.sql import attach, columns_of, run, split, table_of
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ _BY_ID = (
 
 
 def record_of(session: Session, case_id: int) -> CaseRecord | None:
-    row = session.execute(_BY_ID, {"case_id": case_id}).first()
+    row = run(session, _BY_ID, {"case_id": case_id}).first()
     if row is None:
         return None
     case, applicant, agent = split(row, Case, Person, Person)

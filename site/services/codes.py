@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from epermit.models import OneTimeCode
-from epermit.sql import attach, columns_of, insert, rowcount, table_of
+from epermit.sql import attach, columns_of, insert, rowcount, run, table_of
 
 MAX_ATTEMPTS = 5
 RESEND_AFTER = timedelta(seconds=60)
@@ -199,7 +199,7 @@ _LATEST = (
 
 
 def _latest(session: Session, purpose: str, subject: str) -> OneTimeCode | None:
-    row = session.execute(_LATEST, {"purpose": purpose, "subject": subject}).first()
+    row = run(session, _LATEST, {"purpose": purpose, "subject": subject}).first()
     return attach(session, OneTimeCode, row) if row is not None else None
 
 
@@ -303,7 +303,7 @@ def verify(
             current.consumed_at = now
             raise CodeLocked()
         raise CodeWrong(remaining)
-    consumed = session.execute(_CONSUME, {"code_id": current.id, "now": now})
+    consumed = run(session, _CONSUME, {"code_id": current.id, "now": now})
     if rowcount(consumed) != 1:
         raise CodeMissing()
     set_committed_value(current, "consumed_at", now)

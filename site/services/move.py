@@ -38,7 +38,7 @@ from epermit.models import (
 )
 from epermit.services import audit, permits, sms
 from epermit.services.references import new_reference
-from epermit.sql import attach, columns_of, rowcount, saved_id, split, table_of
+from epermit.sql import attach, columns_of, rowcount, run, saved_id, split, table_of
 from epermit.vocabulary import CaseKind, ChangeState, Housing
 
 # SPEC 9.3: the answerer has 7 days to confirm; then send-reminders lapses the request.
@@ -653,7 +653,7 @@ _HISTORY = _history()
 
 def history_of(session: Session, permit_id: int) -> list[HistoryRow]:
     """Where the permit was registered before, newest move first."""
-    rows = session.execute(_HISTORY, {"permit_id": permit_id}).all()
+    rows = run(session, _HISTORY, {"permit_id": permit_id}).all()
     history = []
     for row in rows:
         from_address, to_address = split(row, Address, Address)

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from epermit import identity, policy, rules
 from epermit.models import Address, Deregistration, Organisation, Permit, Person
-from epermit.sql import attach, attach_joined, columns_of, saved_id, split, table_of
+from epermit.sql import attach, attach_joined, columns_of, run, saved_id, split, table_of
 
 
 class NotAllowed(Exception):
@@ -109,7 +109,7 @@ def current_of(session: Session, row: Sequence[Any]) -> Current:
 def current(session: Session, person_id: int) -> Current | None:
     """The person's current permit, its address and its deregistration if any; None
     without a current permit."""
-    row = session.execute(CURRENT, {"person_id": person_id}).first()
+    row = run(session, CURRENT, {"person_id": person_id}).first()
     return current_of(session, row) if row is not None else None
 
 

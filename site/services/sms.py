@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from epermit.models import SmsOutbox
-from epermit.sql import columns_of, loaded, rowcount, table_of
+from epermit.sql import columns_of, loaded, rowcount, run, table_of
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +183,8 @@ def queue(
     """Queue a message. `text` is what the file backend writes and what a free-text gateway
     would send; a template gateway (Aliyun) sends `template` with `params` when given, and
     otherwise falls back on its `code` or `notice` template (services.sms_aliyun)."""
-    session.execute(
-        _QUEUE,
-        _message(to=to, text=text, now=now, code=code, template=template, params=params),
-    )
+    message = _message(to=to, text=text, now=now, code=code, template=template, params=params)
+    run(session, _QUEUE, message)
     # Tells the caller a delivery run is worth starting once this transaction commits.
     session.info["sms_queued"] = True
 
@@ -196,10 +194,7 @@ def queue_texts(session: Session, messages: Sequence[tuple[str, str]], now: date
     holders told at once. The same rows as `queue` without code or template."""
     if not messages:
         return
-    session.execute(
-        _QUEUE,
-        [_message(to=to, text=text, now=now) for to, text in messages],
-    )
+    run(session, _QUEUE, [_message(to=to, text=text, now=now) for to, text in messages])
     session.info["sms_queued"] = True
 
 
