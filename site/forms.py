@@ -77,6 +77,13 @@ class Form(FlaskForm):
     Today is always given: only the view layer reads the clock (a test may have moved it).
     """
 
+    class Meta:
+        # No CSRF field of the form's own: CSRFProtect checks the token of every POST before
+        # any view runs (extensions.csrf), and the form macro draws the token from
+        # csrf_token(). A field would sign a second token on every POST, one that no page
+        # shows after a redirect, and check the already checked token again.
+        csrf = False
+
     # Messages for refusals that need the database (epermit.wizards' checks), by key, or by
     # "field.key" where one key reads differently per field.
     refusals: ClassVar[dict[str, str]] = {}
@@ -941,10 +948,8 @@ class StaffTotpForm(Form):
 
 
 class GetForm(Form):
-    """A search or filter sent by GET: it changes nothing, so it carries no CSRF token."""
-
-    class Meta:
-        csrf = False
+    """A search or filter sent by GET: it changes nothing, so no token goes with it (nor is
+    one drawn: components/macros.html `get_form`)."""
 
 
 class StaffSearchForm(GetForm):

@@ -316,18 +316,10 @@ def _at_or_before(wizard: Wizard, answers: Answers, page: str, limit: str) -> bo
 # --- Check answers ------------------------------------------------------------------------
 
 
-def stored_form(
-    step: Step, ctx: StepContext, data: dict[str, Any] | None = None, *, posted: bool = True
-) -> Any:
-    """The step's form filled with its stored answer (or `data`), as it is shown again;
-    `posted=False` for a form only read, never drawn for posting (check answers' rows),
-    which then goes without a CSRF token: signing one costs each row's form a share of the
-    page's CPU, for a token nobody sends."""
+def stored_form(step: Step, ctx: StepContext, data: dict[str, Any] | None = None) -> Any:
+    """The step's form filled with its stored answer (or `data`), as it is shown again."""
     stored = data if data is not None else ctx.answers.get(step.name)
-    if posted:
-        form = step.form(formdata=None, data=stored, today=ctx.today)
-    else:
-        form = step.form(formdata=None, data=stored, today=ctx.today, meta={"csrf": False})
+    form = step.form(formdata=None, data=stored, today=ctx.today)
     form_setup(form, ctx)
     return form
 
@@ -372,7 +364,7 @@ def check_rows(wizard: Wizard, ctx: StepContext) -> list[Row]:
         data = ctx.answers.get(step.name)
         if data is None:
             continue
-        form = stored_form(step, ctx, data, posted=False)
+        form = stored_form(step, ctx, data)
         pairs = step.rows(ctx, form, data) if step.rows is not None else form_rows(form)
         target = step.change_at or step.name
         rows += [Row(label, value, target) for label, value in pairs]

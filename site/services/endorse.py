@@ -15,7 +15,7 @@ from epermit.acting import Acting
 from epermit.models import Address, Case, Endorsement, Permit, Person
 from epermit.services import audit, family, permits, sms
 from epermit.services.references import new_reference
-from epermit.sql import insert, rowcount, table_of
+from epermit.sql import insert, rowcount, run, table_of
 from epermit.vocabulary import CaseKind
 
 
@@ -109,9 +109,8 @@ def assess_since(
 ) -> tuple[Assessment | EndorsementError | rules.EndorsementRefused, Case | None]:
     """`assess` (the assessment, or the refusal it would raise) and `endorsed_since`
     together, in one statement when the holder has a current permit."""
-    row = session.execute(
-        _CURRENT_AND_ENDORSED_SINCE, {"person_id": holder_id, "since": since}
-    ).first()
+    params = {"person_id": holder_id, "since": since}
+    row = run(session, _CURRENT_AND_ENDORSED_SINCE, params).first()
     if row is None:
         return NoPermit(), endorsed_since(session, holder_id, since)
     earlier_id = row[-1]  # the one column added to permits.CURRENT
@@ -161,7 +160,8 @@ def endorse(
     if assessment is None:
         assessment = assess(session, holder_id, today)
     permit, outcome = assessment.permit, assessment.outcome
-    changed = session.execute(
+    changed = run(
+        session,
         _EXTEND,
         {
             "permit_id": permit.id,
