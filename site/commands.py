@@ -133,6 +133,6 @@ def init_app(app: Flask) -> None:
 
 def deliver_outbox() -> int:
     """Send what is due in the outbox, with the app's sender (SPEC 5)."""
-    engine = db.engine_of(current_app)
     sender = sms.sender_for(current_app.config)
-    return sms.deliver_outbox(lambda: db.session_scope(engine), sender, clock.now)
+    with db.session_scope(db.engine_of(current_app)) as session:
+        return sms.deliver_outbox(session, sender, clock.now)

@@ -92,17 +92,14 @@ def writer(bind: sa.Engine | sa.Connection) -> sa.Engine | sa.Connection:
     return bind.execution_options(sqlite_immediate=True)
 
 
-def new_session(bind: sa.Engine | sa.Connection, *, write: bool = False) -> Session:
-    """A session on an engine, or on one connection kept for all its transactions (one
-    checkout from the pool rather than one per transaction: the SMS deliverer's pass makes
-    three)."""
-    return Session(writer(bind) if write else bind, expire_on_commit=False)
+def new_session(engine: sa.Engine, *, write: bool = False) -> Session:
+    return Session(writer(engine) if write else engine, expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(bind: sa.Engine | sa.Connection, *, write: bool = True) -> Iterator[Session]:
+def session_scope(engine: sa.Engine, *, write: bool = True) -> Iterator[Session]:
     """A session for commands and tests: commits on success, rolls back on error."""
-    session = new_session(bind, write=write)
+    session = new_session(engine, write=write)
     try:
         yield session
         session.commit()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from contextlib import nullcontext
 
 from flask import Flask
 
@@ -100,8 +99,7 @@ class Deliverer:
             # One connection for the pass's transactions (claim, outcome, each committed),
             # used bare: the pass loads no objects that a session would keep track of.
             with db.engine_of(self.app).connect() as connection:
-                writing = db.writer(connection)
-                return sms.deliver_outbox(lambda: nullcontext(writing), sender, clock.now)
+                return sms.deliver_outbox(db.writer(connection), sender, clock.now)
 
 
 def init_app(app: Flask) -> None:

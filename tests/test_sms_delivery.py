@@ -4,7 +4,6 @@ production backend signs its calls, and no page waits for the gateway."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from epermit.models import SmsOutbox
 from epermit.services import sms
 from epermit.services.sms_aliyun import AliyunSender
 from tests.aliyun_gateway import TEMPLATES, Gateway, Running
-from tests.conftest import csrf_token_of
+from tests.conftest import Outbox, csrf_token_of
 
 PHONES = [f"1390000{n:04d}" for n in range(6)]
 
@@ -47,7 +46,8 @@ def queue_notices(engine, clock, phones: list[str]) -> None:
 
 
 def run_delivery(engine, sender, clock) -> int:
-    return sms.deliver_outbox(lambda: db.session_scope(engine), sender, clock)
+    with db.session_scope(engine) as session:
+        return sms.deliver_outbox(session, sender, clock)
 
 
 def row(session: Session, phone: str) -> SmsOutbox:
@@ -328,8 +328,7 @@ def test_the_file_backend_makes_its_folder_when_it_is_missing(tmp_path: Path, cl
     sender = sms.FileSender(str(outbox))
     for n in range(2):
         sender.send(SmsOutbox(to=PHONES[n], text=f"通知{n}", created_at=clock()))
-    lines = outbox.read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["text"] for line in lines] == ["通知0", "通知1"]
+    assert [sent["text"] for sent in Outbox(outbox).messages()] == ["通知0", "通知1"]
 
 
 @pytest.mark.app_config(SMS_DELIVERER_AUTOSTART=True)

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -311,9 +310,9 @@ def deliver_due(
     """Try each message due now once: claim, send, record, each committed on its own, so a
     failure (or a slow gateway) costs only its own message. `now` is read afresh for each
     message: a claim's lease must count from the moment it is taken."""
-    run = Run()
+    done = Run()
     found = due_ids(on, now(), limit)
-    run.full = len(found) >= limit
+    done.full = len(found) >= limit
     for message_id in found:
         # The first claim is made in the transaction that read the ids, whose commit (or
         # rollback) ends it: the read keeps no snapshot, and no lock, past the claim. Each
@@ -325,8 +324,8 @@ def deliver_due(
             sender.send(message)
         except Exception as error:  # noqa: BLE001 - any failure is this message's alone
             dead = record_failure(on, message, error, now())
-            run.failed += 1
-            run.dead += dead
+            done.failed += 1
+            done.dead += dead
             log.warning(
                 "SMS %s attempt %s failed%s: %s",
                 message.id,
@@ -336,28 +335,23 @@ def deliver_due(
             )
             continue
         record_sent(on, message, now())
-        run.sent += 1
+        done.sent += 1
     on.rollback()
-    return run
+    return done
 
 
-def deliver_outbox(
-    make_runner: Callable[[], AbstractContextManager[Runner]],
-    sender: Sender,
-    now: datetime | Callable[[], datetime],
-) -> int:
-    """Send everything due, however many, in transactions of their own, on what `make_runner`
-    gives (the request's session, or the command's, stays untouched); the number sent.
-    Ends: a message tried in this run is not due again before its back-off."""
-    clock = now if callable(now) else (lambda: now)
+def deliver_outbox(on: Runner, sender: Sender, now: Callable[[], datetime]) -> int:
+    """Send everything due, however many, each claim and outcome committed on its own on `on`
+    (a session of the command's or test's own, or the deliverer's connection: never the
+    request's); the number sent. Ends: a message tried in this pass is not due again before
+    its back-off."""
     total = 0
     while True:
-        with make_runner() as on:
-            run = deliver_due(on, sender, clock)
-        total += run.sent
+        done = deliver_due(on, sender, now)
+        total += done.sent
         # A run that found fewer than it may take has tried all that was due when it began
         # (what was queued since wakes a pass of its own): no second run just to find none.
-        if run.sent + run.failed == 0 or not run.full:
+        if done.sent + done.failed == 0 or not done.full:
             return total
 
 
