@@ -81,7 +81,8 @@ class Form(FlaskForm):
         # No CSRF field of the form's own: CSRFProtect checks the token of every POST before
         # any view runs (extensions.csrf), and the form macro draws the token from
         # csrf_token(). A field would sign a second token on every POST, one that no page
-        # shows after a redirect, and check the already checked token again.
+        # shows after a redirect, and check the already checked token again. A search or
+        # filter sent by GET changes nothing and carries none (macros.html `get_form`).
         csrf = False
 
     # Messages for refusals that need the database (epermit.wizards' checks), by key, or by
@@ -104,11 +105,7 @@ class Form(FlaskForm):
     @property
     def field_errors(self) -> list[tuple[Field, str]]:
         """(field, first message) in page order, for the error summary."""
-        return [
-            (field, field.errors[0])
-            for field in self
-            if field.errors and field.name != "csrf_token"
-        ]
+        return [(field, field.errors[0]) for field in self if field.errors]
 
 
 class TextField(StringField):
@@ -947,12 +944,7 @@ class StaffTotpForm(Form):
     totp = TotpField("动态验证码", description="身份验证器应用中显示的6位数字，每30秒更新")
 
 
-class GetForm(Form):
-    """A search or filter sent by GET: it changes nothing, so no token goes with it (nor is
-    one drawn: components/macros.html `get_form`)."""
-
-
-class StaffSearchForm(GetForm):
+class StaffSearchForm(Form):
     q = TextField(
         "办件编号、公民身份号码或手机号码",
         description="请输入完整的办件编号（如ZX20261125K7M2Q9X）、18位公民身份号码或11位手机号码",
@@ -976,7 +968,7 @@ class OptionalDateField(DateTextField):
 ALL_CITY = ""
 
 
-class StaffStatsForm(GetForm):
+class StaffStatsForm(Form):
     start = OptionalDateField("开始日期", description="如2026-11-01；不填则为30天前")
     end = OptionalDateField("结束日期", description="如2026-11-30；不填则为今天")
     district = ChoiceField(

@@ -340,7 +340,7 @@ def form_rows(form: Any) -> Pairs:
         return list(own())
     pairs: Pairs = []
     for item in form:
-        if item.name == "csrf_token" or item.data in (None, "", False):
+        if item.data in (None, "", False):
             continue
         label = getattr(item, "check_label", None) or item.label.text
         pairs.append((label, field_display(item)))
@@ -375,8 +375,6 @@ def answer_data(form: Any) -> dict[str, Any]:
     """What a step stores: its fields' normalised values, as JSON."""
     data: dict[str, Any] = {}
     for item in form:
-        if item.name == "csrf_token":
-            continue
         value = item.data
         data[item.name] = value.isoformat() if isinstance(value, date) else value
     return data
