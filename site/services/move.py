@@ -579,16 +579,12 @@ def _with_views(query: sa.Select) -> sa.Select:
 # a pending request at all, in a statement that loads no objects: nearly always there is
 # none, and the ORM readies its loading of the view's five kinds of row even for no row,
 # which took three times as long as the question.
-_PENDING = sa.select(col(AddressChange.id)).where(
+_PENDING_OF_PERMIT = (
     col(AddressChange.permit_id) == sa.bindparam("permit_id"),
     col(AddressChange.state) == ChangeState.PENDING,
 )
-_PENDING_VIEW = _with_views(
-    select(AddressChange).where(
-        AddressChange.permit_id == sa.bindparam("permit_id"),
-        AddressChange.state == ChangeState.PENDING,
-    )
-)
+_PENDING = sa.select(col(AddressChange.id)).where(*_PENDING_OF_PERMIT)
+_PENDING_VIEW = _with_views(select(AddressChange).where(*_PENDING_OF_PERMIT))
 _CONFIRMATIONS = _with_views(
     select(AddressChange)
     .where(
@@ -604,7 +600,7 @@ def _views(session: Session, query: sa.Select, params: dict[str, Any]) -> list[C
 
 
 def pending_view(session: Session, permit_id: int) -> ChangeView | None:
-    if session.execute(_PENDING, {"permit_id": permit_id}).first() is None:
+    if run(session, _PENDING, {"permit_id": permit_id}).first() is None:
         return None
     found = _views(session, _PENDING_VIEW, {"permit_id": permit_id})
     return found[0] if found else None
